@@ -1,0 +1,94 @@
+from google.api import annotations_pb2 as _annotations_pb2
+from throttling.v1 import game_state_pb2 as _game_state_pb2
+from throttling.v1 import planning_pb2 as _planning_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class CalculateThrottleStepsRequest(_message.Message):
+    __slots__ = ("game_state", "options")
+    GAME_STATE_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    game_state: _game_state_pb2.GameState
+    options: _planning_pb2.PlannerOptions
+    def __init__(self, game_state: _Optional[_Union[_game_state_pb2.GameState, _Mapping]] = ..., options: _Optional[_Union[_planning_pb2.PlannerOptions, _Mapping]] = ...) -> None: ...
+
+class CalculateThrottleStepsResponse(_message.Message):
+    __slots__ = ("goals",)
+    GOALS_FIELD_NUMBER: _ClassVar[int]
+    goals: _containers.RepeatedCompositeFieldContainer[_game_state_pb2.UnitGoal]
+    def __init__(self, goals: _Optional[_Iterable[_Union[_game_state_pb2.UnitGoal, _Mapping]]] = ...) -> None: ...
+
+class CreatePlanRequest(_message.Message):
+    __slots__ = ("game_state", "options")
+    GAME_STATE_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    game_state: _game_state_pb2.GameState
+    options: _planning_pb2.PlannerOptions
+    def __init__(self, game_state: _Optional[_Union[_game_state_pb2.GameState, _Mapping]] = ..., options: _Optional[_Union[_planning_pb2.PlannerOptions, _Mapping]] = ...) -> None: ...
+
+class CreatePlanResponse(_message.Message):
+    __slots__ = ("plan",)
+    PLAN_FIELD_NUMBER: _ClassVar[int]
+    plan: _planning_pb2.Plan
+    def __init__(self, plan: _Optional[_Union[_planning_pb2.Plan, _Mapping]] = ...) -> None: ...
+
+class StreamThrottleStepsRequest(_message.Message):
+    __slots__ = ("game_state", "options", "tick_interval_ms")
+    GAME_STATE_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    TICK_INTERVAL_MS_FIELD_NUMBER: _ClassVar[int]
+    game_state: _game_state_pb2.GameState
+    options: _planning_pb2.PlannerOptions
+    tick_interval_ms: int
+    def __init__(self, game_state: _Optional[_Union[_game_state_pb2.GameState, _Mapping]] = ..., options: _Optional[_Union[_planning_pb2.PlannerOptions, _Mapping]] = ..., tick_interval_ms: _Optional[int] = ...) -> None: ...
+
+class StreamThrottleStepsResponse(_message.Message):
+    __slots__ = ("tick", "done")
+    TICK_FIELD_NUMBER: _ClassVar[int]
+    DONE_FIELD_NUMBER: _ClassVar[int]
+    tick: _planning_pb2.TickState
+    done: StreamDone
+    def __init__(self, tick: _Optional[_Union[_planning_pb2.TickState, _Mapping]] = ..., done: _Optional[_Union[StreamDone, _Mapping]] = ...) -> None: ...
+
+class StreamDone(_message.Message):
+    __slots__ = ("plan_id", "total_ticks", "score")
+    PLAN_ID_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_TICKS_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    plan_id: str
+    total_ticks: int
+    score: _planning_pb2.Score
+    def __init__(self, plan_id: _Optional[str] = ..., total_ticks: _Optional[int] = ..., score: _Optional[_Union[_planning_pb2.Score, _Mapping]] = ...) -> None: ...
+
+class GetPlanRequest(_message.Message):
+    __slots__ = ("plan_id",)
+    PLAN_ID_FIELD_NUMBER: _ClassVar[int]
+    plan_id: str
+    def __init__(self, plan_id: _Optional[str] = ...) -> None: ...
+
+class GetPlanResponse(_message.Message):
+    __slots__ = ("plan",)
+    PLAN_FIELD_NUMBER: _ClassVar[int]
+    plan: _planning_pb2.Plan
+    def __init__(self, plan: _Optional[_Union[_planning_pb2.Plan, _Mapping]] = ...) -> None: ...
+
+class ListPlansRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListPlansResponse(_message.Message):
+    __slots__ = ("plans", "next_page_token")
+    PLANS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    plans: _containers.RepeatedCompositeFieldContainer[_planning_pb2.Plan]
+    next_page_token: str
+    def __init__(self, plans: _Optional[_Iterable[_Union[_planning_pb2.Plan, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...

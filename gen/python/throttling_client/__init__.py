@@ -1,0 +1,1 @@
+"""Typed betterproto2 client for throttling.v1 (generated)."""
