@@ -1,0 +1,1 @@
+"""Adapters: the gRPC edge, plan storage, and planning strategies."""

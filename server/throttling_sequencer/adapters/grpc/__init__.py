@@ -1,0 +1,1 @@
+"""The gRPC edge: servicer, wire validation, mappers, error mapping, interceptors, server."""

@@ -1,0 +1,72 @@
+"""The one place where domain errors become gRPC statuses with google.rpc error details."""
+
+from __future__ import annotations
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from throttling_sequencer.domain import errors
+
+DOMAIN = "throttling.v1"
+
+_CODES: list[tuple[type[errors.ThrottlingError], grpc.StatusCode, str]] = [
+    (errors.InvalidInput, grpc.StatusCode.INVALID_ARGUMENT, "INVALID_INPUT"),
+    (errors.PlanNotFound, grpc.StatusCode.NOT_FOUND, "PLAN_NOT_FOUND"),
+    (errors.DeadlineTooShort, grpc.StatusCode.DEADLINE_EXCEEDED, "DEADLINE_TOO_SHORT"),
+    (errors.StorageUnavailable, grpc.StatusCode.UNAVAILABLE, "STORAGE_UNAVAILABLE"),
+]
+
+
+def _pack(message: object) -> any_pb2.Any:
+    packed = any_pb2.Any()
+    packed.Pack(message)  # type: ignore[arg-type]
+    return packed
+
+
+def to_status(error: errors.ThrottlingError) -> grpc.Status:
+    """A status carrying ErrorInfo (reason + context) and, for invalid input, BadRequest."""
+    code, reason = grpc.StatusCode.INTERNAL, "INTERNAL"
+    for kind, kind_code, kind_reason in _CODES:
+        if isinstance(error, kind):
+            code, reason = kind_code, kind_reason
+            break
+    details = [
+        _pack(
+            error_details_pb2.ErrorInfo(
+                reason=reason, domain=DOMAIN, metadata={k: str(v) for k, v in error.context.items()}
+            )
+        )
+    ]
+    if isinstance(error, errors.InvalidInput):
+        details.append(
+            _pack(
+                error_details_pb2.BadRequest(
+                    field_violations=[
+                        error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+                        for v in error.violations
+                    ]
+                )
+            )
+        )
+    if isinstance(error, errors.PlanNotFound):
+        details.append(
+            _pack(
+                error_details_pb2.ResourceInfo(
+                    resource_type=f"{DOMAIN}.Plan",
+                    resource_name=str(error.context.get("plan_id", "")),
+                    description=error.detail,
+                )
+            )
+        )
+    message = status_pb2.Status(code=code.value[0], message=error.detail, details=details)
+    return rpc_status.to_status(message)
+
+
+def internal_status(request_id: str) -> grpc.Status:
+    """For unexpected failures: no internals leak, the request id lets operators find the log."""
+    message = status_pb2.Status(
+        code=code_pb2.INTERNAL, message=f"internal error; quote request id {request_id} when reporting it"
+    )
+    return rpc_status.to_status(message)

@@ -1,0 +1,134 @@
+"""The request boundary: every RPC gets an identity, one log line, and domain errors mapped."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import grpc
+from loguru import logger
+
+from throttling_sequencer import request_context
+from throttling_sequencer.adapters.grpc import errors as status_mapping
+from throttling_sequencer.domain.errors import ThrottlingError
+
+REQUEST_ID_HEADER = "x-request-id"
+MAX_REQUEST_ID_LENGTH = 128
+#: Health checks and reflection are left alone: Envoy probes health every second.
+QUIET_PREFIXES = ("/grpc.health.", "/grpc.reflection.")
+
+if TYPE_CHECKING:  # generic only in the type stubs
+    Context = grpc.aio.ServicerContext[Any, Any]
+    Handler = grpc.RpcMethodHandler[Any, Any]
+    UnaryBehavior = Callable[[Any, Context], Awaitable[Any]]
+    StreamBehavior = Callable[[Any, Context], AsyncIterator[Any]]
+
+
+def _request_id(metadata: tuple[tuple[str, str | bytes], ...] | None) -> str:
+    for key, value in metadata or ():
+        if key == REQUEST_ID_HEADER and isinstance(value, str) and 0 < len(value) <= MAX_REQUEST_ID_LENGTH:
+            return value
+    return uuid.uuid4().hex
+
+
+class _Call:
+    """Book-keeping for one RPC: identity in, one log line out."""
+
+    def __init__(self, method: str, metadata: Any) -> None:
+        self.method = method
+        self.identity = request_context.RequestIdentity(request_id=_request_id(metadata))
+        self.started = time.perf_counter()
+        self.status = "OK"
+
+    async def begin(self, context: Context) -> None:
+        request_context.current.set(self.identity)
+        await context.send_initial_metadata(((REQUEST_ID_HEADER, self.identity.request_id),))
+
+    async def fail(self, context: Context, error: BaseException) -> None:
+        """Abort the RPC with the mapped status (raises grpc's AbortError)."""
+        if isinstance(error, ThrottlingError):
+            status = status_mapping.to_status(error)
+            self.status = status.code.name
+            logger.info("rejected: {}", error.detail, **error.context)
+        else:
+            status = status_mapping.internal_status(self.identity.request_id)
+            self.status = status.code.name
+            logger.opt(exception=error).error("unexpected error")
+        await context.abort(status.code, status.details, status.trailing_metadata)
+
+    def end(self) -> None:
+        logger.info(
+            "rpc",
+            method=self.method,
+            status=self.status,
+            duration_ms=round((time.perf_counter() - self.started) * 1000, 3),
+        )
+
+
+class RequestBoundary(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler]],
+        details: grpc.HandlerCallDetails,
+    ) -> Handler:
+        handler: Any = await continuation(details)
+        method: str = details.method
+        if handler is None or method.startswith(QUIET_PREFIXES):
+            return handler  # type: ignore[no-any-return]
+        metadata = details.invocation_metadata
+        if handler.unary_unary is not None:
+            return grpc.unary_unary_rpc_method_handler(
+                self._unary(handler.unary_unary, method, metadata),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream is not None:
+            return grpc.unary_stream_rpc_method_handler(
+                self._stream(handler.unary_stream, method, metadata),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler  # type: ignore[no-any-return]
+
+    @staticmethod
+    def _unary(behavior: UnaryBehavior, method: str, metadata: Any) -> UnaryBehavior:
+        async def wrapper(request: Any, context: Context) -> Any:
+            call = _Call(method, metadata)
+            await call.begin(context)
+            try:
+                return await behavior(request, context)
+            except grpc.aio.AbortError:
+                raise
+            except asyncio.CancelledError:
+                call.status = "CANCELLED"
+                raise
+            except Exception as error:
+                await call.fail(context, error)
+            finally:
+                call.end()
+
+        return wrapper
+
+    @staticmethod
+    def _stream(behavior: StreamBehavior, method: str, metadata: Any) -> StreamBehavior:
+        async def wrapper(request: Any, context: Context) -> AsyncIterator[Any]:
+            call = _Call(method, metadata)
+            await call.begin(context)
+            try:
+                async for message in behavior(request, context):
+                    yield message
+            except grpc.aio.AbortError:
+                raise
+            except (asyncio.CancelledError, GeneratorExit):
+                # grpc.aio closes the generator when the client cancels or goes away.
+                call.status = "CANCELLED"
+                raise
+            except Exception as error:
+                await call.fail(context, error)
+            finally:
+                call.end()
+
+        return wrapper

@@ -1,0 +1,87 @@
+"""ThrottlingService over gRPC: validate the wire request, map it, call the use case, map back.
+
+Errors are raised as domain exceptions; the RequestBoundary interceptor maps them to statuses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+import grpc
+
+from throttling.v1 import throttling_service_pb2 as pb
+from throttling.v1 import throttling_service_pb2_grpc as pb_grpc
+from throttling_sequencer import request_context
+from throttling_sequencer.adapters.grpc import mappers
+from throttling_sequencer.adapters.grpc.validation import (
+    Limits,
+    Violations,
+    check_game_state,
+    check_options,
+    check_tick_interval,
+)
+from throttling_sequencer.domain.model import Plan
+from throttling_sequencer.service.planning import CallContext, PlanningService
+
+if TYPE_CHECKING:
+    Context = grpc.aio.ServicerContext[Any, Any]
+PlanRequest = pb.CalculateThrottleStepsRequest | pb.CreatePlanRequest | pb.StreamThrottleStepsRequest
+
+
+class ThrottlingServicer(pb_grpc.ThrottlingServiceServicer):
+    def __init__(self, planning: PlanningService, limits: Limits) -> None:
+        self._planning = planning
+        self._limits = limits
+
+    async def CalculateThrottleSteps(
+        self, request: pb.CalculateThrottleStepsRequest, context: Context
+    ) -> pb.CalculateThrottleStepsResponse:
+        plan = await self._plan(request, context, Violations())
+        return pb.CalculateThrottleStepsResponse(goals=mappers.plan_to_wire(plan).goals)
+
+    async def CreatePlan(self, request: pb.CreatePlanRequest, context: Context) -> pb.CreatePlanResponse:
+        plan = await self._plan(request, context, Violations())
+        return pb.CreatePlanResponse(plan=mappers.plan_to_wire(plan))
+
+    async def StreamThrottleSteps(
+        self, request: pb.StreamThrottleStepsRequest, context: Context
+    ) -> AsyncIterator[pb.StreamThrottleStepsResponse]:
+        violations = Violations()
+        check_tick_interval(violations, request.tick_interval_ms)
+        plan = await self._plan(request, context, violations)
+        interval = request.tick_interval_ms / 1000.0
+        for tick in PlanningService.ticks(plan):
+            if interval and tick.tick > 1:
+                await asyncio.sleep(interval)
+            yield mappers.tick_to_wire(plan, tick)
+        yield mappers.done_to_wire(plan)
+
+    async def GetPlan(self, request: pb.GetPlanRequest, context: Context) -> pb.GetPlanResponse:
+        plan = await self._planning.get_plan(request.plan_id)
+        return pb.GetPlanResponse(plan=mappers.plan_to_wire(plan))
+
+    async def ListPlans(self, request: pb.ListPlansRequest, context: Context) -> pb.ListPlansResponse:
+        page = await self._planning.list_plans(request.page_size, request.page_token)
+        return pb.ListPlansResponse(
+            plans=[mappers.plan_to_wire(p) for p in page.plans], next_page_token=page.next_page_token
+        )
+
+    async def _plan(self, request: PlanRequest, context: Context, violations: Violations) -> Plan:
+        check_game_state(violations, request.game_state, request.HasField("game_state"), self._limits)
+        check_options(violations, request.options)
+        violations.raise_if_any()
+        return await self._planning.create_plan(
+            mappers.game_state_from_wire(request.game_state),
+            mappers.overrides_from_wire(request.options),
+            _call_context(context),
+        )
+
+
+def _call_context(context: Context) -> CallContext:
+    identity = request_context.current.get()
+    remaining = context.time_remaining()
+    deadline = None if remaining is None else time.monotonic() + remaining
+    return CallContext(request_id=identity.request_id, user_id=identity.user_id, deadline=deadline)

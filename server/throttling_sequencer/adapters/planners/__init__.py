@@ -1,0 +1,1 @@
+"""Planning strategies behind the Planner port."""

@@ -1,0 +1,1 @@
+"""Plan repositories: Tortoise ORM (SQLite default, Postgres) and in-memory for tests."""

@@ -1,0 +1,37 @@
+"""An in-memory PlanRepository: the fake for fast tests, and a no-disk option."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from throttling_sequencer.domain.errors import PlanNotFound
+from throttling_sequencer.domain.model import Plan
+from throttling_sequencer.domain.ports import PageCursor
+
+
+class InMemoryPlanRepository:
+    def __init__(self) -> None:
+        self._plans: dict[UUID, Plan] = {}
+
+    async def open(self) -> None:
+        """Nothing to connect to."""
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
+    async def add(self, plan: Plan) -> None:
+        self._plans[plan.plan_id] = plan
+
+    async def get(self, plan_id: UUID) -> Plan:
+        try:
+            return self._plans[plan_id]
+        except KeyError:
+            raise PlanNotFound(str(plan_id)) from None
+
+    async def list(self, limit: int, after: PageCursor | None) -> list[Plan]:
+        newest_first = sorted(self._plans.values(), key=lambda p: (p.created_at, p.plan_id), reverse=True)
+        if after is not None:
+            newest_first = [
+                p for p in newest_first if (p.created_at, p.plan_id) < (after.created_at, after.plan_id)
+            ]
+        return newest_first[:limit]

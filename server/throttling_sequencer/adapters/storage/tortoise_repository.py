@@ -1,0 +1,133 @@
+"""PlanRepository on Tortoise ORM: SQLite (the embedded default) or Postgres via asyncpg."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+from uuid import UUID
+
+from tortoise import Tortoise
+from tortoise.exceptions import BaseORMException, DoesNotExist
+from tortoise.expressions import Q
+from tortoise.migrations.api import migrate
+
+from throttling_sequencer.adapters.storage import codec
+from throttling_sequencer.adapters.storage.models import PlanRecord
+from throttling_sequencer.domain.errors import PlanNotFound, StorageUnavailable
+from throttling_sequencer.domain.model import Plan, Score, Strategy
+from throttling_sequencer.domain.ports import PageCursor
+
+APP = "plans"
+MODELS_MODULE = "throttling_sequencer.adapters.storage.models"
+MIGRATIONS_MODULE = "throttling_sequencer.adapters.storage.migrations"
+
+T = TypeVar("T")
+
+
+def tortoise_config(database_url: str) -> dict[str, Any]:
+    return {
+        "connections": {"default": database_url},
+        "apps": {
+            APP: {
+                "models": [MODELS_MODULE],
+                "migrations": MIGRATIONS_MODULE,
+                "default_connection": "default",
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+async def apply_migrations(database_url: str) -> None:
+    """Bring the database schema up to date (idempotent)."""
+    await migrate(config=tortoise_config(database_url))
+    await Tortoise.close_connections()
+
+
+class TortoisePlanRepository:
+    """Plans in a Tortoise database; `open()` before use, `close()` on shutdown.
+
+    Tortoise keeps one context per process; the global fallback lets grpc.aio's per-RPC tasks,
+    which do not inherit the opener's context variables, reach it.
+    """
+
+    def __init__(self, database_url: str) -> None:
+        self._database_url = database_url
+
+    async def open(self) -> None:
+        await Tortoise.init(config=tortoise_config(self._database_url), _enable_global_fallback=True)
+
+    async def close(self) -> None:
+        await Tortoise.close_connections()
+
+    async def add(self, plan: Plan) -> None:
+        await self._guard(lambda: PlanRecord.create(**_to_row(plan)))
+
+    async def get(self, plan_id: UUID) -> Plan:
+        try:
+            record = await self._guard(lambda: PlanRecord.get(id=plan_id))
+        except DoesNotExist:
+            raise PlanNotFound(str(plan_id)) from None
+        return _from_row(record)
+
+    async def list(self, limit: int, after: PageCursor | None) -> list[Plan]:
+        query = PlanRecord.all()
+        if after is not None:
+            query = query.filter(
+                Q(created_at__lt=after.created_at) | Q(created_at=after.created_at, id__lt=after.plan_id)
+            )
+        records = await self._guard(lambda: query.order_by("-created_at", "-id").limit(limit))
+        return [_from_row(r) for r in records]
+
+    @staticmethod
+    async def _guard(operation: Callable[[], Awaitable[T]]) -> T:
+        """Turn database faults into StorageUnavailable; a missing row stays DoesNotExist."""
+        try:
+            return await operation()
+        except DoesNotExist:
+            raise
+        except (BaseORMException, OSError) as error:
+            raise StorageUnavailable(
+                f"plan store unavailable: {error}", error=type(error).__name__
+            ) from error
+
+
+def _to_row(plan: Plan) -> dict[str, Any]:
+    return {
+        "id": plan.plan_id,
+        "request_id": plan.request_id,
+        "user_id": plan.user_id,
+        "created_at": plan.created_at,
+        "strategy": plan.strategy.value,
+        "game_state": codec.game_state_to_json(plan.game_state),
+        "options": codec.overrides_to_json(plan.overrides),
+        "throttles": list(plan.throttles),
+        "score_total": plan.score.total,
+        "distance_error": plan.score.distance_error,
+        "speed_penalty": plan.score.speed_penalty,
+        "ticks": plan.score.ticks,
+        "nonzero_ticks": plan.score.nonzero_ticks,
+        "final_speed": plan.final_speed,
+        "target_distance": plan.target_distance,
+        "distance_covered": plan.distance_covered,
+        "compute_seconds": plan.compute_seconds,
+    }
+
+
+def _from_row(r: PlanRecord) -> Plan:
+    return Plan(
+        plan_id=r.id,
+        request_id=r.request_id,
+        user_id=r.user_id,
+        created_at=r.created_at,
+        strategy=Strategy(r.strategy),
+        game_state=codec.game_state_from_json(r.game_state),
+        overrides=codec.overrides_from_json(r.options),
+        throttles=tuple(r.throttles),
+        score=Score(r.score_total, r.distance_error, r.speed_penalty, r.ticks, r.nonzero_ticks),
+        final_speed=r.final_speed,
+        target_distance=r.target_distance,
+        distance_covered=r.distance_covered,
+        compute_seconds=r.compute_seconds,
+    )

@@ -1,0 +1,108 @@
+"""The running service: start the gRPC server with health and reflection, stop it gracefully.
+
+Shutdown order: health flips to NOT_SERVING (Envoy stops routing new requests), in-flight RPCs
+and streams get `shutdown_grace_seconds` to finish, then storage closes and planner threads end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from concurrent.futures import Executor
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+from grpc_reflection.v1alpha import reflection
+from loguru import logger
+
+from throttling.v1 import throttling_service_pb2, throttling_service_pb2_grpc
+from throttling_sequencer import container as composition
+from throttling_sequencer import tracing
+from throttling_sequencer.adapters.grpc.interceptors import RequestBoundary
+from throttling_sequencer.adapters.grpc.servicer import ThrottlingServicer
+from throttling_sequencer.adapters.storage.tortoise_repository import apply_migrations
+from throttling_sequencer.container import ManagedRepository
+from throttling_sequencer.settings import Settings
+
+SERVICE_NAME = throttling_service_pb2.DESCRIPTOR.services_by_name["ThrottlingService"].full_name
+
+
+class Application:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.container = composition.build(settings)
+        self.health = HealthServicer()
+        self.port: int | None = None
+        self._server: grpc.aio.Server | None = None
+        self._stopped = asyncio.Event()
+
+    async def start(self) -> int:
+        """Open storage, start serving; returns the bound port (useful when configured as 0)."""
+        url = self.settings.resolved_database_url
+        if url.startswith("sqlite://"):
+            self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+            await apply_migrations(url)
+        repository: ManagedRepository = self.container.resolve(ManagedRepository)
+        await repository.open()
+
+        provider = tracing.configure(self.settings.otel_exporter)
+        server = grpc.aio.server(interceptors=[tracing.server_interceptor(provider), RequestBoundary()])
+        servicer: ThrottlingServicer = self.container.resolve(ThrottlingServicer)
+        throttling_service_pb2_grpc.add_ThrottlingServiceServicer_to_server(servicer, server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        if self.settings.reflection:
+            names = (
+                SERVICE_NAME,
+                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                reflection.SERVICE_NAME,
+            )
+            reflection.enable_server_reflection(names, server)
+        self.port = server.add_insecure_port(self.settings.grpc_address)
+        await server.start()
+        self._server = server
+        for name in ("", SERVICE_NAME):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        logger.info(
+            "serving",
+            address=f"{self.settings.grpc_host}:{self.port}",
+            database=_redact(url),
+            strategy=self.settings.default_strategy,
+        )
+        return self.port
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Drain and stop; safe to call twice."""
+        if self._server is None:
+            return
+        server, self._server = self._server, None
+        grace = self.settings.shutdown_grace_seconds if grace is None else grace
+        logger.info("shutting down", grace_seconds=grace)
+        await self.health.enter_graceful_shutdown()
+        await server.stop(grace)
+        repository: ManagedRepository = self.container.resolve(ManagedRepository)
+        await repository.close()
+        executor: Executor = self.container.resolve(Executor)
+        executor.shutdown(wait=True, cancel_futures=True)
+        self._stopped.set()
+        logger.info("stopped")
+
+    async def run_until_signalled(self) -> None:
+        """Serve until SIGINT or SIGTERM, then stop gracefully."""
+        await self.start()
+        loop = asyncio.get_running_loop()
+        stop_requested = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop_requested.set)
+        await stop_requested.wait()
+        await self.stop()
+
+
+def _redact(url: str) -> str:
+    """Hide a password in a database URL before logging it."""
+    scheme, sep, rest = url.partition("://")
+    if "@" not in rest:
+        return url
+    credentials, _, host = rest.rpartition("@")
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}{sep}{user}:***@{host}"

@@ -1,0 +1,61 @@
+"""The composition root: the one place that chooses adapters and wires them together (punq)."""
+
+from __future__ import annotations
+
+from concurrent.futures import Executor, ThreadPoolExecutor
+from typing import Protocol
+
+import punq
+
+from throttling_sequencer.adapters.grpc.servicer import ThrottlingServicer
+from throttling_sequencer.adapters.grpc.validation import Limits
+from throttling_sequencer.adapters.planners.genetic import GeneticPlanner
+from throttling_sequencer.adapters.planners.random_search import RandomPlanner
+from throttling_sequencer.adapters.storage.memory import InMemoryPlanRepository
+from throttling_sequencer.adapters.storage.tortoise_repository import TortoisePlanRepository
+from throttling_sequencer.domain.model import Strategy
+from throttling_sequencer.domain.ports import Planner, PlanRepository
+from throttling_sequencer.service.planning import PlanningService
+from throttling_sequencer.settings import Settings
+
+
+class ManagedRepository(PlanRepository, Protocol):
+    """A repository with a lifecycle: opened before serving, closed after draining."""
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+def make_repository(settings: Settings) -> ManagedRepository:
+    url = settings.resolved_database_url
+    if url.startswith("memory://"):
+        return InMemoryPlanRepository()
+    return TortoisePlanRepository(url)
+
+
+def build(settings: Settings) -> punq.Container:
+    container = punq.Container()
+    container.register(Settings, instance=settings)
+    container.register(ManagedRepository, instance=make_repository(settings))
+    container.register(
+        Executor, instance=ThreadPoolExecutor(settings.planner_threads, thread_name_prefix="planner")
+    )
+    planners: dict[Strategy, Planner] = {Strategy.GENETIC: GeneticPlanner(), Strategy.RANDOM: RandomPlanner()}
+    container.register(
+        PlanningService,
+        factory=lambda: PlanningService(
+            planners=planners,
+            repository=container.resolve(ManagedRepository),
+            executor=container.resolve(Executor),
+            default_strategy=Strategy(settings.default_strategy),
+        ),
+        scope=punq.Scope.singleton,
+    )
+    container.register(Limits, instance=Limits(max_units=settings.max_units))
+    container.register(
+        ThrottlingServicer,
+        factory=lambda: ThrottlingServicer(container.resolve(PlanningService), container.resolve(Limits)),
+        scope=punq.Scope.singleton,
+    )
+    return container

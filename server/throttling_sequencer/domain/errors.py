@@ -1,0 +1,54 @@
+"""The domain's exceptions: each carries a human `detail` and machine-readable `context`.
+
+The gRPC edge maps them to status codes in one place (adapters/grpc/errors.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class FieldViolation:
+    """One invalid field: its path in the request (e.g. "game_state.player_units[0].mass") and why."""
+
+    field: str
+    description: str
+
+
+class ThrottlingError(Exception):
+    """Base of every error the service reports on purpose."""
+
+    def __init__(self, detail: str, **context: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.context = context
+
+
+class InvalidInput(ThrottlingError):
+    """The request breaks a rule; `violations` names every offending field."""
+
+    def __init__(self, violations: list[FieldViolation]) -> None:
+        fields = ", ".join(v.field for v in violations)
+        super().__init__(f"invalid request: {fields}", fields=[v.field for v in violations])
+        self.violations = tuple(violations)
+
+
+class PlanNotFound(ThrottlingError):
+    def __init__(self, plan_id: str) -> None:
+        super().__init__(f"no plan with id {plan_id!r}", plan_id=plan_id)
+
+
+class DeadlineTooShort(ThrottlingError):
+    """Too little time was left to plan anything before the caller's deadline."""
+
+    def __init__(self, remaining_seconds: float) -> None:
+        super().__init__(
+            f"the deadline leaves {remaining_seconds * 1000:.1f} ms, too little to plan",
+            remaining_seconds=remaining_seconds,
+        )
+
+
+class StorageUnavailable(ThrottlingError):
+    """The plan store could not be reached; the request may be retried."""

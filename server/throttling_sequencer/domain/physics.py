@@ -1,0 +1,67 @@
+"""The simulator and the score function: the one definition every planner and test shares.
+
+Per tick t: v_t = (v_{t-1} + u_t / m) * (1 - f); the distance covered is the sum of v_t.
+Score (lower is better): w_d*|d - D| + w_s*pen(v_n) + w_l*n + w_z*nonzero(u), where
+pen(v) = 0 if 0 <= v <= threshold else |v - threshold|.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from throttling_sequencer.domain.config import PlannerConfig
+from throttling_sequencer.domain.model import Problem, Score
+
+
+@dataclass(frozen=True, slots=True)
+class TickState:
+    """The unit after one tick."""
+
+    tick: int
+    throttle: int
+    speed: float
+    distance_covered: float
+
+
+def simulate(problem: Problem, throttles: Sequence[int]) -> Iterator[TickState]:
+    """Yield the state after each tick of the plan."""
+    keep = 1.0 - problem.friction
+    speed = problem.initial_speed
+    covered = 0.0
+    for tick, throttle in enumerate(throttles, start=1):
+        speed = (speed + throttle / problem.mass) * keep
+        covered += speed
+        yield TickState(tick, throttle, speed, covered)
+
+
+def final_state(problem: Problem, throttles: Sequence[int]) -> tuple[float, float]:
+    """(final speed, distance covered) of a plan; the hot path of search heuristics."""
+    keep = 1.0 - problem.friction
+    mass = problem.mass
+    speed = problem.initial_speed
+    covered = 0.0
+    for throttle in throttles:
+        speed = (speed + throttle / mass) * keep
+        covered += speed
+    return speed, covered
+
+
+def speed_penalty(final_speed: float, threshold: float) -> float:
+    return 0.0 if 0.0 <= final_speed <= threshold else abs(final_speed - threshold)
+
+
+def score(problem: Problem, config: PlannerConfig, throttles: Sequence[int]) -> Score:
+    """Score a plan; planners compare plans by `.total`."""
+    final_speed, covered = final_state(problem, throttles)
+    distance_error = abs(problem.distance - covered)
+    penalty = speed_penalty(final_speed, config.speed_threshold)
+    ticks = len(throttles)
+    nonzero = sum(1 for u in throttles if u != 0)
+    total = (
+        config.distance_weight * distance_error
+        + config.speed_weight * penalty
+        + config.length_weight * ticks
+        + config.nonzero_weight * nonzero
+    )
+    return Score(total, distance_error, penalty, ticks, nonzero)

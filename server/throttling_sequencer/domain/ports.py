@@ -1,0 +1,71 @@
+"""Ports: what the service needs from the outside world, as protocols adapters implement."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+from uuid import UUID
+
+from throttling_sequencer.domain.config import PlannerConfig
+from throttling_sequencer.domain.model import Plan, Problem, Strategy
+
+
+class StopSignal:
+    """Tells a planner running in a worker thread when to stop: a deadline, or a cancel.
+
+    Planners poll `should_stop()` between iterations and then return their best plan so far.
+    """
+
+    def __init__(self, deadline: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.deadline = deadline
+        self._clock = clock
+        self._cancelled = threading.Event()
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    def should_stop(self) -> bool:
+        return self._cancelled.is_set() or self._clock() >= self.deadline
+
+
+@dataclass(frozen=True, slots=True)
+class PlannerResult:
+    throttles: tuple[int, ...]
+    #: Generations, samples or nodes the planner got through; for logs and benchmarks.
+    iterations: int
+
+
+class Planner(Protocol):
+    """A search strategy. Runs in a worker thread; must return promptly once `stop` says so."""
+
+    strategy: Strategy
+
+    def plan(self, problem: Problem, config: PlannerConfig, stop: StopSignal) -> PlannerResult: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PageCursor:
+    """Position in the newest-first listing: strictly older than this plan."""
+
+    created_at: datetime
+    plan_id: UUID
+
+
+class PlanRepository(Protocol):
+    async def add(self, plan: Plan) -> None: ...
+
+    async def get(self, plan_id: UUID) -> Plan:
+        """Raises PlanNotFound."""
+        ...
+
+    async def list(self, limit: int, after: PageCursor | None) -> list[Plan]:
+        """Newest first (created_at, then plan_id, descending), strictly after the cursor."""
+        ...

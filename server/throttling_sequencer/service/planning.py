@@ -1,0 +1,144 @@
+"""The planning use cases: plan a game state within a deadline, store it, read plans back."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from uuid import UUID, uuid4
+
+from loguru import logger
+
+from throttling_sequencer.domain.config import PlannerConfig
+from throttling_sequencer.domain.errors import DeadlineTooShort, FieldViolation, InvalidInput
+from throttling_sequencer.domain.model import GameState, Plan, PlannerOverrides, PlanPage, Problem, Strategy
+from throttling_sequencer.domain.physics import TickState, final_state, score, simulate
+from throttling_sequencer.domain.ports import Planner, PlannerResult, PlanRepository, StopSignal
+from throttling_sequencer.service import paging
+
+#: Below this much time before the caller's deadline, planning is refused outright.
+MIN_PLANNING_SECONDS = 0.005
+#: Part of the remaining time kept back for storing and answering (capped at RESERVE_CAP).
+RESERVE_FRACTION = 0.2
+RESERVE_CAP_SECONDS = 0.05
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
+
+
+@dataclass(frozen=True, slots=True)
+class CallContext:
+    """Who is calling and by when they need the answer (a time.monotonic() instant, or None)."""
+
+    request_id: str
+    user_id: str
+    deadline: float | None = None
+
+
+class PlanningService:
+    def __init__(
+        self,
+        planners: Mapping[Strategy, Planner],
+        repository: PlanRepository,
+        executor: Executor,
+        default_strategy: Strategy = Strategy.GENETIC,
+        defaults: PlannerConfig | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        new_id: Callable[[], UUID] = uuid4,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._planners = dict(planners)
+        self._repository = repository
+        self._executor = executor
+        self._default_strategy = default_strategy
+        self._defaults = defaults or PlannerConfig()
+        self._now = now
+        self._new_id = new_id
+        self._monotonic = monotonic
+
+    async def create_plan(self, state: GameState, overrides: PlannerOverrides, call: CallContext) -> Plan:
+        """Plan for state.player_units[0] towards state.enemy_units[0], store the plan, return it."""
+        strategy = overrides.strategy or self._default_strategy
+        planner = self._planners.get(strategy)
+        if planner is None:
+            raise InvalidInput([FieldViolation("options.strategy", f"{strategy.value} is not available")])
+        config = self._defaults.with_overrides(overrides)
+        problem = Problem.from_game_state(state)
+
+        started = self._monotonic()
+        stop = StopSignal(self._planning_deadline(started, config, call.deadline), self._monotonic)
+        result = await self._run(planner, problem, config, stop)
+        elapsed = self._monotonic() - started
+
+        final_speed, covered = final_state(problem, result.throttles)
+        plan = Plan(
+            plan_id=self._new_id(),
+            request_id=call.request_id,
+            user_id=call.user_id,
+            created_at=self._now(),
+            strategy=strategy,
+            game_state=state,
+            overrides=overrides,
+            throttles=result.throttles,
+            score=score(problem, config, result.throttles),
+            final_speed=final_speed,
+            target_distance=problem.distance,
+            distance_covered=covered,
+            compute_seconds=elapsed,
+        )
+        await self._repository.add(plan)
+        logger.info(
+            "planned",
+            plan_id=str(plan.plan_id),
+            strategy=strategy.value,
+            score=plan.score.total,
+            ticks=plan.score.ticks,
+            iterations=result.iterations,
+            compute_ms=round(elapsed * 1000, 3),
+        )
+        return plan
+
+    async def get_plan(self, plan_id: str) -> Plan:
+        try:
+            key = UUID(plan_id)
+        except ValueError:
+            raise InvalidInput([FieldViolation("plan_id", "is not a UUID")]) from None
+        return await self._repository.get(key)
+
+    async def list_plans(self, page_size: int, page_token: str) -> PlanPage:
+        if page_size < 0 or page_size > MAX_PAGE_SIZE:
+            raise InvalidInput([FieldViolation("page_size", f"must be between 0 and {MAX_PAGE_SIZE}")])
+        limit = page_size or DEFAULT_PAGE_SIZE
+        # One extra row tells whether another page follows without a count query.
+        rows = await self._repository.list(limit + 1, paging.decode(page_token))
+        plans = tuple(rows[:limit])
+        token = paging.encode(plans[-1]) if len(rows) > limit else ""
+        return PlanPage(plans=plans, next_page_token=token)
+
+    @staticmethod
+    def ticks(plan: Plan) -> Iterator[TickState]:
+        problem = Problem.from_game_state(plan.game_state)
+        return simulate(problem, plan.throttles)
+
+    def _planning_deadline(self, now: float, config: PlannerConfig, caller_deadline: float | None) -> float:
+        deadline = now + config.time_budget_seconds
+        if caller_deadline is None:
+            return deadline
+        remaining = caller_deadline - now
+        if remaining < MIN_PLANNING_SECONDS:
+            raise DeadlineTooShort(remaining)
+        reserve = min(RESERVE_CAP_SECONDS, RESERVE_FRACTION * remaining)
+        return min(deadline, caller_deadline - reserve)
+
+    async def _run(
+        self, planner: Planner, problem: Problem, config: PlannerConfig, stop: StopSignal
+    ) -> PlannerResult:
+        """Plan in a worker thread so the event loop keeps serving; a cancelled call stops it."""
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, planner.plan, problem, config, stop)
+        except asyncio.CancelledError:
+            stop.cancel()
+            raise

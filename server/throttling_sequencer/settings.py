@@ -1,0 +1,102 @@
+"""Settings from the environment (THROTTLING_*), with safe local defaults."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+PREFIX = "THROTTLING_"
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value the service cannot use."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    grpc_host: str = "127.0.0.1"
+    grpc_port: int = 50051
+    #: Where the embedded SQLite database lives.
+    data_dir: Path = Path(".data")
+    #: sqlite://PATH, postgres://USER:PASS@HOST:PORT/DB, or memory:// (nothing persisted).
+    #: Empty means SQLite under data_dir.
+    database_url: str = ""
+    default_strategy: str = "genetic"
+    planner_threads: int = 4
+    max_units: int = 1_000
+    shutdown_grace_seconds: float = 10.0
+    reflection: bool = True
+    log_level: str = "INFO"
+    #: "json" (one JSON object per line) or "text".
+    log_format: str = "json"
+    #: "none" or "console"; traces are created either way so logs carry trace ids.
+    otel_exporter: str = "none"
+    extra: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite://{self.data_dir / 'throttling.sqlite3'}"
+
+    @property
+    def grpc_address(self) -> str:
+        return f"{self.grpc_host}:{self.grpc_port}"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name == "extra":
+                continue
+            raw = environ.get(PREFIX + f.name.upper())
+            if raw is None:
+                continue
+            values[f.name] = _parse(f.name, f.type, raw)
+        settings = cls(**values)
+        settings.check()
+        return settings
+
+    def with_changes(self, **changes: Any) -> Settings:
+        settings = replace(self, **changes)
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        problems = []
+        if not 0 <= self.grpc_port <= 65535:
+            problems.append("GRPC_PORT must be 0..65535")
+        if self.planner_threads < 1:
+            problems.append("PLANNER_THREADS must be >= 1")
+        if self.max_units < 1:
+            problems.append("MAX_UNITS must be >= 1")
+        if self.default_strategy not in ("genetic", "random"):
+            problems.append("DEFAULT_STRATEGY must be genetic or random")
+        if self.log_format not in ("json", "text"):
+            problems.append("LOG_FORMAT must be json or text")
+        if self.otel_exporter not in ("none", "console"):
+            problems.append("OTEL_EXPORTER must be none or console")
+        if not self.resolved_database_url.startswith(("sqlite://", "postgres://", "memory://")):
+            problems.append("DATABASE_URL must start with sqlite://, postgres:// or memory://")
+        if problems:
+            raise SettingsError("; ".join(PREFIX + p for p in problems))
+
+
+def _parse(name: str, kind: Any, raw: str) -> Any:
+    kind = str(kind)
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind == "bool":
+            if raw.lower() not in ("1", "0", "true", "false", "yes", "no"):
+                raise ValueError(raw)
+            return raw.lower() in ("1", "true", "yes")
+        if kind == "Path":
+            return Path(raw)
+        return raw
+    except ValueError:
+        raise SettingsError(f"{PREFIX}{name.upper()}={raw!r} is not a valid {kind}") from None
