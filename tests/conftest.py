@@ -1,0 +1,108 @@
+"""Fixtures that start real servers: a grpc.aio server on an ephemeral port, and Envoy."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import grpc
+import httpx
+import pytest
+
+from bridge.envoy import EnvoySettings, envoy_binary, render
+from tests.support import free_port, stop_process
+from throttling.v1 import throttling_service_pb2_grpc
+from throttling_sequencer import logs
+from throttling_sequencer.app import Application
+from throttling_sequencer.settings import Settings
+
+logs.configure("WARNING", "text")
+HEALTHY_WITHIN_SECONDS = 20.0
+
+
+def make_settings(**changes: object) -> Settings:
+    base = Settings(grpc_port=0, database_url="memory://", log_level="WARNING", shutdown_grace_seconds=2.0)
+    return base.with_changes(**changes)
+
+
+@pytest.fixture(scope="session")
+async def app() -> AsyncIterator[Application]:
+    application = Application(make_settings())
+    await application.start()
+    yield application
+    await application.stop()
+
+
+@pytest.fixture(scope="session")
+async def channel(app: Application) -> AsyncIterator[grpc.aio.Channel]:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as ch:
+        yield ch
+
+
+@pytest.fixture(scope="session")
+def stub(channel: grpc.aio.Channel) -> throttling_service_pb2_grpc.ThrottlingServiceStub:
+    return throttling_service_pb2_grpc.ThrottlingServiceStub(channel)
+
+
+class EnvoyProcess:
+    def __init__(self, grpc_port: int, workdir: Path) -> None:
+        self.settings = EnvoySettings(
+            listen_port=free_port(), admin_port=free_port(), grpc_port=grpc_port, health_interval="0.2s"
+        )
+        self.config = workdir / "envoy.yaml"
+        self.config.write_text(render(self.settings))
+        self.log = workdir / "envoy.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.listen_port}"
+
+    def start(self) -> None:
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                [envoy_binary(), "-c", str(self.config), "--use-dynamic-base-id", "--log-level", "warn"],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    async def wait_healthy(self) -> None:
+        async with httpx.AsyncClient(base_url=self.url) as client:
+            for _ in range(int(HEALTHY_WITHIN_SECONDS / 0.1)):
+                assert self.process is not None and self.process.poll() is None, self.log.read_text()
+                try:
+                    if (await client.get("/api/v1/health")).status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.1)
+        raise TimeoutError(f"Envoy not healthy: {self.log.read_text()}")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_process(self.process)
+
+
+@pytest.fixture(scope="session")
+async def envoy(app: Application, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[EnvoyProcess]:
+    assert app.port is not None
+    proxy = EnvoyProcess(app.port, tmp_path_factory.mktemp("envoy"))
+    proxy.start()
+    try:
+        await proxy.wait_healthy()
+        yield proxy
+    finally:
+        proxy.stop()
+
+
+@pytest.fixture
+async def rest(envoy: EnvoyProcess) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=envoy.url, timeout=30.0) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Iterator[Path]:
+    yield Path(__file__).resolve().parent.parent

@@ -1,0 +1,279 @@
+"""ThrottlingService through a real grpc.aio server on an ephemeral port."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from loguru import logger
+
+from tests.conftest import make_settings
+from tests.rpc_errors import error_info
+from tests.support import game_state_pb, problem, wait_until
+from throttling.v1 import planning_pb2
+from throttling.v1 import throttling_service_pb2 as pb
+from throttling.v1.throttling_service_pb2_grpc import ThrottlingServiceStub
+from throttling_sequencer.app import Application
+from throttling_sequencer.container import ManagedRepository
+from throttling_sequencer.domain.config import PlannerConfig
+from throttling_sequencer.domain.errors import StorageUnavailable
+from throttling_sequencer.domain.model import Plan
+from throttling_sequencer.domain.physics import score, simulate
+
+RANDOM = planning_pb2.PlannerOptions(strategy=planning_pb2.STRATEGY_RANDOM, seed=11)
+SERVICE = "throttling.v1.ThrottlingService"
+
+
+def create(options: planning_pb2.PlannerOptions = RANDOM, **kwargs: Any) -> pb.CreatePlanRequest:
+    return pb.CreatePlanRequest(game_state=game_state_pb(**kwargs), options=options)
+
+
+@pytest.fixture
+def log_records() -> Iterator[list[Any]]:
+    records: list[Any] = []
+    sink = logger.add(lambda message: records.append(message.record), level="INFO")
+    yield records
+    logger.remove(sink)
+
+
+async def test_create_plan_answers_a_consistent_stored_plan(stub: ThrottlingServiceStub) -> None:
+    plan = (await stub.CreatePlan(create())).plan
+    throttles = [g.throttle for g in plan.goals]
+    recomputed = score(problem(), PlannerConfig(), throttles)
+    assert plan.score.total == recomputed.total
+    assert plan.score.distance_error == recomputed.distance_error
+    assert plan.distance_remaining == pytest.approx(plan.target_distance - plan.distance_covered)
+    assert plan.target_distance == 5000.0
+    assert all((g.coordinate.x, g.coordinate.y) == (5000.0, 0.0) for g in plan.goals)
+    assert plan.strategy == planning_pb2.STRATEGY_RANDOM
+    assert plan.user_id == "anonymous" and plan.request_id
+    assert plan.compute_time.ToNanoseconds() > 0
+    assert plan.options.seed == 11 and not plan.options.HasField("max_ticks")
+    stored = (await stub.GetPlan(pb.GetPlanRequest(plan_id=plan.plan_id))).plan
+    assert stored == plan
+
+
+async def test_calculate_throttle_steps_returns_the_same_goals(stub: ThrottlingServiceStub) -> None:
+    full = (await stub.CreatePlan(create())).plan
+    goals = (
+        await stub.CalculateThrottleSteps(
+            pb.CalculateThrottleStepsRequest(game_state=game_state_pb(), options=RANDOM)
+        )
+    ).goals
+    assert list(goals) == list(full.goals)
+
+
+async def test_overrides_shape_the_plan(stub: ThrottlingServiceStub) -> None:
+    options = planning_pb2.PlannerOptions(
+        strategy=planning_pb2.STRATEGY_GENETIC,
+        max_ticks=5,
+        min_throttle=10,
+        max_throttle=20,
+        seed=1,
+        time_budget_ms=100,
+    )
+    plan = (await stub.CreatePlan(create(options))).plan
+    assert 1 <= len(plan.goals) <= 5
+    assert all(10 <= g.throttle <= 20 for g in plan.goals)
+    assert plan.strategy == planning_pb2.STRATEGY_GENETIC
+
+
+async def test_default_strategy_is_genetic(stub: ThrottlingServiceStub) -> None:
+    plan = (await stub.CreatePlan(create(planning_pb2.PlannerOptions(time_budget_ms=50)))).plan
+    assert plan.strategy == planning_pb2.STRATEGY_GENETIC
+
+
+async def test_stream_sends_every_tick_then_done(stub: ThrottlingServiceStub) -> None:
+    messages = [
+        m
+        async for m in stub.StreamThrottleSteps(
+            pb.StreamThrottleStepsRequest(game_state=game_state_pb(), options=RANDOM)
+        )
+    ]
+    *ticks, last = messages
+    assert all(m.WhichOneof("event") == "tick" for m in ticks)
+    assert last.WhichOneof("event") == "done"
+    plan = (await stub.GetPlan(pb.GetPlanRequest(plan_id=last.done.plan_id))).plan
+    assert [m.tick.goal for m in ticks] == list(plan.goals)
+    expected = list(simulate(problem(), [g.throttle for g in plan.goals]))
+    assert [m.tick.tick for m in ticks] == [s.tick for s in expected]
+    assert [m.tick.speed for m in ticks] == [s.speed for s in expected]
+    assert ticks[-1].tick.distance_remaining == pytest.approx(plan.distance_remaining)
+    assert last.done.total_ticks == len(ticks) == ticks[0].tick.total_ticks
+    assert last.done.score == plan.score
+
+
+async def test_stream_paces_ticks(stub: ThrottlingServiceStub) -> None:
+    options = planning_pb2.PlannerOptions(strategy=planning_pb2.STRATEGY_RANDOM, max_ticks=3, seed=2)
+    request = pb.StreamThrottleStepsRequest(game_state=game_state_pb(), options=options, tick_interval_ms=40)
+    arrivals = []
+    async for _ in stub.StreamThrottleSteps(request):
+        arrivals.append(time.monotonic())
+    ticks = len(arrivals) - 1
+    # n ticks are separated by n - 1 pauses.
+    assert arrivals[ticks - 1] - arrivals[0] >= 0.04 * (ticks - 1) * 0.9
+
+
+async def test_cancelling_a_stream_reaches_the_server(
+    stub: ThrottlingServiceStub, log_records: list[Any]
+) -> None:
+    call = stub.StreamThrottleSteps(
+        pb.StreamThrottleStepsRequest(game_state=game_state_pb(), options=RANDOM, tick_interval_ms=5000)
+    )
+    first = await call.read()
+    assert first.WhichOneof("event") == "tick"
+    call.cancel()
+
+    def server_saw_cancel() -> bool:
+        return any(
+            r["message"] == "rpc"
+            and r["extra"]["method"].endswith("StreamThrottleSteps")
+            and r["extra"]["status"] == "CANCELLED"
+            for r in log_records
+        )
+
+    await asyncio.to_thread(wait_until, server_saw_cancel, 5.0)
+
+
+async def test_list_plans_is_newest_first_and_pages(stub: ThrottlingServiceStub) -> None:
+    created = [(await stub.CreatePlan(create())).plan.plan_id for _ in range(3)]
+    first = await stub.ListPlans(pb.ListPlansRequest(page_size=2))
+    assert [p.plan_id for p in first.plans] == created[::-1][:2]
+    second = await stub.ListPlans(pb.ListPlansRequest(page_size=2, page_token=first.next_page_token))
+    assert second.plans[0].plan_id == created[0]
+
+
+async def test_unknown_plan_is_not_found_with_its_id(stub: ThrottlingServiceStub) -> None:
+    missing = "00000000-0000-4000-8000-000000000000"
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await stub.GetPlan(pb.GetPlanRequest(plan_id=missing))
+    assert raised.value.code() == grpc.StatusCode.NOT_FOUND
+    info = error_info(raised.value)
+    assert (info.reason, info.metadata["plan_id"]) == ("PLAN_NOT_FOUND", missing)
+
+
+async def test_a_deadline_shorter_than_the_budget_still_gets_a_plan(stub: ThrottlingServiceStub) -> None:
+    options = planning_pb2.PlannerOptions(strategy=planning_pb2.STRATEGY_GENETIC, time_budget_ms=10_000)
+    started = time.monotonic()
+    response = await stub.CreatePlan(create(options), timeout=0.5)
+    assert response.plan.goals
+    assert response.plan.compute_time.ToMilliseconds() < 500
+    assert time.monotonic() - started < 0.5
+
+
+async def test_a_deadline_too_short_to_plan_is_deadline_exceeded(stub: ThrottlingServiceStub) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await stub.CreatePlan(create(), timeout=0.003)
+    assert raised.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+async def test_a_long_plan_does_not_stall_other_calls(stub: ThrottlingServiceStub) -> None:
+    slow = asyncio.ensure_future(
+        stub.CreatePlan(
+            create(planning_pb2.PlannerOptions(strategy=planning_pb2.STRATEGY_GENETIC, time_budget_ms=1500))
+        )
+    )
+    await asyncio.sleep(0.1)
+    for _ in range(5):
+        await stub.ListPlans(pb.ListPlansRequest(page_size=1))
+    assert not slow.done(), "quick calls should finish while the genetic planner is still running"
+    await slow
+
+
+async def test_each_rpc_logs_one_line_with_the_callers_request_id(
+    stub: ThrottlingServiceStub, log_records: list[Any]
+) -> None:
+    call = stub.CreatePlan(create(), metadata=(("x-request-id", "req-abc-123"),))
+    plan = (await call).plan
+    assert ("x-request-id", "req-abc-123") in tuple(await call.initial_metadata())
+    assert plan.request_id == "req-abc-123"
+    lines = [r for r in log_records if r["message"] == "rpc" and r["extra"]["request_id"] == "req-abc-123"]
+    assert len(lines) == 1
+    extra = lines[0]["extra"]
+    assert extra["method"] == "/throttling.v1.ThrottlingService/CreatePlan"
+    assert extra["status"] == "OK" and extra["duration_ms"] > 0
+    assert extra["user_id"] == "anonymous" and len(extra["trace_id"]) == 32
+
+
+async def test_health_reports_serving(channel: grpc.aio.Channel) -> None:
+    health = health_pb2_grpc.HealthStub(channel)
+    for service in ("", "throttling.v1.ThrottlingService"):
+        response = await health.Check(health_pb2.HealthCheckRequest(service=service))
+        assert response.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def grpcurl() -> str:
+    return str(Path(sys.executable).parent / "grpcurl")
+
+
+async def test_grpcurl_lists_and_calls_through_reflection(app: Application) -> None:
+    target = f"127.0.0.1:{app.port}"
+    listed = await asyncio.to_thread(
+        subprocess.run, [grpcurl(), "-plaintext", target, "list"], capture_output=True, text=True, timeout=30
+    )
+    assert set(listed.stdout.split()) >= {
+        "throttling.v1.ThrottlingService",
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1alpha.ServerReflection",
+    }
+    body = (
+        '{"game_state": {"player_units": [{"coordinate": {}, "mass": 10}], "enemy_units": ['
+        '{"coordinate": {"x": 100}, "mass": 1}]}, "options": {"strategy": "STRATEGY_RANDOM"}}'
+    )
+    called = await asyncio.to_thread(
+        subprocess.run,
+        [grpcurl(), "-plaintext", "-d", body, target, f"{SERVICE}/CalculateThrottleSteps"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert called.returncode == 0, called.stderr
+    assert '"throttle"' in called.stdout
+
+
+class FailingRepository:
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+
+    async def add(self, plan: Plan) -> None:
+        raise self.error
+
+    async def get(self, plan_id: object) -> Plan:
+        raise self.error
+
+    async def list(self, limit: int, after: object) -> list[Plan]:
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (StorageUnavailable("plan store unavailable: connection refused"), grpc.StatusCode.UNAVAILABLE),
+        (RuntimeError("secret internals"), grpc.StatusCode.INTERNAL),
+    ],
+)
+async def test_storage_failures_map_to_statuses_without_leaking(
+    error: Exception, code: grpc.StatusCode
+) -> None:
+    app = Application(make_settings())
+    app.container.register(ManagedRepository, instance=FailingRepository(error))
+    await app.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
+            with pytest.raises(grpc.aio.AioRpcError) as raised:
+                await ThrottlingServiceStub(channel).CreatePlan(create())
+    finally:
+        await app.stop()
+    assert raised.value.code() == code
+    assert "secret" not in (raised.value.details() or "")
