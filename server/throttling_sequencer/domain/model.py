@@ -38,6 +38,7 @@ class UnitGoal:
 class Strategy(enum.Enum):
     """How a plan is searched for. Values are the names stored in the database."""
 
+    EXACT = "exact"
     GENETIC = "genetic"
     RANDOM = "random"
 

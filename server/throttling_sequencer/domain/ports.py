@@ -39,8 +39,14 @@ class StopSignal:
 @dataclass(frozen=True, slots=True)
 class PlannerResult:
     throttles: tuple[int, ...]
-    #: Generations, samples or nodes the planner got through; for logs and benchmarks.
+    #: Generations, samples or lengths the planner got through; for logs and benchmarks.
     iterations: int
+    #: A proven lower bound on the best achievable score, when the strategy can certify one.
+    lower_bound: float | None = None
+
+
+#: Called from the planner's thread with each improved plan: (throttles, iteration, lower bound).
+ProgressCallback = Callable[[tuple[int, ...], int, float | None], None]
 
 
 class Planner(Protocol):
@@ -48,7 +54,13 @@ class Planner(Protocol):
 
     strategy: Strategy
 
-    def plan(self, problem: Problem, config: PlannerConfig, stop: StopSignal) -> PlannerResult: ...
+    def plan(
+        self,
+        problem: Problem,
+        config: PlannerConfig,
+        stop: StopSignal,
+        on_progress: ProgressCallback | None = None,
+    ) -> PlannerResult: ...
 
 
 @dataclass(frozen=True, slots=True)
