@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     plan.add_argument("--speed", type=float, default=0.0)
     plan.add_argument("--mass", type=float, default=10.0)
     plan.add_argument("--friction", type=float, default=0.01)
-    plan.add_argument("--strategy", choices=["genetic", "random"])
+    plan.add_argument("--strategy", choices=["exact", "genetic", "random"])
     plan.add_argument("--seed", type=int)
     plan.add_argument("--time-budget-ms", type=int)
 

@@ -9,6 +9,7 @@ import punq
 
 from throttling_sequencer.adapters.grpc.servicer import ThrottlingServicer
 from throttling_sequencer.adapters.grpc.validation import Limits
+from throttling_sequencer.adapters.planners.exact import ExactPlanner
 from throttling_sequencer.adapters.planners.genetic import GeneticPlanner
 from throttling_sequencer.adapters.planners.random_search import RandomPlanner
 from throttling_sequencer.adapters.storage.memory import InMemoryPlanRepository
@@ -41,7 +42,11 @@ def build(settings: Settings) -> punq.Container:
     container.register(
         Executor, instance=ThreadPoolExecutor(settings.planner_threads, thread_name_prefix="planner")
     )
-    planners: dict[Strategy, Planner] = {Strategy.GENETIC: GeneticPlanner(), Strategy.RANDOM: RandomPlanner()}
+    planners: dict[Strategy, Planner] = {
+        Strategy.EXACT: ExactPlanner(),
+        Strategy.GENETIC: GeneticPlanner(),
+        Strategy.RANDOM: RandomPlanner(),
+    }
     container.register(
         PlanningService,
         factory=lambda: PlanningService(

@@ -24,7 +24,7 @@ class Settings:
     #: sqlite://PATH, postgres://USER:PASS@HOST:PORT/DB, or memory:// (nothing persisted).
     #: Empty means SQLite under data_dir.
     database_url: str = ""
-    default_strategy: str = "genetic"
+    default_strategy: str = "exact"
     planner_threads: int = 4
     max_units: int = 1_000
     shutdown_grace_seconds: float = 10.0
@@ -72,8 +72,8 @@ class Settings:
             problems.append("PLANNER_THREADS must be >= 1")
         if self.max_units < 1:
             problems.append("MAX_UNITS must be >= 1")
-        if self.default_strategy not in ("genetic", "random"):
-            problems.append("DEFAULT_STRATEGY must be genetic or random")
+        if self.default_strategy not in ("exact", "genetic", "random"):
+            problems.append("DEFAULT_STRATEGY must be exact, genetic or random")
         if self.log_format not in ("json", "text"):
             problems.append("LOG_FORMAT must be json or text")
         if self.otel_exporter not in ("none", "console"):

@@ -149,3 +149,13 @@ async def test_health_is_200_only_while_the_server_serves(tmp_path: Path) -> Non
     finally:
         proxy.stop()
         await app.stop()
+
+
+async def test_plan_progress_over_rest_ends_with_the_plan(rest: httpx.AsyncClient) -> None:
+    response = await rest.post("/api/v1/plans:stream", json={"gameState": DEFAULT_STATE_JSON})
+    assert response.status_code == 200
+    messages = response.json()
+    assert all("progress" in m for m in messages[:-1]) and messages[:-1]
+    done = messages[-1]["done"]
+    assert done["strategy"] == "STRATEGY_EXACT"
+    assert done["lowerBound"] <= done["score"]["total"]

@@ -86,9 +86,86 @@ async def test_overrides_shape_the_plan(stub: ThrottlingServiceStub) -> None:
     assert plan.strategy == planning_pb2.STRATEGY_GENETIC
 
 
-async def test_default_strategy_is_genetic(stub: ThrottlingServiceStub) -> None:
-    plan = (await stub.CreatePlan(create(planning_pb2.PlannerOptions(time_budget_ms=50)))).plan
-    assert plan.strategy == planning_pb2.STRATEGY_GENETIC
+async def test_default_strategy_is_exact_with_a_certified_gap(stub: ThrottlingServiceStub) -> None:
+    plan = (await stub.CreatePlan(create(planning_pb2.PlannerOptions()))).plan
+    assert plan.strategy == planning_pb2.STRATEGY_EXACT
+    assert plan.HasField("lower_bound") and plan.lower_bound <= plan.score.total
+    assert plan.optimality_gap == pytest.approx(plan.score.total - plan.lower_bound)
+    # The default payload is speed-limited: it reaches the target, too fast to avoid a penalty.
+    assert plan.arrival == planning_pb2.ARRIVAL_TOO_FAST
+    assert plan.score.distance_error < 1e-3
+
+
+async def test_heuristic_strategies_carry_no_bound(stub: ThrottlingServiceStub) -> None:
+    plan = (await stub.CreatePlan(create())).plan
+    assert not plan.HasField("lower_bound") and not plan.HasField("optimality_gap")
+
+
+@pytest.mark.parametrize(
+    ("state", "arrival"),
+    [
+        ({"distance": 900.0, "mass": 30.0, "friction": 0.1}, planning_pb2.ARRIVAL_ON_TARGET),
+        ({"distance": 100.0}, planning_pb2.ARRIVAL_OFF_TARGET),
+        ({"distance": 1e6}, planning_pb2.ARRIVAL_UNREACHABLE),
+        ({"distance": 10.0, "speed": 500.0}, planning_pb2.ARRIVAL_OVERSHOOT_UNAVOIDABLE),
+    ],
+    ids=["reachable", "a miss is cheaper than another tick", "unreachable", "already too fast"],
+)
+async def test_the_answer_says_what_the_plan_achieves(
+    stub: ThrottlingServiceStub, state: dict[str, float], arrival: int
+) -> None:
+    plan = (await stub.CreatePlan(create(planning_pb2.PlannerOptions(), **state))).plan
+    assert plan.arrival == arrival
+    assert plan.lower_bound <= plan.score.total
+
+
+async def test_plan_progress_streams_improvements_then_the_stored_plan(stub: ThrottlingServiceStub) -> None:
+    options = planning_pb2.PlannerOptions(strategy=planning_pb2.STRATEGY_GENETIC, seed=3, time_budget_ms=300)
+    request = pb.StreamPlanProgressRequest(game_state=game_state_pb(), options=options)
+    messages = [m async for m in stub.StreamPlanProgress(request)]
+    *progress, last = messages
+    assert progress and all(m.WhichOneof("event") == "progress" for m in progress)
+    assert last.WhichOneof("event") == "done"
+    totals = [m.progress.score.total for m in progress]
+    assert totals == sorted(totals, reverse=True) and len(set(totals)) == len(totals)
+    assert [m.progress.iteration for m in progress] == sorted(m.progress.iteration for m in progress)
+    assert last.done.score.total <= totals[-1]
+    stored = (await stub.GetPlan(pb.GetPlanRequest(plan_id=last.done.plan_id))).plan
+    assert stored == last.done
+
+
+async def test_exact_progress_carries_its_bound(stub: ThrottlingServiceStub) -> None:
+    request = pb.StreamPlanProgressRequest(game_state=game_state_pb(distance=900.0, mass=30.0, friction=0.1))
+    messages = [m async for m in stub.StreamPlanProgress(request)]
+    progress = [m.progress for m in messages[:-1]]
+    assert progress and all(p.lower_bound <= p.score.total for p in progress)
+    assert messages[-1].done.optimality_gap == pytest.approx(progress[-1].optimality_gap)
+
+
+async def test_cancelling_plan_progress_stops_the_planner(
+    stub: ThrottlingServiceStub, log_records: list[Any]
+) -> None:
+    options = planning_pb2.PlannerOptions(strategy=planning_pb2.STRATEGY_GENETIC, time_budget_ms=30_000)
+    call = stub.StreamPlanProgress(pb.StreamPlanProgressRequest(game_state=game_state_pb(), options=options))
+    assert (await call.read()).WhichOneof("event") == "progress"
+    started = time.monotonic()
+    call.cancel()
+
+    def cancelled() -> bool:
+        return any(
+            r["message"] == "rpc"
+            and r["extra"]["method"].endswith("StreamPlanProgress")
+            and r["extra"]["status"] == "CANCELLED"
+            for r in log_records
+        )
+
+    await asyncio.to_thread(wait_until, cancelled, 5.0)
+    # The planner thread stopped too: the next plan is not queued behind a 30 s search.
+    await stub.CreatePlan(
+        create(planning_pb2.PlannerOptions(strategy=planning_pb2.STRATEGY_GENETIC, time_budget_ms=100))
+    )
+    assert time.monotonic() - started < 10
+    assert not any(r["message"] == "planned" and r["extra"].get("iterations") == 300 for r in log_records)
 
 
 async def test_stream_sends_every_tick_then_done(stub: ThrottlingServiceStub) -> None:

@@ -24,7 +24,7 @@ from throttling_sequencer.adapters.storage.tortoise_repository import TortoisePl
 from throttling_sequencer.app import Application
 from throttling_sequencer.container import ManagedRepository
 from throttling_sequencer.domain.errors import PlanNotFound
-from throttling_sequencer.domain.model import Plan, PlannerOverrides, Score, Strategy
+from throttling_sequencer.domain.model import Arrival, Plan, PlannerOverrides, Score, Strategy
 from throttling_sequencer.domain.ports import PageCursor
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -45,6 +45,8 @@ def make_plan(created_at: datetime, plan_id: UUID | None = None) -> Plan:
         target_distance=1234.5,
         distance_covered=1234.25,
         compute_seconds=0.0123,
+        arrival=Arrival.TOO_FAST,
+        lower_bound=1.25,
     )
 
 

@@ -43,6 +43,16 @@ class Strategy(enum.Enum):
     RANDOM = "random"
 
 
+class Arrival(enum.Enum):
+    """What a plan achieves (see physics.assess)."""
+
+    ON_TARGET = "on_target"
+    TOO_FAST = "too_fast"
+    UNREACHABLE = "unreachable"
+    OVERSHOOT_UNAVOIDABLE = "overshoot_unavoidable"
+    OFF_TARGET = "off_target"
+
+
 @dataclass(frozen=True, slots=True)
 class Problem:
     """The one-dimensional problem a game state poses: cover `distance`, starting at `initial_speed`."""
@@ -90,6 +100,13 @@ class Plan:
     target_distance: float
     distance_covered: float
     compute_seconds: float
+    arrival: Arrival = Arrival.ON_TARGET
+    #: A proven lower bound on the best achievable score, when the strategy certifies one.
+    lower_bound: float | None = None
+
+    @property
+    def optimality_gap(self) -> float | None:
+        return None if self.lower_bound is None else max(0.0, self.score.total - self.lower_bound)
 
     @property
     def target(self) -> Coordinate:

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from throttling_sequencer.domain.config import PlannerConfig
-from throttling_sequencer.domain.model import Problem, Score
+from throttling_sequencer.domain.model import Arrival, Problem, Score
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,3 +65,22 @@ def score(problem: Problem, config: PlannerConfig, throttles: Sequence[int]) -> 
         + config.nonzero_weight * nonzero
     )
     return Score(total, distance_error, penalty, ticks, nonzero)
+
+
+#: Distance errors, and speed above the threshold, up to this are within rounding of arriving.
+ARRIVAL_TOLERANCE = 1e-3
+
+
+def assess(problem: Problem, config: PlannerConfig, throttles: Sequence[int]) -> Arrival:
+    """Say what a plan achieves, and whether falling short of the target was avoidable."""
+    final_speed, covered = final_state(problem, throttles)
+    if abs(problem.distance - covered) <= ARRIVAL_TOLERANCE:
+        on_time = final_speed <= config.speed_threshold + ARRIVAL_TOLERANCE
+        return Arrival.ON_TARGET if on_time else Arrival.TOO_FAST
+    _, farthest = final_state(problem, [config.max_throttle] * config.max_ticks)
+    if farthest < problem.distance - ARRIVAL_TOLERANCE:
+        return Arrival.UNREACHABLE
+    _, nearest = final_state(problem, [config.min_throttle])
+    if nearest > problem.distance + ARRIVAL_TOLERANCE:
+        return Arrival.OVERSHOOT_UNAVOIDABLE
+    return Arrival.OFF_TARGET

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import AsyncGenerator, Callable, Iterator, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -14,9 +14,23 @@ from loguru import logger
 
 from throttling_sequencer.domain.config import PlannerConfig
 from throttling_sequencer.domain.errors import DeadlineTooShort, FieldViolation, InvalidInput
-from throttling_sequencer.domain.model import GameState, Plan, PlannerOverrides, PlanPage, Problem, Strategy
-from throttling_sequencer.domain.physics import TickState, final_state, score, simulate
-from throttling_sequencer.domain.ports import Planner, PlannerResult, PlanRepository, StopSignal
+from throttling_sequencer.domain.model import (
+    GameState,
+    Plan,
+    PlannerOverrides,
+    PlanPage,
+    Problem,
+    Score,
+    Strategy,
+)
+from throttling_sequencer.domain.physics import TickState, assess, final_state, score, simulate
+from throttling_sequencer.domain.ports import (
+    Planner,
+    PlannerResult,
+    PlanRepository,
+    ProgressCallback,
+    StopSignal,
+)
 from throttling_sequencer.service import paging
 
 #: Below this much time before the caller's deadline, planning is refused outright.
@@ -26,6 +40,21 @@ RESERVE_FRACTION = 0.2
 RESERVE_CAP_SECONDS = 0.05
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """An improved plan found while planning."""
+
+    iteration: int
+    elapsed_seconds: float
+    throttles: tuple[int, ...]
+    score: Score
+    lower_bound: float | None
+
+    @property
+    def optimality_gap(self) -> float | None:
+        return None if self.lower_bound is None else max(0.0, self.score.total - self.lower_bound)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +72,7 @@ class PlanningService:
         planners: Mapping[Strategy, Planner],
         repository: PlanRepository,
         executor: Executor,
-        default_strategy: Strategy = Strategy.GENETIC,
+        default_strategy: Strategy = Strategy.EXACT,
         defaults: PlannerConfig | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         new_id: Callable[[], UUID] = uuid4,
@@ -58,8 +87,17 @@ class PlanningService:
         self._new_id = new_id
         self._monotonic = monotonic
 
-    async def create_plan(self, state: GameState, overrides: PlannerOverrides, call: CallContext) -> Plan:
-        """Plan for state.player_units[0] towards state.enemy_units[0], store the plan, return it."""
+    async def create_plan(
+        self,
+        state: GameState,
+        overrides: PlannerOverrides,
+        call: CallContext,
+        on_progress: Callable[[Progress], None] | None = None,
+    ) -> Plan:
+        """Plan for state.player_units[0] towards state.enemy_units[0], store the plan, return it.
+
+        `on_progress` is called from the planner's worker thread with each improved plan.
+        """
         strategy = overrides.strategy or self._default_strategy
         planner = self._planners.get(strategy)
         if planner is None:
@@ -69,7 +107,22 @@ class PlanningService:
 
         started = self._monotonic()
         stop = StopSignal(self._planning_deadline(started, config, call.deadline), self._monotonic)
-        result = await self._run(planner, problem, config, stop)
+        report: ProgressCallback | None = None
+        if on_progress is not None:
+            callback = on_progress
+
+            def report(throttles: tuple[int, ...], iteration: int, lower_bound: float | None) -> None:
+                callback(
+                    Progress(
+                        iteration=iteration,
+                        elapsed_seconds=self._monotonic() - started,
+                        throttles=throttles,
+                        score=score(problem, config, throttles),
+                        lower_bound=lower_bound,
+                    )
+                )
+
+        result = await self._run(planner, problem, config, stop, report)
         elapsed = self._monotonic() - started
 
         final_speed, covered = final_state(problem, result.throttles)
@@ -87,6 +140,8 @@ class PlanningService:
             target_distance=problem.distance,
             distance_covered=covered,
             compute_seconds=elapsed,
+            arrival=assess(problem, config, result.throttles),
+            lower_bound=result.lower_bound,
         )
         await self._repository.add(plan)
         logger.info(
@@ -95,10 +150,40 @@ class PlanningService:
             strategy=strategy.value,
             score=plan.score.total,
             ticks=plan.score.ticks,
+            gap=plan.optimality_gap,
             iterations=result.iterations,
             compute_ms=round(elapsed * 1000, 3),
         )
         return plan
+
+    async def plan_with_progress(
+        self, state: GameState, overrides: PlannerOverrides, call: CallContext
+    ) -> AsyncGenerator[Progress | Plan, None]:
+        """Yield each improved plan as the planner finds it, then the stored Plan.
+
+        Closing the iterator early (the client went away) cancels planning.
+        """
+        loop = asyncio.get_running_loop()
+        found: asyncio.Queue[Progress] = asyncio.Queue()
+
+        def on_progress(progress: Progress) -> None:  # planner thread
+            loop.call_soon_threadsafe(found.put_nowait, progress)
+
+        planning = asyncio.ensure_future(self.create_plan(state, overrides, call, on_progress))
+        try:
+            while not planning.done():
+                waiting = asyncio.ensure_future(found.get())
+                await asyncio.wait({planning, waiting}, return_when=asyncio.FIRST_COMPLETED)
+                if waiting.done():
+                    yield waiting.result()
+                else:
+                    waiting.cancel()
+            # Progress reported before the planner returned is queued ahead of its result.
+            while not found.empty():
+                yield found.get_nowait()
+            yield planning.result()
+        finally:
+            planning.cancel()
 
     async def get_plan(self, plan_id: str) -> Plan:
         try:
@@ -133,12 +218,19 @@ class PlanningService:
         return min(deadline, caller_deadline - reserve)
 
     async def _run(
-        self, planner: Planner, problem: Problem, config: PlannerConfig, stop: StopSignal
+        self,
+        planner: Planner,
+        problem: Problem,
+        config: PlannerConfig,
+        stop: StopSignal,
+        on_progress: ProgressCallback | None,
     ) -> PlannerResult:
         """Plan in a worker thread so the event loop keeps serving; a cancelled call stops it."""
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._executor, planner.plan, problem, config, stop)
+            return await loop.run_in_executor(
+                self._executor, planner.plan, problem, config, stop, on_progress
+            )
         except asyncio.CancelledError:
             stop.cancel()
             raise

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.support import problem
+from throttling_sequencer.adapters.planners.exact import ExactPlanner
 from throttling_sequencer.adapters.planners.genetic import GeneticParameters, GeneticPlanner
 from throttling_sequencer.adapters.planners.random_search import RandomPlanner
 from throttling_sequencer.domain.config import PlannerConfig
@@ -23,7 +24,7 @@ def no_deadline() -> StopSignal:
 
 
 def planners() -> list[Planner]:
-    return [GeneticPlanner(SMALL_GA), RandomPlanner(samples=50)]
+    return [ExactPlanner(), GeneticPlanner(SMALL_GA), RandomPlanner(samples=50)]
 
 
 @pytest.mark.parametrize("planner", planners(), ids=lambda p: p.strategy.value)
@@ -75,3 +76,30 @@ def test_genetic_stops_at_its_deadline_with_generations_left() -> None:
     stop = StopSignal(time.monotonic() + 0.05)
     result = GeneticPlanner().plan(problem(), PlannerConfig(seed=1), stop)
     assert result.iterations < GeneticParameters().generations
+
+
+def test_genetic_reports_each_improvement_in_order() -> None:
+    seen: list[tuple[tuple[int, ...], int]] = []
+    config = PlannerConfig(seed=5)
+    result = GeneticPlanner(GeneticParameters(generations=40)).plan(
+        problem(), config, no_deadline(), lambda plan, iteration, bound: seen.append((plan, iteration))
+    )
+    totals = [score(problem(), config, plan).total for plan, _ in seen]
+    assert totals == sorted(totals, reverse=True)
+    assert seen[-1][0] == result.throttles
+
+
+def test_vectorised_fitness_matches_the_domain_score() -> None:
+    import numpy as np
+
+    from throttling_sequencer.adapters.planners.genetic import Fitness
+
+    config = PlannerConfig(max_ticks=30)
+    p = problem(distance=700.0, speed=3.0, mass=7.0, friction=0.05)
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, 31, size=50).astype(np.int32)
+    genes = np.where(np.arange(30)[None, :] < lengths[:, None], rng.integers(0, 301, (50, 30)), 0).astype(
+        np.int32
+    )
+    expected = [score(p, config, list(row[:n])).total for row, n in zip(genes, lengths, strict=True)]
+    assert Fitness(p, config)(genes, lengths) == pytest.approx(expected, rel=1e-12, abs=1e-9)

@@ -23,7 +23,7 @@ from throttling_sequencer.service.planning import CallContext, PlanningService
 class ScriptedPlanner:
     """Returns a fixed plan; records the stop signal; can block until stopped."""
 
-    strategy = Strategy.GENETIC
+    strategy = Strategy.EXACT
 
     def __init__(self, throttles: tuple[int, ...] = (300, 0), block: bool = False) -> None:
         self.throttles = throttles
@@ -31,7 +31,9 @@ class ScriptedPlanner:
         self.stops: list[StopSignal] = []
         self.started = threading.Event()
 
-    def plan(self, problem: Problem, config: PlannerConfig, stop: StopSignal) -> PlannerResult:
+    def plan(
+        self, problem: Problem, config: PlannerConfig, stop: StopSignal, on_progress: object = None
+    ) -> PlannerResult:
         self.stops.append(stop)
         self.started.set()
         while self.block and not stop.should_stop():
@@ -62,7 +64,7 @@ def service(
 ) -> PlanningService:
     times = iter(start + timedelta(seconds=i) for i in range(10**6)) if start else None
     return PlanningService(
-        planners={Strategy.GENETIC: planner},
+        planners={Strategy.EXACT: planner},
         repository=InMemoryPlanRepository() if repository is None else repository,
         executor=executor,
         monotonic=monotonic or Clock(),
@@ -80,7 +82,7 @@ async def test_a_plan_is_scored_stored_and_returned(executor: ThreadPoolExecutor
     )
     assert plan.throttles == (300, 0)
     assert plan.score.ticks == 2 and plan.score.nonzero_ticks == 1
-    assert (plan.request_id, plan.user_id, plan.strategy) == ("r-1", "u-1", Strategy.GENETIC)
+    assert (plan.request_id, plan.user_id, plan.strategy) == ("r-1", "u-1", Strategy.EXACT)
     assert plan.distance_covered == pytest.approx(29.7 + 29.7 * 0.99)
     assert await repository.get(plan.plan_id) == plan
 

@@ -17,9 +17,26 @@ class Strategy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     STRATEGY_UNSPECIFIED: _ClassVar[Strategy]
     STRATEGY_GENETIC: _ClassVar[Strategy]
     STRATEGY_RANDOM: _ClassVar[Strategy]
+    STRATEGY_EXACT: _ClassVar[Strategy]
+
+class Arrival(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ARRIVAL_UNSPECIFIED: _ClassVar[Arrival]
+    ARRIVAL_ON_TARGET: _ClassVar[Arrival]
+    ARRIVAL_TOO_FAST: _ClassVar[Arrival]
+    ARRIVAL_UNREACHABLE: _ClassVar[Arrival]
+    ARRIVAL_OVERSHOOT_UNAVOIDABLE: _ClassVar[Arrival]
+    ARRIVAL_OFF_TARGET: _ClassVar[Arrival]
 STRATEGY_UNSPECIFIED: Strategy
 STRATEGY_GENETIC: Strategy
 STRATEGY_RANDOM: Strategy
+STRATEGY_EXACT: Strategy
+ARRIVAL_UNSPECIFIED: Arrival
+ARRIVAL_ON_TARGET: Arrival
+ARRIVAL_TOO_FAST: Arrival
+ARRIVAL_UNREACHABLE: Arrival
+ARRIVAL_OVERSHOOT_UNAVOIDABLE: Arrival
+ARRIVAL_OFF_TARGET: Arrival
 
 class PlannerOptions(_message.Message):
     __slots__ = ("strategy", "distance_weight", "speed_weight", "length_weight", "nonzero_weight", "speed_threshold", "min_throttle", "max_throttle", "max_ticks", "time_budget_ms", "seed")
@@ -62,7 +79,7 @@ class Score(_message.Message):
     def __init__(self, total: _Optional[float] = ..., distance_error: _Optional[float] = ..., speed_penalty: _Optional[float] = ..., ticks: _Optional[int] = ..., nonzero_ticks: _Optional[int] = ...) -> None: ...
 
 class Plan(_message.Message):
-    __slots__ = ("plan_id", "goals", "score", "final_speed", "target_distance", "distance_covered", "distance_remaining", "strategy", "compute_time", "create_time", "request_id", "user_id", "game_state", "options")
+    __slots__ = ("plan_id", "goals", "score", "final_speed", "target_distance", "distance_covered", "distance_remaining", "strategy", "compute_time", "create_time", "request_id", "user_id", "game_state", "options", "lower_bound", "optimality_gap", "arrival")
     PLAN_ID_FIELD_NUMBER: _ClassVar[int]
     GOALS_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
@@ -77,6 +94,9 @@ class Plan(_message.Message):
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     GAME_STATE_FIELD_NUMBER: _ClassVar[int]
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    LOWER_BOUND_FIELD_NUMBER: _ClassVar[int]
+    OPTIMALITY_GAP_FIELD_NUMBER: _ClassVar[int]
+    ARRIVAL_FIELD_NUMBER: _ClassVar[int]
     plan_id: str
     goals: _containers.RepeatedCompositeFieldContainer[_game_state_pb2.UnitGoal]
     score: Score
@@ -91,7 +111,26 @@ class Plan(_message.Message):
     user_id: str
     game_state: _game_state_pb2.GameState
     options: PlannerOptions
-    def __init__(self, plan_id: _Optional[str] = ..., goals: _Optional[_Iterable[_Union[_game_state_pb2.UnitGoal, _Mapping]]] = ..., score: _Optional[_Union[Score, _Mapping]] = ..., final_speed: _Optional[float] = ..., target_distance: _Optional[float] = ..., distance_covered: _Optional[float] = ..., distance_remaining: _Optional[float] = ..., strategy: _Optional[_Union[Strategy, str]] = ..., compute_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request_id: _Optional[str] = ..., user_id: _Optional[str] = ..., game_state: _Optional[_Union[_game_state_pb2.GameState, _Mapping]] = ..., options: _Optional[_Union[PlannerOptions, _Mapping]] = ...) -> None: ...
+    lower_bound: float
+    optimality_gap: float
+    arrival: Arrival
+    def __init__(self, plan_id: _Optional[str] = ..., goals: _Optional[_Iterable[_Union[_game_state_pb2.UnitGoal, _Mapping]]] = ..., score: _Optional[_Union[Score, _Mapping]] = ..., final_speed: _Optional[float] = ..., target_distance: _Optional[float] = ..., distance_covered: _Optional[float] = ..., distance_remaining: _Optional[float] = ..., strategy: _Optional[_Union[Strategy, str]] = ..., compute_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request_id: _Optional[str] = ..., user_id: _Optional[str] = ..., game_state: _Optional[_Union[_game_state_pb2.GameState, _Mapping]] = ..., options: _Optional[_Union[PlannerOptions, _Mapping]] = ..., lower_bound: _Optional[float] = ..., optimality_gap: _Optional[float] = ..., arrival: _Optional[_Union[Arrival, str]] = ...) -> None: ...
+
+class PlanProgress(_message.Message):
+    __slots__ = ("iteration", "elapsed", "goals", "score", "lower_bound", "optimality_gap")
+    ITERATION_FIELD_NUMBER: _ClassVar[int]
+    ELAPSED_FIELD_NUMBER: _ClassVar[int]
+    GOALS_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    LOWER_BOUND_FIELD_NUMBER: _ClassVar[int]
+    OPTIMALITY_GAP_FIELD_NUMBER: _ClassVar[int]
+    iteration: int
+    elapsed: _duration_pb2.Duration
+    goals: _containers.RepeatedCompositeFieldContainer[_game_state_pb2.UnitGoal]
+    score: Score
+    lower_bound: float
+    optimality_gap: float
+    def __init__(self, iteration: _Optional[int] = ..., elapsed: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., goals: _Optional[_Iterable[_Union[_game_state_pb2.UnitGoal, _Mapping]]] = ..., score: _Optional[_Union[Score, _Mapping]] = ..., lower_bound: _Optional[float] = ..., optimality_gap: _Optional[float] = ...) -> None: ...
 
 class TickState(_message.Message):
     __slots__ = ("tick", "total_ticks", "goal", "speed", "distance_covered", "distance_remaining")

@@ -27,7 +27,7 @@ from throttling.v1 import game_state_pb2 as throttling_dot_v1_dot_game__state__p
 from throttling.v1 import planning_pb2 as throttling_dot_v1_dot_planning__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&throttling/v1/throttling_service.proto\x12\rthrottling.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1ethrottling/v1/game_state.proto\x1a\x1cthrottling/v1/planning.proto\"}\n\x1d\x43\x61lculateThrottleStepsRequest\x12,\n\ngame_state\x18\x01 \x01(\x0b\x32\x18.throttling.v1.GameState\x12.\n\x07options\x18\x02 \x01(\x0b\x32\x1d.throttling.v1.PlannerOptions\"H\n\x1e\x43\x61lculateThrottleStepsResponse\x12&\n\x05goals\x18\x01 \x03(\x0b\x32\x17.throttling.v1.UnitGoal\"q\n\x11\x43reatePlanRequest\x12,\n\ngame_state\x18\x01 \x01(\x0b\x32\x18.throttling.v1.GameState\x12.\n\x07options\x18\x02 \x01(\x0b\x32\x1d.throttling.v1.PlannerOptions\"7\n\x12\x43reatePlanResponse\x12!\n\x04plan\x18\x01 \x01(\x0b\x32\x13.throttling.v1.Plan\"\x94\x01\n\x1aStreamThrottleStepsRequest\x12,\n\ngame_state\x18\x01 \x01(\x0b\x32\x18.throttling.v1.GameState\x12.\n\x07options\x18\x02 \x01(\x0b\x32\x1d.throttling.v1.PlannerOptions\x12\x18\n\x10tick_interval_ms\x18\x03 \x01(\x05\"{\n\x1bStreamThrottleStepsResponse\x12(\n\x04tick\x18\x01 \x01(\x0b\x32\x18.throttling.v1.TickStateH\x00\x12)\n\x04\x64one\x18\x02 \x01(\x0b\x32\x19.throttling.v1.StreamDoneH\x00\x42\x07\n\x05\x65vent\"W\n\nStreamDone\x12\x0f\n\x07plan_id\x18\x01 \x01(\t\x12\x13\n\x0btotal_ticks\x18\x02 \x01(\x05\x12#\n\x05score\x18\x03 \x01(\x0b\x32\x14.throttling.v1.Score\"!\n\x0eGetPlanRequest\x12\x0f\n\x07plan_id\x18\x01 \x01(\t\"4\n\x0fGetPlanResponse\x12!\n\x04plan\x18\x01 \x01(\x0b\x32\x13.throttling.v1.Plan\"9\n\x10ListPlansRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"P\n\x11ListPlansResponse\x12\"\n\x05plans\x18\x01 \x03(\x0b\x32\x13.throttling.v1.Plan\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xb6\x05\n\x11ThrottlingService\x12\xb4\x01\n\x16\x43\x61lculateThrottleSteps\x12,.throttling.v1.CalculateThrottleStepsRequest\x1a-.throttling.v1.CalculateThrottleStepsResponse\"=\x82\xd3\xe4\x93\x02\x37\")/api/v1/throttle/calculate_throttle_steps:\ngame_state\x12k\n\nCreatePlan\x12 .throttling.v1.CreatePlanRequest\x1a!.throttling.v1.CreatePlanResponse\"\x18\x82\xd3\xe4\x93\x02\x12\"\r/api/v1/plans:\x01*\x12\xaa\x01\n\x13StreamThrottleSteps\x12).throttling.v1.StreamThrottleStepsRequest\x1a*.throttling.v1.StreamThrottleStepsResponse\":\x82\xd3\xe4\x93\x02\x34\"&/api/v1/throttle/stream_throttle_steps:\ngame_state0\x01\x12i\n\x07GetPlan\x12\x1d.throttling.v1.GetPlanRequest\x1a\x1e.throttling.v1.GetPlanResponse\"\x1f\x82\xd3\xe4\x93\x02\x19\x12\x17/api/v1/plans/{plan_id}\x12\x65\n\tListPlans\x12\x1f.throttling.v1.ListPlansRequest\x1a .throttling.v1.ListPlansResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\x12\r/api/v1/plansb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&throttling/v1/throttling_service.proto\x12\rthrottling.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1ethrottling/v1/game_state.proto\x1a\x1cthrottling/v1/planning.proto\"}\n\x1d\x43\x61lculateThrottleStepsRequest\x12,\n\ngame_state\x18\x01 \x01(\x0b\x32\x18.throttling.v1.GameState\x12.\n\x07options\x18\x02 \x01(\x0b\x32\x1d.throttling.v1.PlannerOptions\"H\n\x1e\x43\x61lculateThrottleStepsResponse\x12&\n\x05goals\x18\x01 \x03(\x0b\x32\x17.throttling.v1.UnitGoal\"q\n\x11\x43reatePlanRequest\x12,\n\ngame_state\x18\x01 \x01(\x0b\x32\x18.throttling.v1.GameState\x12.\n\x07options\x18\x02 \x01(\x0b\x32\x1d.throttling.v1.PlannerOptions\"7\n\x12\x43reatePlanResponse\x12!\n\x04plan\x18\x01 \x01(\x0b\x32\x13.throttling.v1.Plan\"\x94\x01\n\x1aStreamThrottleStepsRequest\x12,\n\ngame_state\x18\x01 \x01(\x0b\x32\x18.throttling.v1.GameState\x12.\n\x07options\x18\x02 \x01(\x0b\x32\x1d.throttling.v1.PlannerOptions\x12\x18\n\x10tick_interval_ms\x18\x03 \x01(\x05\"{\n\x1bStreamThrottleStepsResponse\x12(\n\x04tick\x18\x01 \x01(\x0b\x32\x18.throttling.v1.TickStateH\x00\x12)\n\x04\x64one\x18\x02 \x01(\x0b\x32\x19.throttling.v1.StreamDoneH\x00\x42\x07\n\x05\x65vent\"W\n\nStreamDone\x12\x0f\n\x07plan_id\x18\x01 \x01(\t\x12\x13\n\x0btotal_ticks\x18\x02 \x01(\x05\x12#\n\x05score\x18\x03 \x01(\x0b\x32\x14.throttling.v1.Score\"y\n\x19StreamPlanProgressRequest\x12,\n\ngame_state\x18\x01 \x01(\x0b\x32\x18.throttling.v1.GameState\x12.\n\x07options\x18\x02 \x01(\x0b\x32\x1d.throttling.v1.PlannerOptions\"{\n\x1aStreamPlanProgressResponse\x12/\n\x08progress\x18\x01 \x01(\x0b\x32\x1b.throttling.v1.PlanProgressH\x00\x12#\n\x04\x64one\x18\x02 \x01(\x0b\x32\x13.throttling.v1.PlanH\x00\x42\x07\n\x05\x65vent\"!\n\x0eGetPlanRequest\x12\x0f\n\x07plan_id\x18\x01 \x01(\t\"4\n\x0fGetPlanResponse\x12!\n\x04plan\x18\x01 \x01(\x0b\x32\x13.throttling.v1.Plan\"9\n\x10ListPlansRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"P\n\x11ListPlansResponse\x12\"\n\x05plans\x18\x01 \x03(\x0b\x32\x13.throttling.v1.Plan\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xc5\x06\n\x11ThrottlingService\x12\xb4\x01\n\x16\x43\x61lculateThrottleSteps\x12,.throttling.v1.CalculateThrottleStepsRequest\x1a-.throttling.v1.CalculateThrottleStepsResponse\"=\x82\xd3\xe4\x93\x02\x37\")/api/v1/throttle/calculate_throttle_steps:\ngame_state\x12k\n\nCreatePlan\x12 .throttling.v1.CreatePlanRequest\x1a!.throttling.v1.CreatePlanResponse\"\x18\x82\xd3\xe4\x93\x02\x12\"\r/api/v1/plans:\x01*\x12\xaa\x01\n\x13StreamThrottleSteps\x12).throttling.v1.StreamThrottleStepsRequest\x1a*.throttling.v1.StreamThrottleStepsResponse\":\x82\xd3\xe4\x93\x02\x34\"&/api/v1/throttle/stream_throttle_steps:\ngame_state0\x01\x12\x8c\x01\n\x12StreamPlanProgress\x12(.throttling.v1.StreamPlanProgressRequest\x1a).throttling.v1.StreamPlanProgressResponse\"\x1f\x82\xd3\xe4\x93\x02\x19\"\x14/api/v1/plans:stream:\x01*0\x01\x12i\n\x07GetPlan\x12\x1d.throttling.v1.GetPlanRequest\x1a\x1e.throttling.v1.GetPlanResponse\"\x1f\x82\xd3\xe4\x93\x02\x19\x12\x17/api/v1/plans/{plan_id}\x12\x65\n\tListPlans\x12\x1f.throttling.v1.ListPlansRequest\x1a .throttling.v1.ListPlansResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\x12\r/api/v1/plansb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,6 +40,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_THROTTLINGSERVICE'].methods_by_name['CreatePlan']._serialized_options = b'\202\323\344\223\002\022\"\r/api/v1/plans:\001*'
   _globals['_THROTTLINGSERVICE'].methods_by_name['StreamThrottleSteps']._loaded_options = None
   _globals['_THROTTLINGSERVICE'].methods_by_name['StreamThrottleSteps']._serialized_options = b'\202\323\344\223\0024\"&/api/v1/throttle/stream_throttle_steps:\ngame_state'
+  _globals['_THROTTLINGSERVICE'].methods_by_name['StreamPlanProgress']._loaded_options = None
+  _globals['_THROTTLINGSERVICE'].methods_by_name['StreamPlanProgress']._serialized_options = b'\202\323\344\223\002\031\"\024/api/v1/plans:stream:\001*'
   _globals['_THROTTLINGSERVICE'].methods_by_name['GetPlan']._loaded_options = None
   _globals['_THROTTLINGSERVICE'].methods_by_name['GetPlan']._serialized_options = b'\202\323\344\223\002\031\022\027/api/v1/plans/{plan_id}'
   _globals['_THROTTLINGSERVICE'].methods_by_name['ListPlans']._loaded_options = None
@@ -58,14 +60,18 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_STREAMTHROTTLESTEPSRESPONSE']._serialized_end=796
   _globals['_STREAMDONE']._serialized_start=798
   _globals['_STREAMDONE']._serialized_end=885
-  _globals['_GETPLANREQUEST']._serialized_start=887
-  _globals['_GETPLANREQUEST']._serialized_end=920
-  _globals['_GETPLANRESPONSE']._serialized_start=922
-  _globals['_GETPLANRESPONSE']._serialized_end=974
-  _globals['_LISTPLANSREQUEST']._serialized_start=976
-  _globals['_LISTPLANSREQUEST']._serialized_end=1033
-  _globals['_LISTPLANSRESPONSE']._serialized_start=1035
-  _globals['_LISTPLANSRESPONSE']._serialized_end=1115
-  _globals['_THROTTLINGSERVICE']._serialized_start=1118
-  _globals['_THROTTLINGSERVICE']._serialized_end=1812
+  _globals['_STREAMPLANPROGRESSREQUEST']._serialized_start=887
+  _globals['_STREAMPLANPROGRESSREQUEST']._serialized_end=1008
+  _globals['_STREAMPLANPROGRESSRESPONSE']._serialized_start=1010
+  _globals['_STREAMPLANPROGRESSRESPONSE']._serialized_end=1133
+  _globals['_GETPLANREQUEST']._serialized_start=1135
+  _globals['_GETPLANREQUEST']._serialized_end=1168
+  _globals['_GETPLANRESPONSE']._serialized_start=1170
+  _globals['_GETPLANRESPONSE']._serialized_end=1222
+  _globals['_LISTPLANSREQUEST']._serialized_start=1224
+  _globals['_LISTPLANSREQUEST']._serialized_end=1281
+  _globals['_LISTPLANSRESPONSE']._serialized_start=1283
+  _globals['_LISTPLANSRESPONSE']._serialized_end=1363
+  _globals['_THROTTLINGSERVICE']._serialized_start=1366
+  _globals['_THROTTLINGSERVICE']._serialized_end=2203
 # @@protoc_insertion_point(module_scope)

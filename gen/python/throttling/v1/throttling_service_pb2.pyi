@@ -65,6 +65,22 @@ class StreamDone(_message.Message):
     score: _planning_pb2.Score
     def __init__(self, plan_id: _Optional[str] = ..., total_ticks: _Optional[int] = ..., score: _Optional[_Union[_planning_pb2.Score, _Mapping]] = ...) -> None: ...
 
+class StreamPlanProgressRequest(_message.Message):
+    __slots__ = ("game_state", "options")
+    GAME_STATE_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    game_state: _game_state_pb2.GameState
+    options: _planning_pb2.PlannerOptions
+    def __init__(self, game_state: _Optional[_Union[_game_state_pb2.GameState, _Mapping]] = ..., options: _Optional[_Union[_planning_pb2.PlannerOptions, _Mapping]] = ...) -> None: ...
+
+class StreamPlanProgressResponse(_message.Message):
+    __slots__ = ("progress", "done")
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    DONE_FIELD_NUMBER: _ClassVar[int]
+    progress: _planning_pb2.PlanProgress
+    done: _planning_pb2.Plan
+    def __init__(self, progress: _Optional[_Union[_planning_pb2.PlanProgress, _Mapping]] = ..., done: _Optional[_Union[_planning_pb2.Plan, _Mapping]] = ...) -> None: ...
+
 class GetPlanRequest(_message.Message):
     __slots__ = ("plan_id",)
     PLAN_ID_FIELD_NUMBER: _ClassVar[int]

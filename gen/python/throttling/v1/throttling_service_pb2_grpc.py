@@ -53,6 +53,11 @@ class ThrottlingServiceStub:
                 request_serializer=throttling_dot_v1_dot_throttling__service__pb2.StreamThrottleStepsRequest.SerializeToString,
                 response_deserializer=throttling_dot_v1_dot_throttling__service__pb2.StreamThrottleStepsResponse.FromString,
                 _registered_method=True)
+        self.StreamPlanProgress = channel.unary_stream(
+                '/throttling.v1.ThrottlingService/StreamPlanProgress',
+                request_serializer=throttling_dot_v1_dot_throttling__service__pb2.StreamPlanProgressRequest.SerializeToString,
+                response_deserializer=throttling_dot_v1_dot_throttling__service__pb2.StreamPlanProgressResponse.FromString,
+                _registered_method=True)
         self.GetPlan = channel.unary_unary(
                 '/throttling.v1.ThrottlingService/GetPlan',
                 request_serializer=throttling_dot_v1_dot_throttling__service__pb2.GetPlanRequest.SerializeToString,
@@ -96,6 +101,14 @@ class ThrottlingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StreamPlanProgress(self, request, context):
+        """Plans while streaming each improved plan (with its bound and gap when known), then the
+        stored final plan as the last message. Cancelling the call stops the planner.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetPlan(self, request, context):
         """Returns one stored plan.
         """
@@ -127,6 +140,11 @@ def add_ThrottlingServiceServicer_to_server(servicer, server):
                     servicer.StreamThrottleSteps,
                     request_deserializer=throttling_dot_v1_dot_throttling__service__pb2.StreamThrottleStepsRequest.FromString,
                     response_serializer=throttling_dot_v1_dot_throttling__service__pb2.StreamThrottleStepsResponse.SerializeToString,
+            ),
+            'StreamPlanProgress': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamPlanProgress,
+                    request_deserializer=throttling_dot_v1_dot_throttling__service__pb2.StreamPlanProgressRequest.FromString,
+                    response_serializer=throttling_dot_v1_dot_throttling__service__pb2.StreamPlanProgressResponse.SerializeToString,
             ),
             'GetPlan': grpc.unary_unary_rpc_method_handler(
                     servicer.GetPlan,
@@ -224,6 +242,33 @@ class ThrottlingService:
             '/throttling.v1.ThrottlingService/StreamThrottleSteps',
             throttling_dot_v1_dot_throttling__service__pb2.StreamThrottleStepsRequest.SerializeToString,
             throttling_dot_v1_dot_throttling__service__pb2.StreamThrottleStepsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamPlanProgress(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/throttling.v1.ThrottlingService/StreamPlanProgress',
+            throttling_dot_v1_dot_throttling__service__pb2.StreamPlanProgressRequest.SerializeToString,
+            throttling_dot_v1_dot_throttling__service__pb2.StreamPlanProgressResponse.FromString,
             options,
             channel_credentials,
             insecure,

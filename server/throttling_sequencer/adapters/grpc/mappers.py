@@ -8,10 +8,19 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from throttling.v1 import game_state_pb2, planning_pb2, throttling_service_pb2
 from throttling_sequencer.domain import model
 from throttling_sequencer.domain.physics import TickState
+from throttling_sequencer.service.planning import Progress
 
 STRATEGY_TO_WIRE = {
+    model.Strategy.EXACT: planning_pb2.STRATEGY_EXACT,
     model.Strategy.GENETIC: planning_pb2.STRATEGY_GENETIC,
     model.Strategy.RANDOM: planning_pb2.STRATEGY_RANDOM,
+}
+ARRIVAL_TO_WIRE = {
+    model.Arrival.ON_TARGET: planning_pb2.ARRIVAL_ON_TARGET,
+    model.Arrival.TOO_FAST: planning_pb2.ARRIVAL_TOO_FAST,
+    model.Arrival.UNREACHABLE: planning_pb2.ARRIVAL_UNREACHABLE,
+    model.Arrival.OVERSHOOT_UNAVOIDABLE: planning_pb2.ARRIVAL_OVERSHOOT_UNAVOIDABLE,
+    model.Arrival.OFF_TARGET: planning_pb2.ARRIVAL_OFF_TARGET,
 }
 STRATEGY_FROM_WIRE = {wire: strategy for strategy, wire in STRATEGY_TO_WIRE.items()}
 OVERRIDABLE = (
@@ -88,9 +97,13 @@ def score_to_wire(s: model.Score) -> planning_pb2.Score:
     )
 
 
+def duration(seconds: float) -> Duration:
+    value = Duration()
+    value.FromNanoseconds(round(seconds * 1e9))
+    return value
+
+
 def plan_to_wire(p: model.Plan) -> planning_pb2.Plan:
-    compute_time = Duration()
-    compute_time.FromNanoseconds(round(p.compute_seconds * 1e9))
     created = Timestamp()
     created.FromDatetime(p.created_at)
     return planning_pb2.Plan(
@@ -102,12 +115,30 @@ def plan_to_wire(p: model.Plan) -> planning_pb2.Plan:
         distance_covered=p.distance_covered,
         distance_remaining=p.distance_remaining,
         strategy=STRATEGY_TO_WIRE[p.strategy],
-        compute_time=compute_time,
+        compute_time=duration(p.compute_seconds),
         create_time=created,
         request_id=p.request_id,
         user_id=p.user_id,
         game_state=game_state_to_wire(p.game_state),
         options=overrides_to_wire(p.overrides),
+        lower_bound=p.lower_bound,
+        optimality_gap=p.optimality_gap,
+        arrival=ARRIVAL_TO_WIRE[p.arrival],
+    )
+
+
+def progress_to_wire(
+    target: model.Coordinate, p: Progress
+) -> throttling_service_pb2.StreamPlanProgressResponse:
+    return throttling_service_pb2.StreamPlanProgressResponse(
+        progress=planning_pb2.PlanProgress(
+            iteration=p.iteration,
+            elapsed=duration(p.elapsed_seconds),
+            goals=[goal_to_wire(target, u) for u in p.throttles],
+            score=score_to_wire(p.score),
+            lower_bound=p.lower_bound,
+            optimality_gap=p.optimality_gap,
+        )
     )
 
 

@@ -23,12 +23,17 @@ from throttling_sequencer.adapters.grpc.validation import (
     check_options,
     check_tick_interval,
 )
-from throttling_sequencer.domain.model import Plan
+from throttling_sequencer.domain.model import GameState, Plan, PlannerOverrides
 from throttling_sequencer.service.planning import CallContext, PlanningService
 
 if TYPE_CHECKING:
     Context = grpc.aio.ServicerContext[Any, Any]
-PlanRequest = pb.CalculateThrottleStepsRequest | pb.CreatePlanRequest | pb.StreamThrottleStepsRequest
+PlanRequest = (
+    pb.CalculateThrottleStepsRequest
+    | pb.CreatePlanRequest
+    | pb.StreamThrottleStepsRequest
+    | pb.StreamPlanProgressRequest
+)
 
 
 class ThrottlingServicer(pb_grpc.ThrottlingServiceServicer):
@@ -59,6 +64,21 @@ class ThrottlingServicer(pb_grpc.ThrottlingServiceServicer):
             yield mappers.tick_to_wire(plan, tick)
         yield mappers.done_to_wire(plan)
 
+    async def StreamPlanProgress(
+        self, request: pb.StreamPlanProgressRequest, context: Context
+    ) -> AsyncIterator[pb.StreamPlanProgressResponse]:
+        state, overrides = self._validated(request, Violations())
+        target = state.enemy_units[0].coordinate
+        events = self._planning.plan_with_progress(state, overrides, _call_context(context))
+        try:
+            async for event in events:
+                if isinstance(event, Plan):
+                    yield pb.StreamPlanProgressResponse(done=mappers.plan_to_wire(event))
+                else:
+                    yield mappers.progress_to_wire(target, event)
+        finally:
+            await events.aclose()  # stops the planner if the client went away
+
     async def GetPlan(self, request: pb.GetPlanRequest, context: Context) -> pb.GetPlanResponse:
         plan = await self._planning.get_plan(request.plan_id)
         return pb.GetPlanResponse(plan=mappers.plan_to_wire(plan))
@@ -70,14 +90,14 @@ class ThrottlingServicer(pb_grpc.ThrottlingServiceServicer):
         )
 
     async def _plan(self, request: PlanRequest, context: Context, violations: Violations) -> Plan:
+        state, overrides = self._validated(request, violations)
+        return await self._planning.create_plan(state, overrides, _call_context(context))
+
+    def _validated(self, request: PlanRequest, violations: Violations) -> tuple[GameState, PlannerOverrides]:
         check_game_state(violations, request.game_state, request.HasField("game_state"), self._limits)
         check_options(violations, request.options)
         violations.raise_if_any()
-        return await self._planning.create_plan(
-            mappers.game_state_from_wire(request.game_state),
-            mappers.overrides_from_wire(request.options),
-            _call_context(context),
-        )
+        return mappers.game_state_from_wire(request.game_state), mappers.overrides_from_wire(request.options)
 
 
 def _call_context(context: Context) -> CallContext:

@@ -118,8 +118,14 @@ class _Relaxations:
     def length(self, n: int) -> _Length:
         i = n - 1
         return _Length(
-            n, self.powers, self.sums0, self.mass, float(self.remaining[i]), float(self.speed0[i]),
-            float(self.bounds[i]), float(self.targets[i]),
+            n,
+            self.powers,
+            self.sums0,
+            self.mass,
+            float(self.remaining[i]),
+            float(self.speed0[i]),
+            float(self.bounds[i]),
+            float(self.targets[i]),
         )
 
 
@@ -131,7 +137,7 @@ def _relaxations(problem: Problem, config: PlannerConfig) -> _Relaxations:
     wd, ws, wl, wz = config.distance_weight, config.speed_weight, config.length_weight, config.nonzero_weight
     threshold = config.speed_threshold
     r = 1.0 - problem.friction
-    powers = r ** np.arange(1, big_n + 1)  # r^j, j = 1..N
+    powers: FloatArray = r ** np.arange(1, big_n + 1, dtype=np.float64)  # r^j, j = 1..N
     sums0 = np.concatenate([[0.0], np.cumsum(powers)])  # S_j = r + ... + r^j, S_0 = 0
     cumsums0 = np.concatenate([[0.0], np.cumsum(sums0[1:])])  # C_j = S_1 + ... + S_j
 
@@ -161,7 +167,8 @@ def _relaxations(problem: Problem, config: PlannerConfig) -> _Relaxations:
         def ratio(k: IntArray) -> FloatArray:
             """Speed bought per unit of distance while tick k (1-based) fills: b_k / a_k."""
             left = n - k + 1
-            return powers[left - 1] / np.maximum(sums0[left], 1e-300)
+            result: FloatArray = powers[left - 1] / np.maximum(sums0[left], 1e-300)
+            return result
 
         # Hit the distance exactly: P = remaining.
         hits = (remaining > 0) & (remaining < total)
@@ -175,7 +182,8 @@ def _relaxations(problem: Problem, config: PlannerConfig) -> _Relaxations:
         # Stop exactly at the speed threshold.
         crosses = (speed0 < threshold) & (threshold < speed0 + speed[rows, n])
         k = np.clip((speed0[:, None] + speed < threshold).sum(axis=1), 1, big_n)
-        p_stop = bought[rows, k - 1] + (threshold - speed0 - speed[rows, k - 1]) / ratio(k)
+        with np.errstate(divide="ignore", invalid="ignore"):  # rows that do not cross are dropped
+            p_stop = bought[rows, k - 1] + (threshold - speed0 - speed[rows, k - 1]) / ratio(k)
         count = k if low == 0 else n
         stop_value = wd * np.abs(remaining - p_stop) + wz * count
         better = crosses & (stop_value < best_value)
@@ -196,12 +204,13 @@ def _scores(length: _Length, config: PlannerConfig, plans: IntArray) -> FloatArr
     distance = plans @ length.a
     speed = length.speed0 + plans @ length.b
     nonzero = np.count_nonzero(plans + config.min_throttle, axis=1)
-    return (
+    scores: FloatArray = (
         config.distance_weight * np.abs(length.remaining - distance)
         + config.speed_weight * np.maximum(0.0, speed - config.speed_threshold)
         + config.length_weight * length.n
         + config.nonzero_weight * nonzero
     )
+    return scores
 
 
 def _best_integer_plan(length: _Length, config: PlannerConfig) -> tuple[float, IntArray]:
@@ -293,10 +302,10 @@ def _tune(
     def cap(levels: int, ticks: IntArray) -> int:
         """Deficit depth whose worst-case speed increase fits the slack, or whose cost the budget."""
         total = float(np.sum(np.maximum(rise[ticks], 0.0)))
-        if total <= 0:
+        if total <= 0 or (speeding and ws == 0):
             return min(levels, span)
         limit = budget / (ws * total) if speeding else slack / total
-        return int(min(levels, span, limit))
+        return int(max(0.0, min(levels, span, limit)))
 
     def deficits(ticks: IntArray, levels: int) -> _Moves:
         return _Moves.dense(ticks, -_moves(len(ticks), cap(levels, ticks)))
@@ -310,7 +319,9 @@ def _tune(
         picks = {1, 2, 3, 4, 6, 10, len(full) // 2, len(full) - 3}
         movers = full[sorted(len(full) - pick for pick in picks if 0 < pick <= len(full))]
     limit = budget / max(ws, 1e-300) if speeding else slack
-    depth = np.minimum(span, limit / np.maximum(rise[movers], 1e-300)).astype(np.int64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        reach = limit / np.maximum(rise[movers], 1e-300)
+    depth = np.clip(np.nan_to_num(reach, nan=0.0, posinf=span), 0, span).astype(np.int64)
     transfer_ticks = np.concatenate([[0], np.repeat(movers, depth)])
     # Within each mover's run, the deficit counts 1..depth.
     starts = np.repeat(np.cumsum(depth) - depth, depth)
@@ -342,6 +353,7 @@ def _tune(
         if not speeding:
             cost = np.where(speed_rise <= slack, cost, np.inf)
         return shift, cost
+
     shift_a, cost_a = priced(group_a)
     shift_b, cost_b = priced(group_b)
     # The partial tick must be able to make good A's shift and any B's: keep it inside 0..span.
@@ -375,7 +387,9 @@ def _tune(
     np.add.at(candidates, (rows, group_a.ticks[chosen]), group_a.deltas[chosen])
     np.add.at(candidates, (rows, group_b.ticks[partner[chosen]]), group_b.deltas[partner[chosen]])
     residual = length.remaining - candidates @ a
-    candidates[:, partial] = np.clip(candidates[:, partial] + np.round(residual / gauge).astype(np.int64), 0, span)
+    candidates[:, partial] = np.clip(
+        candidates[:, partial] + np.round(residual / gauge).astype(np.int64), 0, span
+    )
     candidates = np.clip(candidates, 0, span)
     scores = _scores(length, config, candidates)
     best = int(np.argmin(scores))

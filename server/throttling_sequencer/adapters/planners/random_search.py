@@ -7,7 +7,7 @@ import random
 from throttling_sequencer.domain.config import PlannerConfig
 from throttling_sequencer.domain.model import Problem, Strategy
 from throttling_sequencer.domain.physics import score
-from throttling_sequencer.domain.ports import PlannerResult, StopSignal
+from throttling_sequencer.domain.ports import PlannerResult, ProgressCallback, StopSignal
 
 
 class RandomPlanner:
@@ -16,7 +16,13 @@ class RandomPlanner:
     def __init__(self, samples: int = 2_000) -> None:
         self.samples = samples
 
-    def plan(self, problem: Problem, config: PlannerConfig, stop: StopSignal) -> PlannerResult:
+    def plan(
+        self,
+        problem: Problem,
+        config: PlannerConfig,
+        stop: StopSignal,
+        on_progress: ProgressCallback | None = None,
+    ) -> PlannerResult:
         rng = random.Random(config.seed)
         best: tuple[int, ...] = ()
         best_total = float("inf")
@@ -27,5 +33,7 @@ class RandomPlanner:
             total = score(problem, config, candidate).total
             if total < best_total:
                 best, best_total = candidate, total
+                if on_progress is not None:
+                    on_progress(best, drawn + 1, None)
             drawn += 1
         return PlannerResult(throttles=best, iterations=drawn)

@@ -27,6 +27,8 @@ class PlanRecord(Model):
     target_distance = fields.FloatField()
     distance_covered = fields.FloatField()
     compute_seconds = fields.FloatField()
+    arrival = fields.CharField(max_length=32, default="on_target")
+    lower_bound = fields.FloatField(null=True)
 
     class Meta:
         table = "plans"

@@ -14,7 +14,7 @@ from tortoise.migrations.api import migrate
 from throttling_sequencer.adapters.storage import codec
 from throttling_sequencer.adapters.storage.models import PlanRecord
 from throttling_sequencer.domain.errors import PlanNotFound, StorageUnavailable
-from throttling_sequencer.domain.model import Plan, Score, Strategy
+from throttling_sequencer.domain.model import Arrival, Plan, Score, Strategy
 from throttling_sequencer.domain.ports import PageCursor
 
 APP = "plans"
@@ -112,6 +112,8 @@ def _to_row(plan: Plan) -> dict[str, Any]:
         "target_distance": plan.target_distance,
         "distance_covered": plan.distance_covered,
         "compute_seconds": plan.compute_seconds,
+        "arrival": plan.arrival.value,
+        "lower_bound": plan.lower_bound,
     }
 
 
@@ -130,4 +132,6 @@ def _from_row(r: PlanRecord) -> Plan:
         target_distance=r.target_distance,
         distance_covered=r.distance_covered,
         compute_seconds=r.compute_seconds,
+        arrival=Arrival(r.arrival),
+        lower_bound=r.lower_bound,
     )

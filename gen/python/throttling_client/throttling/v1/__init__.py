@@ -4,6 +4,7 @@
 # This file has been @generated
 
 __all__ = (
+    "Arrival",
     "CalculateThrottleStepsRequest",
     "CalculateThrottleStepsResponse",
     "Coordinate",
@@ -15,10 +16,13 @@ __all__ = (
     "ListPlansRequest",
     "ListPlansResponse",
     "Plan",
+    "PlanProgress",
     "PlannerOptions",
     "Score",
     "Strategy",
     "StreamDone",
+    "StreamPlanProgressRequest",
+    "StreamPlanProgressResponse",
     "StreamThrottleStepsRequest",
     "StreamThrottleStepsResponse",
     "ThrottlingServiceAsyncStub",
@@ -47,6 +51,64 @@ _COMPILER_VERSION = "0.10.1"
 betterproto2.check_compiler_version(_COMPILER_VERSION)
 
 
+class Arrival(betterproto2.Enum):
+    """
+    What the plan achieves, so a client can tell a good plan from the best possible one.
+    """
+
+    UNSPECIFIED = 0
+    """
+    Not assessed.
+    """
+
+    ON_TARGET = 1
+    """
+    Covers the distance (within 0.001) at or below the speed threshold (within 0.001).
+    """
+
+    TOO_FAST = 2
+    """
+    Covers the distance but arrives faster than the speed threshold.
+    """
+
+    UNREACHABLE = 3
+    """
+    The target is out of reach within max_ticks even at full throttle: best effort, falls short.
+    """
+
+    OVERSHOOT_UNAVOIDABLE = 4
+    """
+    The unit is already too fast: even coasting for one tick passes the target.
+    """
+
+    OFF_TARGET = 5
+    """
+    Neither of the above, yet the distance is missed by more than 0.001 (a trade-off of the score).
+    """
+
+    @classmethod
+    def betterproto_value_to_renamed_proto_names(cls) -> dict[int, str]:
+        return {
+            0: "ARRIVAL_UNSPECIFIED",
+            1: "ARRIVAL_ON_TARGET",
+            2: "ARRIVAL_TOO_FAST",
+            3: "ARRIVAL_UNREACHABLE",
+            4: "ARRIVAL_OVERSHOOT_UNAVOIDABLE",
+            5: "ARRIVAL_OFF_TARGET",
+        }
+
+    @classmethod
+    def betterproto_renamed_proto_names_to_value(cls) -> dict[str, int]:
+        return {
+            "ARRIVAL_UNSPECIFIED": 0,
+            "ARRIVAL_ON_TARGET": 1,
+            "ARRIVAL_TOO_FAST": 2,
+            "ARRIVAL_UNREACHABLE": 3,
+            "ARRIVAL_OVERSHOOT_UNAVOIDABLE": 4,
+            "ARRIVAL_OFF_TARGET": 5,
+        }
+
+
 class Strategy(betterproto2.Enum):
     """
     How a plan is searched for.
@@ -67,12 +129,18 @@ class Strategy(betterproto2.Enum):
     Best of many random plans; a cheap baseline.
     """
 
+    EXACT = 3
+    """
+    Near-optimal plan with a certified lower bound, in milliseconds; the server default.
+    """
+
     @classmethod
     def betterproto_value_to_renamed_proto_names(cls) -> dict[int, str]:
         return {
             0: "STRATEGY_UNSPECIFIED",
             1: "STRATEGY_GENETIC",
             2: "STRATEGY_RANDOM",
+            3: "STRATEGY_EXACT",
         }
 
     @classmethod
@@ -81,6 +149,7 @@ class Strategy(betterproto2.Enum):
             "STRATEGY_UNSPECIFIED": 0,
             "STRATEGY_GENETIC": 1,
             "STRATEGY_RANDOM": 2,
+            "STRATEGY_EXACT": 3,
         }
 
 
@@ -348,6 +417,21 @@ class Plan(betterproto2.Message):
     The options the request gave (unset fields kept their defaults).
     """
 
+    lower_bound: "float | None" = betterproto2.field(15, betterproto2.TYPE_DOUBLE, optional=True)
+    """
+    A proven lower bound on the best score any plan could reach, when the strategy certifies one.
+    """
+
+    optimality_gap: "float | None" = betterproto2.field(16, betterproto2.TYPE_DOUBLE, optional=True)
+    """
+    score.total - lower_bound: how far from optimal the plan can at most be.
+    """
+
+    arrival: "Arrival" = betterproto2.field(17, betterproto2.TYPE_ENUM, default_factory=lambda: Arrival(0))
+    """
+    What the plan achieves.
+    """
+
 
 default_message_pool.register_message("throttling.v1", "Plan", Plan)
 
@@ -420,6 +504,48 @@ default_message_pool.register_message("throttling.v1", "PlannerOptions", Planner
 
 
 @dataclass(eq=False, repr=False)
+class PlanProgress(betterproto2.Message):
+    """
+    An improved plan found while planning, streamed by StreamPlanProgress.
+    """
+
+    iteration: "int" = betterproto2.field(1, betterproto2.TYPE_INT32)
+    """
+    Generation (genetic), sample count (random) or plan lengths explored (exact).
+    """
+
+    elapsed: "datetime.timedelta | None" = betterproto2.field(
+        2, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Duration, optional=True
+    )
+    """
+    Time since planning started.
+    """
+
+    goals: "list[UnitGoal]" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, repeated=True)
+    """
+    The best plan so far: its goals.
+    """
+
+    score: "Score | None" = betterproto2.field(4, betterproto2.TYPE_MESSAGE, optional=True)
+    """
+    The best plan so far: its score.
+    """
+
+    lower_bound: "float | None" = betterproto2.field(5, betterproto2.TYPE_DOUBLE, optional=True)
+    """
+    A proven lower bound on the best achievable score, when the strategy certifies one.
+    """
+
+    optimality_gap: "float | None" = betterproto2.field(6, betterproto2.TYPE_DOUBLE, optional=True)
+    """
+    score.total - lower_bound, when a bound is known.
+    """
+
+
+default_message_pool.register_message("throttling.v1", "PlanProgress", PlanProgress)
+
+
+@dataclass(eq=False, repr=False)
 class Score(betterproto2.Message):
     """
     The score of a plan (lower is better) and the raw terms it is made of.
@@ -478,6 +604,53 @@ class StreamDone(betterproto2.Message):
 
 
 default_message_pool.register_message("throttling.v1", "StreamDone", StreamDone)
+
+
+@dataclass(eq=False, repr=False)
+class StreamPlanProgressRequest(betterproto2.Message):
+    """
+    Request of StreamPlanProgress.
+    """
+
+    game_state: "GameState | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+    """
+    The game to plan for.
+    """
+
+    options: "PlannerOptions | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
+    """
+    Planner overrides.
+    """
+
+
+default_message_pool.register_message("throttling.v1", "StreamPlanProgressRequest", StreamPlanProgressRequest)
+
+
+@dataclass(eq=False, repr=False)
+class StreamPlanProgressResponse(betterproto2.Message):
+    """
+    One message of StreamPlanProgress: an improvement, or the final stored plan.
+
+    Oneofs:
+        - event: Exactly one is set.
+    """
+
+    progress: "PlanProgress | None" = betterproto2.field(
+        1, betterproto2.TYPE_MESSAGE, optional=True, group="event"
+    )
+    """
+    A better plan than any sent before.
+    """
+
+    done: "Plan | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True, group="event")
+    """
+    Sent last: the final plan, as stored.
+    """
+
+
+default_message_pool.register_message(
+    "throttling.v1", "StreamPlanProgressResponse", StreamPlanProgressResponse
+)
 
 
 @dataclass(eq=False, repr=False)
@@ -673,6 +846,20 @@ class ThrottlingServiceStub:
             StreamThrottleStepsResponse.FromString,
         )(message)
 
+    def stream_plan_progress(
+        self, message: "StreamPlanProgressRequest"
+    ) -> "Iterator[StreamPlanProgressResponse]":
+        """
+        Plans while streaming each improved plan (with its bound and gap when known), then the
+        stored final plan as the last message. Cancelling the call stops the planner.
+        """
+
+        yield from self._channel.unary_stream(
+            "/throttling.v1.ThrottlingService/StreamPlanProgress",
+            StreamPlanProgressRequest.SerializeToString,
+            StreamPlanProgressResponse.FromString,
+        )(message)
+
     def get_plan(self, message: "GetPlanRequest") -> "GetPlanResponse":
         """
         Returns one stored plan.
@@ -765,6 +952,29 @@ class ThrottlingServiceAsyncStub(betterproto2_grpclib.ServiceStub):
             "/throttling.v1.ThrottlingService/StreamThrottleSteps",
             message,
             StreamThrottleStepsResponse,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        ):
+            yield response
+
+    async def stream_plan_progress(
+        self,
+        message: "StreamPlanProgressRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "AsyncIterator[StreamPlanProgressResponse]":
+        """
+        Plans while streaming each improved plan (with its bound and gap when known), then the
+        stored final plan as the last message. Cancelling the call stops the planner.
+        """
+
+        async for response in self._unary_stream(
+            "/throttling.v1.ThrottlingService/StreamPlanProgress",
+            message,
+            StreamPlanProgressResponse,
             timeout=timeout,
             deadline=deadline,
             metadata=metadata,
