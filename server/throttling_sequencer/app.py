@@ -47,7 +47,11 @@ class Application:
         await repository.open()
 
         provider = tracing.configure(self.settings.otel_exporter)
-        server = grpc.aio.server(interceptors=[tracing.server_interceptor(provider), RequestBoundary()])
+        server = grpc.aio.server(
+            interceptors=[tracing.server_interceptor(provider), RequestBoundary()],
+            # Only workers share a port; otherwise a port in use must be an error.
+            options=[("grpc.so_reuseport", 1 if self.settings.reuse_port else 0)],
+        )
         servicer: ThrottlingServicer = self.container.resolve(ThrottlingServicer)
         throttling_service_pb2_grpc.add_ThrottlingServiceServicer_to_server(servicer, server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)

@@ -10,7 +10,7 @@ from pathlib import Path
 from google.protobuf import json_format
 
 from throttling.v1 import game_state_pb2, planning_pb2
-from throttling_sequencer import logs
+from throttling_sequencer import logs, workers
 from throttling_sequencer.adapters.grpc import mappers
 from throttling_sequencer.adapters.grpc.validation import Limits, Violations, check_game_state, check_options
 from throttling_sequencer.adapters.storage.tortoise_repository import apply_migrations
@@ -28,6 +28,9 @@ def main(argv: list[str] | None = None) -> int:
 
     serve = commands.add_parser("serve", help="run the gRPC server (settings from THROTTLING_* variables)")
     serve.add_argument("--port", type=int, help="gRPC port (default 50051, THROTTLING_GRPC_PORT)")
+    serve.add_argument(
+        "--workers", type=int, help="server processes sharing the port (default 1, THROTTLING_WORKERS)"
+    )
 
     plan = commands.add_parser("plan", help="plan one game state in-process and print the ticks")
     plan.add_argument("file", nargs="?", type=Path, help="GameState JSON (as POSTed over REST); - for stdin")
@@ -50,7 +53,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         if args.port is not None:
             settings = settings.with_changes(grpc_port=args.port)
+        if args.workers is not None:
+            settings = settings.with_changes(workers=args.workers)
         logs.configure(settings.log_level, settings.log_format)
+        if settings.workers > 1:
+            return workers.run(settings, settings.workers)
         asyncio.run(Application(settings).run_until_signalled())
         return 0
     if args.command == "migrate":

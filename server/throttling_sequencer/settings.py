@@ -22,13 +22,16 @@ class Settings:
     #: Where the embedded SQLite database lives.
     data_dir: Path = Path(".data")
     #: sqlite://PATH, postgres://USER:PASS@HOST:PORT/DB, or memory:// (nothing persisted).
-    #: Empty means SQLite under data_dir.
+    #: Empty means SQLite under data_dir (WAL, synchronous=NORMAL).
     database_url: str = ""
     default_strategy: str = "exact"
     planner_threads: int = 4
     max_units: int = 1_000
     shutdown_grace_seconds: float = 10.0
     reflection: bool = True
+    #: Server processes sharing the port (`serve --workers`); set by the supervisor for its workers.
+    workers: int = 1
+    reuse_port: bool = False
     log_level: str = "INFO"
     #: "json" (one JSON object per line) or "text".
     log_format: str = "json"
@@ -38,7 +41,9 @@ class Settings:
 
     @property
     def resolved_database_url(self) -> str:
-        return self.database_url or f"sqlite://{self.data_dir / 'throttling.sqlite3'}"
+        # WAL with synchronous=NORMAL: a commit survives a crash of the process (not of the
+        # machine's power) without an fsync per plan.
+        return self.database_url or f"sqlite://{self.data_dir / 'throttling.sqlite3'}?synchronous=NORMAL"
 
     @property
     def grpc_address(self) -> str:
@@ -68,6 +73,8 @@ class Settings:
         problems = []
         if not 0 <= self.grpc_port <= 65535:
             problems.append("GRPC_PORT must be 0..65535")
+        if not 1 <= self.workers <= 64:
+            problems.append("WORKERS must be 1..64")
         if self.planner_threads < 1:
             problems.append("PLANNER_THREADS must be >= 1")
         if self.max_units < 1:

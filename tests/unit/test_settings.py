@@ -10,7 +10,7 @@ from throttling_sequencer.settings import Settings, SettingsError
 def test_defaults_are_local_and_embedded() -> None:
     settings = Settings.from_env({})
     assert settings.grpc_address == "127.0.0.1:50051"
-    assert settings.resolved_database_url == "sqlite://.data/throttling.sqlite3"
+    assert settings.resolved_database_url == "sqlite://.data/throttling.sqlite3?synchronous=NORMAL"
 
 
 def test_environment_variables_override_defaults() -> None:
@@ -22,7 +22,7 @@ def test_environment_variables_override_defaults() -> None:
         }
     )
     assert settings.grpc_port == 6000
-    assert settings.resolved_database_url == "sqlite:///var/lib/ts/throttling.sqlite3"
+    assert settings.resolved_database_url.startswith("sqlite:///var/lib/ts/throttling.sqlite3")
     assert settings.reflection is False
     assert settings.data_dir == Path("/var/lib/ts")
 

@@ -45,7 +45,9 @@ class ThrottlingServicer(pb_grpc.ThrottlingServiceServicer):
         self, request: pb.CalculateThrottleStepsRequest, context: Context
     ) -> pb.CalculateThrottleStepsResponse:
         plan = await self._plan(request, context, Violations())
-        return pb.CalculateThrottleStepsResponse(goals=mappers.plan_to_wire(plan).goals)
+        response = pb.CalculateThrottleStepsResponse()
+        mappers.add_goals(response.goals, plan.target, plan.throttles)
+        return response
 
     async def CreatePlan(self, request: pb.CreatePlanRequest, context: Context) -> pb.CreatePlanResponse:
         plan = await self._plan(request, context, Violations())

@@ -1,0 +1,39 @@
+"""`make bench`: planner quality and latency on the public scenarios, GA speed-up, service throughput.
+
+    python -m bench [--quick] [--only planners|service]
+
+Prints tables; every ratio is against a baseline measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from bench import planners, service
+from throttling_sequencer import logs
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller budgets and samples (about a minute)")
+    parser.add_argument("--only", choices=["planners", "service"])
+    args = parser.parse_args()
+    logs.configure("WARNING", "text")
+    started = time.perf_counter()
+
+    def progress(message: str) -> None:
+        print(f"[{time.perf_counter() - started:6.1f} s] {message}", file=sys.stderr, flush=True)
+
+    if args.only in (None, "planners"):
+        print("\n## Planners on the public scenarios (gap = score - proven optimum)\n")
+        print(planners.render(planners.planner_rows(args.quick, progress)), flush=True)
+    if args.only in (None, "service"):
+        print("\n## Service: exact plans over gRPC (CreatePlan, public scenarios round-robin)\n")
+        print(service.render(service.service_rows(args.quick, progress)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
