@@ -16,6 +16,7 @@ from throttling_sequencer.adapters.grpc.validation import Limits, Violations, ch
 from throttling_sequencer.adapters.storage.tortoise_repository import apply_migrations
 from throttling_sequencer.app import Application
 from throttling_sequencer.container import build
+from throttling_sequencer.domain.config import PlannerConfig
 from throttling_sequencer.domain.errors import InvalidInput
 from throttling_sequencer.domain.model import Plan, Strategy
 from throttling_sequencer.service.planning import CallContext, PlanningService
@@ -42,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     plan.add_argument("--strategy", choices=["exact", "genetic", "random"])
     plan.add_argument("--seed", type=int)
     plan.add_argument("--time-budget-ms", type=int)
+    plan.add_argument("--plot", type=Path, metavar="FILE.png", help="also draw the plan to a PNG")
 
     commands.add_parser("migrate", help="apply database migrations (THROTTLING_DATABASE_URL)")
 
@@ -101,6 +103,11 @@ def _plan(args: argparse.Namespace, settings: Settings) -> int:
             print(f"error: {v.field} {v.description}", file=sys.stderr)
         return 2
     print(render_table(plan))
+    if args.plot is not None:
+        from throttling_sequencer.plot import save_plot
+
+        save_plot(plan, PlannerConfig().with_overrides(plan.overrides), args.plot)
+        print(f"plot written to {args.plot}")
     return 0
 
 

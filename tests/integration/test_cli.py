@@ -40,3 +40,11 @@ def test_plan_rejects_invalid_input_like_the_server() -> None:
     assert "game_state.player_units[0].mass" in result.stderr
     assert "game_state.player_units[0].friction" in result.stderr
     assert run("plan", "-", stdin="{not json").returncode == 2
+
+
+def test_plan_draws_a_png(tmp_path: Path) -> None:
+    picture = tmp_path / "plan.png"
+    result = run("plan", "--target-x", "900", "--mass", "30", "--friction", "0.1", "--plot", str(picture))
+    assert result.returncode == 0, result.stderr
+    data = picture.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
