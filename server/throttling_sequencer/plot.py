@@ -18,7 +18,9 @@ def save_plot(plan: Plan, config: PlannerConfig, path: Path) -> None:
 
     states = list(PlanningService.ticks(plan))
     ticks = [s.tick for s in states]
-    figure, (throttle, speed, distance) = plt.subplots(3, 1, sharex=True, figsize=(9, 7), constrained_layout=True)
+    figure, (throttle, speed, distance) = plt.subplots(
+        3, 1, sharex=True, figsize=(9, 7), constrained_layout=True
+    )
     throttle.bar(ticks, [s.throttle for s in states], color="tab:orange", width=0.8)
     throttle.set_ylabel("throttle")
     throttle.set_ylim(0, max(config.max_throttle, 1) * 1.05)
