@@ -1,4 +1,4 @@
-"""`make up`: the whole stack in the foreground — gRPC server and Envoy. Ctrl-C stops all.
+"""`make up`: the whole stack in the foreground — gRPC server, GraphQL sidecar, Envoy. Ctrl-C stops all.
 
 Each part is a child process; if one dies the others are stopped too, so a broken stack never
 half-runs. The server gets SIGTERM first and drains (health NOT_SERVING, in-flight RPCs finish).
@@ -33,10 +33,11 @@ def start(settings: Settings, envoy: EnvoySettings) -> list[Child]:
     envoy_config = settings.data_dir / "envoy.yaml"
     envoy_config.write_text(render(envoy))
     server = subprocess.Popen([sys.executable, "-m", "throttling_sequencer.cli", "serve"])
+    sidecar = subprocess.Popen([sys.executable, "-m", "bridge.graphql"])
     proxy = subprocess.Popen(
         [envoy_binary(), "-c", str(envoy_config), "--use-dynamic-base-id", "--log-level", "warn"]
     )
-    return [Child("grpc-server", server), Child("envoy", proxy)]
+    return [Child("grpc-server", server), Child("graphql-sidecar", sidecar), Child("envoy", proxy)]
 
 
 def stop(children: list[Child]) -> None:
@@ -67,8 +68,8 @@ def main() -> int:
     signal.signal(signal.SIGTERM, request_stop)
     children = start(settings, envoy)
     logger.info(
-        "stack up: gRPC {}, REST and gRPC via Envoy http://{}:{} (health /api/v1/health), "
-        "Envoy admin http://127.0.0.1:{}; Ctrl-C stops all",
+        "stack up: gRPC {}, REST, GraphQL (/graphql) and gRPC via Envoy http://{}:{} "
+        "(health /api/v1/health), Envoy admin http://127.0.0.1:{}; Ctrl-C stops all",
         settings.grpc_address,
         envoy.listen_host,
         envoy.listen_port,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -47,9 +49,13 @@ def stub(channel: grpc.aio.Channel) -> throttling_service_pb2_grpc.ThrottlingSer
 
 
 class EnvoyProcess:
-    def __init__(self, grpc_port: int, workdir: Path) -> None:
+    def __init__(self, grpc_port: int, workdir: Path, graphql_port: int = 9) -> None:
         self.settings = EnvoySettings(
-            listen_port=free_port(), admin_port=free_port(), grpc_port=grpc_port, health_interval="0.2s"
+            listen_port=free_port(),
+            admin_port=free_port(),
+            grpc_port=grpc_port,
+            graphql_port=graphql_port,
+            health_interval="0.2s",
         )
         self.config = workdir / "envoy.yaml"
         self.config.write_text(render(self.settings))
@@ -86,9 +92,41 @@ class EnvoyProcess:
 
 
 @pytest.fixture(scope="session")
-async def envoy(app: Application, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[EnvoyProcess]:
+async def graphql_sidecar(app: Application, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    """The Strawberry sidecar as its own process, calling the test server; yields its base URL."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("graphql") / "sidecar.log"
+    env = {
+        **os.environ,
+        "THROTTLING_GRAPHQL_PORT": str(port),
+        "THROTTLING_GRAPHQL_GRPC_TARGET": f"127.0.0.1:{app.port}",
+    }
+    with log.open("wb") as out:
+        process = subprocess.Popen(  # noqa: ASYNC220 (starting is instant; the loop polls it below)
+            [sys.executable, "-m", "bridge.graphql"], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=url) as client:
+            for _ in range(200):
+                assert process.poll() is None, log.read_text()
+                try:
+                    if (await client.get("/healthz")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.05)
+        yield url
+    finally:
+        stop_process(process)
+
+
+@pytest.fixture(scope="session")
+async def envoy(
+    app: Application, graphql_sidecar: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[EnvoyProcess]:
     assert app.port is not None
-    proxy = EnvoyProcess(app.port, tmp_path_factory.mktemp("envoy"))
+    graphql_port = int(graphql_sidecar.rsplit(":", 1)[1])
+    proxy = EnvoyProcess(app.port, tmp_path_factory.mktemp("envoy"), graphql_port)
     proxy.start()
     try:
         await proxy.wait_healthy()

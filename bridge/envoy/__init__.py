@@ -22,6 +22,8 @@ class EnvoySettings:
     admin_port: int = 9901
     grpc_host: str = "127.0.0.1"
     grpc_port: int = 50051
+    graphql_host: str = "127.0.0.1"
+    graphql_port: int = 8090
     health_interval: str = "1s"
 
     @classmethod
@@ -34,6 +36,8 @@ class EnvoySettings:
             admin_port=int(env.get("THROTTLING_ENVOY_ADMIN_PORT", default.admin_port)),
             grpc_host=env.get("THROTTLING_GRPC_HOST", default.grpc_host),
             grpc_port=int(env.get("THROTTLING_GRPC_PORT", default.grpc_port)),
+            graphql_host=env.get("THROTTLING_GRAPHQL_HOST", default.graphql_host),
+            graphql_port=int(env.get("THROTTLING_GRAPHQL_PORT", default.graphql_port)),
         )
 
 
@@ -44,6 +48,8 @@ def render(settings: EnvoySettings, descriptor: Path = DESCRIPTOR) -> str:
         "admin_port": settings.admin_port,
         "grpc_host": settings.grpc_host,
         "grpc_port": settings.grpc_port,
+        "graphql_host": settings.graphql_host,
+        "graphql_port": settings.graphql_port,
         "health_interval": settings.health_interval,
         "descriptor": str(descriptor),
     }

@@ -27,13 +27,14 @@ def port_closed(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) != 0
 
 
-def test_stack_serves_rest_and_grpc_then_stops_on_ctrl_c(repo_root: Path, tmp_path: Path) -> None:
-    grpc_port, envoy_port, admin_port = free_port(), free_port(), free_port()
+def test_stack_serves_rest_graphql_and_grpc_then_stops_on_ctrl_c(repo_root: Path, tmp_path: Path) -> None:
+    grpc_port, envoy_port, admin_port, graphql_port = free_port(), free_port(), free_port(), free_port()
     env = {
         **os.environ,
         "THROTTLING_GRPC_PORT": str(grpc_port),
         "THROTTLING_ENVOY_PORT": str(envoy_port),
         "THROTTLING_ENVOY_ADMIN_PORT": str(admin_port),
+        "THROTTLING_GRAPHQL_PORT": str(graphql_port),
         "THROTTLING_DATA_DIR": str(tmp_path / "data"),
     }
     url = f"http://127.0.0.1:{envoy_port}"
@@ -67,10 +68,13 @@ def test_stack_serves_rest_and_grpc_then_stops_on_ctrl_c(repo_root: Path, tmp_pa
         )
         assert "throttling.v1.ThrottlingService" in listed.stdout
         assert (tmp_path / "data" / "throttling.sqlite3").exists()
+        query = "{ plans(first: 1) { plans { id goals { throttle } } } }"
+        graphql = httpx.post(f"{url}/graphql", json={"query": query}, timeout=30).json()
+        assert graphql["data"]["plans"]["plans"][0]["id"] == plans[0]["planId"]
 
         stack.send_signal(signal.SIGINT)
         assert stack.wait(timeout=30) == 0
-        for port in (grpc_port, envoy_port, admin_port):
+        for port in (grpc_port, envoy_port, admin_port, graphql_port):
             wait_until(lambda port=port: port_closed(port), timeout=10)  # type: ignore[misc]
     finally:
         stop_process(stack)
