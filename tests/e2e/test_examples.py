@@ -1,0 +1,32 @@
+"""The examples in examples/ run as documented against a real server."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+
+from throttling_sequencer.app import Application
+
+
+async def run(repo_root: Path, script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, str(repo_root / "examples" / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+async def test_sync_engine_example(app: Application, repo_root: Path) -> None:
+    result = await run(repo_root, "engine_sync.py", f"127.0.0.1:{app.port}")
+    assert result.returncode == 0, result.stderr
+    assert "score" in result.stdout and "tick   1:" in result.stdout and "done:" in result.stdout
+
+
+async def test_async_engine_example(app: Application, repo_root: Path) -> None:
+    result = await run(repo_root, "engine_async.py", "127.0.0.1", str(app.port))
+    assert result.returncode == 0, result.stderr
+    assert "generation" in result.stdout and "stored" in result.stdout
