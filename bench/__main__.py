@@ -1,6 +1,6 @@
-"""`make bench`: planner quality and latency on the public scenarios, GA speed-up, service throughput.
+"""`make bench`: planner quality and latency, GA speed-up, service throughput, front-door latency.
 
-    python -m bench [--quick] [--only planners|service]
+    python -m bench [--quick] [--only planners|service|frontdoor]
 
 Prints tables; every ratio is against a baseline measured in the same run.
 """
@@ -11,14 +11,14 @@ import argparse
 import sys
 import time
 
-from bench import planners, service
+from bench import frontdoor, planners, service
 from throttling_sequencer import logs
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller budgets and samples (about a minute)")
-    parser.add_argument("--only", choices=["planners", "service"])
+    parser.add_argument("--only", choices=["planners", "service", "frontdoor"])
     args = parser.parse_args()
     logs.configure("WARNING", "text")
     started = time.perf_counter()
@@ -32,6 +32,9 @@ def main() -> int:
     if args.only in (None, "service"):
         print("\n## Service: exact plans over gRPC (CreatePlan, public scenarios round-robin)\n")
         print(service.render(service.service_rows(args.quick, progress)), flush=True)
+    if args.only in (None, "frontdoor"):
+        print("\n## Front door: the default payload by gRPC, REST and GraphQL (sequential)\n")
+        print(frontdoor.render(frontdoor.frontdoor_rows(args.quick, progress)), flush=True)
     return 0
 
 
