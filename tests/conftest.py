@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -14,6 +17,8 @@ import httpx
 import pytest
 
 from bridge.envoy import EnvoySettings, envoy_binary, render
+from failover import lab
+from failover.lab import Cluster
 from tests.support import free_port, stop_process
 from throttling.v1 import throttling_service_pb2_grpc
 from throttling_sequencer import logs
@@ -144,3 +149,29 @@ async def rest(envoy: EnvoyProcess) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture(scope="session")
 def repo_root() -> Iterator[Path]:
     yield Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Cluster]:
+    """A real Postgres 15 cluster for the session (runs as the postgres user when we are root)."""
+    root = Path(tempfile.mkdtemp(prefix="throttling-pg-"))
+    cluster = Cluster("pg", root, lab.free_port())
+    root.chmod(0o755)
+    (root / "sockets").mkdir()
+    if os.geteuid() == 0:
+        for path in (root, root / "sockets"):
+            shutil.chown(path, lab.USER, lab.USER)
+    cluster.init_primary()
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def new_database(cluster: Cluster) -> str:
+    """A fresh database on the cluster; its URL."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    cluster.sql(f"CREATE DATABASE {name}")
+    return f"postgres://{lab.USER}:@127.0.0.1:{cluster.port}/{name}"

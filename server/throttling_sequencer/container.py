@@ -13,6 +13,8 @@ from throttling_sequencer.adapters.planners.exact import ExactPlanner
 from throttling_sequencer.adapters.planners.genetic import GeneticPlanner
 from throttling_sequencer.adapters.planners.random_search import RandomPlanner
 from throttling_sequencer.adapters.storage.memory import InMemoryPlanRepository
+from throttling_sequencer.adapters.storage.outbox import OutboxRepository
+from throttling_sequencer.adapters.storage.status import StorageStatus
 from throttling_sequencer.adapters.storage.tortoise_repository import TortoisePlanRepository
 from throttling_sequencer.domain.model import Strategy
 from throttling_sequencer.domain.ports import Planner, PlanRepository
@@ -32,13 +34,20 @@ def make_repository(settings: Settings) -> ManagedRepository:
     url = settings.resolved_database_url
     if url.startswith("memory://"):
         return InMemoryPlanRepository()
-    return TortoisePlanRepository(url)
+    database = TortoisePlanRepository(url)
+    if settings.uses_outbox:
+        return OutboxRepository(database, settings.outbox_journal, grace=settings.shutdown_grace_seconds)
+    return database
 
 
 def build(settings: Settings) -> punq.Container:
     container = punq.Container()
     container.register(Settings, instance=settings)
-    container.register(ManagedRepository, instance=make_repository(settings))
+    repository = make_repository(settings)
+    container.register(ManagedRepository, instance=repository)
+    storage = settings.resolved_database_url.split("://", 1)[0]
+    outbox = repository if isinstance(repository, OutboxRepository) else None
+    container.register(StorageStatus, instance=StorageStatus(storage, outbox))
     container.register(
         Executor, instance=ThreadPoolExecutor(settings.planner_threads, thread_name_prefix="planner")
     )
@@ -60,7 +69,9 @@ def build(settings: Settings) -> punq.Container:
     container.register(Limits, instance=Limits(max_units=settings.max_units))
     container.register(
         ThrottlingServicer,
-        factory=lambda: ThrottlingServicer(container.resolve(PlanningService), container.resolve(Limits)),
+        factory=lambda: ThrottlingServicer(
+            container.resolve(PlanningService), container.resolve(Limits), container.resolve(StorageStatus)
+        ),
         scope=punq.Scope.singleton,
     )
     return container

@@ -24,6 +24,11 @@ class Settings:
     #: sqlite://PATH, postgres://USER:PASS@HOST:PORT/DB, or memory:// (nothing persisted).
     #: Empty means SQLite under data_dir (WAL, synchronous=NORMAL).
     database_url: str = ""
+    #: Journal plans locally and write them to the database in the background: "auto" (on for
+    #: postgres, where the database is across a network), "on" or "off".
+    outbox: str = "auto"
+    #: Set by the `serve --workers` supervisor: each worker keeps its own outbox journal.
+    worker_index: int = 0
     default_strategy: str = "exact"
     planner_threads: int = 4
     max_units: int = 1_000
@@ -44,6 +49,16 @@ class Settings:
         # WAL with synchronous=NORMAL: a commit survives a crash of the process (not of the
         # machine's power) without an fsync per plan.
         return self.database_url or f"sqlite://{self.data_dir / 'throttling.sqlite3'}?synchronous=NORMAL"
+
+    @property
+    def uses_outbox(self) -> bool:
+        if self.outbox == "auto":
+            return self.resolved_database_url.startswith("postgres://")
+        return self.outbox == "on" and not self.resolved_database_url.startswith("memory://")
+
+    @property
+    def outbox_journal(self) -> Path:
+        return self.data_dir / f"outbox-{self.worker_index}.jsonl"
 
     @property
     def grpc_address(self) -> str:
@@ -81,6 +96,8 @@ class Settings:
             problems.append("MAX_UNITS must be >= 1")
         if self.default_strategy not in ("exact", "genetic", "random"):
             problems.append("DEFAULT_STRATEGY must be exact, genetic or random")
+        if self.outbox not in ("auto", "on", "off"):
+            problems.append("OUTBOX must be auto, on or off")
         if self.log_format not in ("json", "text"):
             problems.append("LOG_FORMAT must be json or text")
         if self.otel_exporter not in ("none", "console"):

@@ -33,7 +33,11 @@ def run(settings: Settings, count: int) -> int:
         asyncio.run(apply_migrations(url))
     env = {**os.environ, "THROTTLING_REUSE_PORT": "true", "THROTTLING_GRPC_PORT": str(settings.grpc_port)}
     command = [sys.executable, "-m", "throttling_sequencer.cli", "serve"]
-    workers = [subprocess.Popen(command, env=env) for _ in range(count)]
+    # Each worker gets an index: its own outbox journal, replayed by the same index next start.
+    workers = [
+        subprocess.Popen(command, env={**env, "THROTTLING_WORKER_INDEX": str(index)})
+        for index in range(count)
+    ]
     logger.info("supervising workers", workers=count, pids=[w.pid for w in workers])
 
     stopping = False

@@ -14,7 +14,8 @@ from uuid import UUID, uuid4
 import grpc
 import pytest
 
-from tests.conftest import make_settings
+from failover.lab import Cluster
+from tests.conftest import make_settings, new_database
 from tests.support import game_state, game_state_pb
 from throttling.v1 import planning_pb2
 from throttling.v1 import throttling_service_pb2 as pb
@@ -50,13 +51,16 @@ def make_plan(created_at: datetime, plan_id: UUID | None = None) -> Plan:
     )
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 async def repository(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ManagedRepository]:
     repo: ManagedRepository
     if request.param == "memory":
         repo = InMemoryPlanRepository()
     else:
-        url = f"sqlite://{tmp_path / 'plans.sqlite3'}"
+        if request.param == "sqlite":
+            url = f"sqlite://{tmp_path / 'plans.sqlite3'}"
+        else:
+            url = new_database(request.getfixturevalue("postgres"))
         await apply_migrations(url)
         repo = TortoisePlanRepository(url)
     await repo.open()
@@ -128,3 +132,59 @@ async def test_plans_survive_a_server_restart_on_sqlite(tmp_path: Path) -> None:
         await second.stop()
     assert fetched == created
     assert [p.plan_id for p in listed] == [created.plan_id]
+
+
+async def test_storing_the_same_plan_twice_keeps_one(repository: ManagedRepository) -> None:
+    plan = make_plan(T0)
+    add_many = getattr(repository, "add_many")  # noqa: B009 (both stores have it; the port does not)
+    await add_many([plan])
+    await add_many([plan, make_plan(T0)])
+    assert [p.plan_id for p in await repository.list(10, None)].count(plan.plan_id) == 1
+
+
+async def schema_of(url: str) -> dict[str, object]:
+    """Columns (name, nullable) and index columns of the plans table, however the engine names them."""
+    from tortoise import Tortoise, connections
+
+    from throttling_sequencer.adapters.storage.tortoise_repository import tortoise_config
+
+    await Tortoise.init(config=tortoise_config(url))
+    try:
+        db = connections.get(url.split("://", 1)[0])
+        if url.startswith("sqlite"):
+            _, columns = await db.execute_query("PRAGMA table_info(plans)")
+            cols = {(c["name"], not c["notnull"]) for c in columns}
+            _, indexes = await db.execute_query("PRAGMA index_list(plans)")
+            index_columns = {}
+            for index in indexes:
+                _, info = await db.execute_query(f"PRAGMA index_info('{index['name']}')")
+                index_columns[index["name"]] = tuple(i["name"] for i in info)
+        else:
+            _, columns = await db.execute_query(
+                "SELECT column_name, is_nullable FROM information_schema.columns WHERE table_name = 'plans'"
+            )
+            cols = {(c["column_name"], c["is_nullable"] == "YES") for c in columns}
+            _, indexes = await db.execute_query(
+                "SELECT i.relname AS name, array_agg(a.attname ORDER BY k.n) AS cols FROM pg_index x "
+                "JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid "
+                "CROSS JOIN LATERAL unnest(x.indkey) WITH ORDINALITY AS k(attnum, n) "
+                "JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum "
+                "WHERE t.relname = 'plans' AND NOT x.indisprimary GROUP BY i.relname"
+            )
+            index_columns = {i["name"]: tuple(i["cols"]) for i in indexes}
+    finally:
+        await Tortoise.close_connections()
+    named = {name: columns for name, columns in index_columns.items() if name.startswith("plans_")}
+    return {"columns": cols, "indexes": named}
+
+
+async def test_migrations_give_sqlite_and_postgres_the_same_schema(postgres: Cluster, tmp_path: Path) -> None:
+    sqlite_url, postgres_url = f"sqlite://{tmp_path / 'schema.sqlite3'}", new_database(postgres)
+    for url in (sqlite_url, postgres_url):
+        await apply_migrations(url)
+    sqlite, pg = await schema_of(sqlite_url), await schema_of(postgres_url)
+    assert sqlite == pg
+    assert pg["indexes"] == {
+        "plans_created_at_id_idx": ("created_at", "id"),
+        "plans_user_id_created_at_idx": ("user_id", "created_at"),
+    }

@@ -81,6 +81,22 @@ class StreamPlanProgressResponse(_message.Message):
     done: _planning_pb2.Plan
     def __init__(self, progress: _Optional[_Union[_planning_pb2.PlanProgress, _Mapping]] = ..., done: _Optional[_Union[_planning_pb2.Plan, _Mapping]] = ...) -> None: ...
 
+class GetStatusRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetStatusResponse(_message.Message):
+    __slots__ = ("storage", "outbox", "pending_writes", "max_write_delay_seconds")
+    STORAGE_FIELD_NUMBER: _ClassVar[int]
+    OUTBOX_FIELD_NUMBER: _ClassVar[int]
+    PENDING_WRITES_FIELD_NUMBER: _ClassVar[int]
+    MAX_WRITE_DELAY_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    storage: str
+    outbox: bool
+    pending_writes: int
+    max_write_delay_seconds: float
+    def __init__(self, storage: _Optional[str] = ..., outbox: _Optional[bool] = ..., pending_writes: _Optional[int] = ..., max_write_delay_seconds: _Optional[float] = ...) -> None: ...
+
 class GetPlanRequest(_message.Message):
     __slots__ = ("plan_id",)
     PLAN_ID_FIELD_NUMBER: _ClassVar[int]

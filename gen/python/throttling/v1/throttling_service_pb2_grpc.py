@@ -58,6 +58,11 @@ class ThrottlingServiceStub:
                 request_serializer=throttling_dot_v1_dot_throttling__service__pb2.StreamPlanProgressRequest.SerializeToString,
                 response_deserializer=throttling_dot_v1_dot_throttling__service__pb2.StreamPlanProgressResponse.FromString,
                 _registered_method=True)
+        self.GetStatus = channel.unary_unary(
+                '/throttling.v1.ThrottlingService/GetStatus',
+                request_serializer=throttling_dot_v1_dot_throttling__service__pb2.GetStatusRequest.SerializeToString,
+                response_deserializer=throttling_dot_v1_dot_throttling__service__pb2.GetStatusResponse.FromString,
+                _registered_method=True)
         self.GetPlan = channel.unary_unary(
                 '/throttling.v1.ThrottlingService/GetPlan',
                 request_serializer=throttling_dot_v1_dot_throttling__service__pb2.GetPlanRequest.SerializeToString,
@@ -109,6 +114,13 @@ class ThrottlingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetStatus(self, request, context):
+        """Reports the server's storage state: where plans go and how many still wait to be written.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetPlan(self, request, context):
         """Returns one stored plan.
         """
@@ -145,6 +157,11 @@ def add_ThrottlingServiceServicer_to_server(servicer, server):
                     servicer.StreamPlanProgress,
                     request_deserializer=throttling_dot_v1_dot_throttling__service__pb2.StreamPlanProgressRequest.FromString,
                     response_serializer=throttling_dot_v1_dot_throttling__service__pb2.StreamPlanProgressResponse.SerializeToString,
+            ),
+            'GetStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetStatus,
+                    request_deserializer=throttling_dot_v1_dot_throttling__service__pb2.GetStatusRequest.FromString,
+                    response_serializer=throttling_dot_v1_dot_throttling__service__pb2.GetStatusResponse.SerializeToString,
             ),
             'GetPlan': grpc.unary_unary_rpc_method_handler(
                     servicer.GetPlan,
@@ -269,6 +286,33 @@ class ThrottlingService:
             '/throttling.v1.ThrottlingService/StreamPlanProgress',
             throttling_dot_v1_dot_throttling__service__pb2.StreamPlanProgressRequest.SerializeToString,
             throttling_dot_v1_dot_throttling__service__pb2.StreamPlanProgressResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/throttling.v1.ThrottlingService/GetStatus',
+            throttling_dot_v1_dot_throttling__service__pb2.GetStatusRequest.SerializeToString,
+            throttling_dot_v1_dot_throttling__service__pb2.GetStatusResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -23,6 +23,7 @@ from throttling_sequencer.adapters.grpc.validation import (
     check_options,
     check_tick_interval,
 )
+from throttling_sequencer.adapters.storage.status import StorageStatus
 from throttling_sequencer.domain.model import GameState, Plan, PlannerOverrides
 from throttling_sequencer.service.planning import CallContext, PlanningService
 
@@ -37,9 +38,12 @@ PlanRequest = (
 
 
 class ThrottlingServicer(pb_grpc.ThrottlingServiceServicer):
-    def __init__(self, planning: PlanningService, limits: Limits) -> None:
+    def __init__(
+        self, planning: PlanningService, limits: Limits, storage: StorageStatus | None = None
+    ) -> None:
         self._planning = planning
         self._limits = limits
+        self._storage = storage or StorageStatus("memory")
 
     async def CalculateThrottleSteps(
         self, request: pb.CalculateThrottleStepsRequest, context: Context
@@ -80,6 +84,14 @@ class ThrottlingServicer(pb_grpc.ThrottlingServiceServicer):
                     yield mappers.progress_to_wire(target, event)
         finally:
             await events.aclose()  # stops the planner if the client went away
+
+    async def GetStatus(self, request: pb.GetStatusRequest, context: Context) -> pb.GetStatusResponse:
+        return pb.GetStatusResponse(
+            storage=self._storage.storage,
+            outbox=self._storage.outbox is not None,
+            pending_writes=self._storage.pending_writes,
+            max_write_delay_seconds=self._storage.max_write_delay,
+        )
 
     async def GetPlan(self, request: pb.GetPlanRequest, context: Context) -> pb.GetPlanResponse:
         plan = await self._planning.get_plan(request.plan_id)

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+from uuid import UUID
 
-from throttling_sequencer.domain.model import Coordinate, GameState, PlannerOverrides, Strategy, Unit
+from throttling_sequencer.domain.model import (
+    Arrival,
+    Coordinate,
+    GameState,
+    Plan,
+    PlannerOverrides,
+    Score,
+    Strategy,
+    Unit,
+)
 
 
 def unit_to_json(unit: Unit) -> dict[str, Any]:
@@ -44,3 +55,46 @@ def overrides_from_json(data: dict[str, Any]) -> PlannerOverrides:
     if "strategy" in values:
         values["strategy"] = Strategy(values["strategy"])
     return PlannerOverrides(**values)
+
+
+def plan_to_json(plan: Plan) -> dict[str, Any]:
+    """The whole plan as plain JSON (the outbox journal's line format)."""
+    s = plan.score
+    return {
+        "plan_id": str(plan.plan_id),
+        "request_id": plan.request_id,
+        "user_id": plan.user_id,
+        "created_at": plan.created_at.isoformat(),
+        "strategy": plan.strategy.value,
+        "game_state": game_state_to_json(plan.game_state),
+        "options": overrides_to_json(plan.overrides),
+        "throttles": list(plan.throttles),
+        "score": [s.total, s.distance_error, s.speed_penalty, s.ticks, s.nonzero_ticks],
+        "final_speed": plan.final_speed,
+        "target_distance": plan.target_distance,
+        "distance_covered": plan.distance_covered,
+        "compute_seconds": plan.compute_seconds,
+        "arrival": plan.arrival.value,
+        "lower_bound": plan.lower_bound,
+    }
+
+
+def plan_from_json(data: dict[str, Any]) -> Plan:
+    total, error, penalty, ticks, nonzero = data["score"]
+    return Plan(
+        plan_id=UUID(data["plan_id"]),
+        request_id=data["request_id"],
+        user_id=data["user_id"],
+        created_at=datetime.fromisoformat(data["created_at"]),
+        strategy=Strategy(data["strategy"]),
+        game_state=game_state_from_json(data["game_state"]),
+        overrides=overrides_from_json(data["options"]),
+        throttles=tuple(data["throttles"]),
+        score=Score(total, error, penalty, ticks, nonzero),
+        final_speed=data["final_speed"],
+        target_distance=data["target_distance"],
+        distance_covered=data["distance_covered"],
+        compute_seconds=data["compute_seconds"],
+        arrival=Arrival(data["arrival"]),
+        lower_bound=data["lower_bound"],
+    )

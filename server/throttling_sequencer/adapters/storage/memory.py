@@ -19,8 +19,15 @@ class InMemoryPlanRepository:
     async def close(self) -> None:
         """Nothing to release."""
 
+    async def reconnect(self) -> None:
+        """Nothing to reconnect to."""
+
     async def add(self, plan: Plan) -> None:
         self._plans[plan.plan_id] = plan
+
+    async def add_many(self, plans: list[Plan]) -> None:
+        for plan in plans:
+            self._plans.setdefault(plan.plan_id, plan)
 
     async def get(self, plan_id: UUID) -> Plan:
         try:

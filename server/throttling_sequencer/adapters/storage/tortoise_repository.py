@@ -6,7 +6,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from uuid import UUID
 
-from tortoise import Tortoise
+import asyncpg
+from tortoise import Tortoise, connections
 from tortoise.exceptions import BaseORMException, DoesNotExist
 from tortoise.expressions import Q
 from tortoise.migrations.api import migrate
@@ -25,13 +26,16 @@ T = TypeVar("T")
 
 
 def tortoise_config(database_url: str) -> dict[str, Any]:
+    # Tortoise caches generated SQL per connection *name* for the whole process: naming the
+    # connection after its engine keeps SQLite's SQL from being reused on Postgres.
+    name = database_url.split("://", 1)[0]
     return {
-        "connections": {"default": database_url},
+        "connections": {name: database_url},
         "apps": {
             APP: {
                 "models": [MODELS_MODULE],
                 "migrations": MIGRATIONS_MODULE,
-                "default_connection": "default",
+                "default_connection": name,
             }
         },
         "use_tz": True,
@@ -56,13 +60,24 @@ class TortoisePlanRepository:
         self._database_url = database_url
 
     async def open(self) -> None:
-        await Tortoise.init(config=tortoise_config(self._database_url), _enable_global_fallback=True)
+        await self._guard(
+            lambda: Tortoise.init(config=tortoise_config(self._database_url), _enable_global_fallback=True)
+        )
 
     async def close(self) -> None:
         await Tortoise.close_connections()
 
+    async def reconnect(self) -> None:
+        """Drop pooled connections (e.g. to a former writer after a failover); the next query dials anew."""
+        await self._guard(lambda: connections.close_all(discard=True))
+
     async def add(self, plan: Plan) -> None:
         await self._guard(lambda: PlanRecord.create(**_to_row(plan)))
+
+    async def add_many(self, plans: list[Plan]) -> None:
+        """Insert plans; ones already stored (same id) are left alone, so retries are harmless."""
+        records = [PlanRecord(**_to_row(plan)) for plan in plans]
+        await self._guard(lambda: PlanRecord.bulk_create(records, ignore_conflicts=True))
 
     async def get(self, plan_id: UUID) -> Plan:
         try:
@@ -87,7 +102,8 @@ class TortoisePlanRepository:
             return await operation()
         except DoesNotExist:
             raise
-        except (BaseORMException, OSError) as error:
+        except (BaseORMException, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            # A read-only former writer (SQLSTATE 25006) lands here too: transient, like an outage.
             raise StorageUnavailable(
                 f"plan store unavailable: {error}", error=type(error).__name__
             ) from error

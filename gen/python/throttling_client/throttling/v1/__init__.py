@@ -13,6 +13,8 @@ __all__ = (
     "GameState",
     "GetPlanRequest",
     "GetPlanResponse",
+    "GetStatusRequest",
+    "GetStatusResponse",
     "ListPlansRequest",
     "ListPlansResponse",
     "Plan",
@@ -295,6 +297,48 @@ class GetPlanResponse(betterproto2.Message):
 
 
 default_message_pool.register_message("throttling.v1", "GetPlanResponse", GetPlanResponse)
+
+
+@dataclass(eq=False, repr=False)
+class GetStatusRequest(betterproto2.Message):
+    """
+    Request of GetStatus.
+    """
+
+    pass
+
+
+default_message_pool.register_message("throttling.v1", "GetStatusRequest", GetStatusRequest)
+
+
+@dataclass(eq=False, repr=False)
+class GetStatusResponse(betterproto2.Message):
+    """
+    Response of GetStatus.
+    """
+
+    storage: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    The plan store: "sqlite", "postgres" or "memory".
+    """
+
+    outbox: "bool" = betterproto2.field(2, betterproto2.TYPE_BOOL)
+    """
+    Whether answered plans are journaled locally before reaching the database.
+    """
+
+    pending_writes: "int" = betterproto2.field(3, betterproto2.TYPE_INT64)
+    """
+    Answered plans journaled but not yet in the database (0 without an outbox).
+    """
+
+    max_write_delay_seconds: "float" = betterproto2.field(4, betterproto2.TYPE_DOUBLE)
+    """
+    Longest time an answered plan waited for the database since start, in seconds.
+    """
+
+
+default_message_pool.register_message("throttling.v1", "GetStatusResponse", GetStatusResponse)
 
 
 @dataclass(eq=False, repr=False)
@@ -860,6 +904,20 @@ class ThrottlingServiceStub:
             StreamPlanProgressResponse.FromString,
         )(message)
 
+    def get_status(self, message: "GetStatusRequest | None" = None) -> "GetStatusResponse":
+        """
+        Reports the server's storage state: where plans go and how many still wait to be written.
+        """
+
+        if message is None:
+            message = GetStatusRequest()
+
+        return self._channel.unary_unary(
+            "/throttling.v1.ThrottlingService/GetStatus",
+            GetStatusRequest.SerializeToString,
+            GetStatusResponse.FromString,
+        )(message)
+
     def get_plan(self, message: "GetPlanRequest") -> "GetPlanResponse":
         """
         Returns one stored plan.
@@ -980,6 +1038,30 @@ class ThrottlingServiceAsyncStub(betterproto2_grpclib.ServiceStub):
             metadata=metadata,
         ):
             yield response
+
+    async def get_status(
+        self,
+        message: "GetStatusRequest | None" = None,
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "GetStatusResponse":
+        """
+        Reports the server's storage state: where plans go and how many still wait to be written.
+        """
+
+        if message is None:
+            message = GetStatusRequest()
+
+        return await self._unary_unary(
+            "/throttling.v1.ThrottlingService/GetStatus",
+            message,
+            GetStatusResponse,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
 
     async def get_plan(
         self,
