@@ -58,3 +58,4 @@ clean:
 # Re-resolve requirements-dev.lock after changing dependencies in pyproject.toml.
 lock: $(INSTALLED)
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --no-header -o requirements-dev.lock
+	$(BIN)/uv pip compile pyproject.toml --extra edge --python-version 3.11 --no-header -o requirements.lock

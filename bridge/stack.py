@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from loguru import logger
 
-from bridge.envoy import EnvoySettings, envoy_binary, render
+from bridge.envoy import EnvoySettings
 from throttling_sequencer import logs
 from throttling_sequencer.settings import Settings
 
@@ -28,16 +28,17 @@ class Child:
     process: subprocess.Popen[bytes]
 
 
-def start(settings: Settings, envoy: EnvoySettings) -> list[Child]:
+#: The stack's processes; docker-compose.yml runs the same commands (a test checks).
+COMMANDS = {
+    "grpc-server": ["-m", "throttling_sequencer.cli", "serve"],
+    "graphql-sidecar": ["-m", "bridge.graphql"],
+    "envoy": ["-m", "bridge.envoy"],
+}
+
+
+def start(settings: Settings) -> list[Child]:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    envoy_config = settings.data_dir / "envoy.yaml"
-    envoy_config.write_text(render(envoy))
-    server = subprocess.Popen([sys.executable, "-m", "throttling_sequencer.cli", "serve"])
-    sidecar = subprocess.Popen([sys.executable, "-m", "bridge.graphql"])
-    proxy = subprocess.Popen(
-        [envoy_binary(), "-c", str(envoy_config), "--use-dynamic-base-id", "--log-level", "warn"]
-    )
-    return [Child("grpc-server", server), Child("graphql-sidecar", sidecar), Child("envoy", proxy)]
+    return [Child(name, subprocess.Popen([sys.executable, *argv])) for name, argv in COMMANDS.items()]
 
 
 def stop(children: list[Child]) -> None:
@@ -66,7 +67,7 @@ def main() -> int:
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
-    children = start(settings, envoy)
+    children = start(settings)
     logger.info(
         "stack up: gRPC {}, REST, GraphQL (/graphql) and gRPC via Envoy http://{}:{} "
         "(health /api/v1/health), Envoy admin http://127.0.0.1:{}; Ctrl-C stops all",

@@ -16,7 +16,7 @@ import grpc
 import httpx
 import pytest
 
-from bridge.envoy import EnvoySettings, envoy_binary, render
+from bridge.envoy import EnvoySettings, command, render
 from failover import lab
 from failover.lab import Cluster
 from tests.support import free_port, stop_process
@@ -73,11 +73,7 @@ class EnvoyProcess:
 
     def start(self) -> None:
         with self.log.open("wb") as log:
-            self.process = subprocess.Popen(
-                [envoy_binary(), "-c", str(self.config), "--use-dynamic-base-id", "--log-level", "warn"],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+            self.process = subprocess.Popen(command(self.config), stdout=log, stderr=subprocess.STDOUT)
 
     async def wait_healthy(self) -> None:
         async with httpx.AsyncClient(base_url=self.url) as client:

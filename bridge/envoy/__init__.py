@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import shutil
@@ -50,10 +51,26 @@ def render(settings: EnvoySettings, descriptor: Path = DESCRIPTOR) -> str:
         "grpc_port": settings.grpc_port,
         "graphql_host": settings.graphql_host,
         "graphql_port": settings.graphql_port,
+        "grpc_cluster_type": cluster_type(settings.grpc_host),
+        "graphql_cluster_type": cluster_type(settings.graphql_host),
         "health_interval": settings.health_interval,
         "descriptor": str(descriptor),
     }
     return fill(TEMPLATE.read_text(), values)
+
+
+def cluster_type(host: str) -> str:
+    """STATIC for an IP address; STRICT_DNS for a name (e.g. a docker-compose service)."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return "STRICT_DNS"
+    return "STATIC"
+
+
+def command(config: Path) -> list[str]:
+    """How every launcher runs Envoy: `make up`, docker-compose and the tests."""
+    return [envoy_binary(), "-c", str(config), "--use-dynamic-base-id", "--log-level", "warn"]
 
 
 def fill(template: str, values: Mapping[str, object]) -> str:

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -22,13 +25,15 @@ import pytest
 
 from failover.lab import Lab
 from tests.conftest import make_settings
+from tests.integration.test_storage import T0, make_plan
 from tests.support import game_state_pb
 from throttling.v1 import throttling_service_pb2 as pb
 from throttling.v1.throttling_service_pb2_grpc import ThrottlingServiceStub
 from throttling_sequencer.adapters.storage.outbox import OutboxRepository
-from throttling_sequencer.adapters.storage.tortoise_repository import apply_migrations
+from throttling_sequencer.adapters.storage.tortoise_repository import TortoisePlanRepository, apply_migrations
 from throttling_sequencer.app import Application
 from throttling_sequencer.container import ManagedRepository
+from throttling_sequencer.domain.errors import StorageUnavailable
 
 CLIENTS = 6
 FLIPS = 5
@@ -56,7 +61,7 @@ class Windows:
         return any(start <= t <= end for start, end in self.flips)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def lab() -> Iterator[Lab]:
     for tool in ("haproxy", "pgbouncer"):
         if shutil.which(tool) is None:
@@ -88,6 +93,33 @@ async def client(stub: ThrottlingServiceStub, number: int, stop: asyncio.Event, 
 def p99(values: list[float]) -> float:
     ordered = sorted(values)
     return ordered[int(0.99 * (len(ordered) - 1))] if ordered else float("nan")
+
+
+@pytest.mark.failover
+async def test_a_read_only_node_is_a_transient_fault(lab: Lab) -> None:
+    """After a flip the old writer is a standby: writing there must look like an outage, not a bug."""
+    await apply_migrations(lab.direct_url(lab.writer))
+    standby = TortoisePlanRepository(lab.direct_url(1 - lab.writer))
+    await standby.open()
+    try:
+        with pytest.raises(StorageUnavailable, match="read-only"):
+            await standby.add_many([make_plan(T0)])
+        await standby.reconnect()  # and the pool can be dropped and re-dialled
+    finally:
+        await standby.close()
+
+
+def test_migrate_command_runs_on_postgres(lab: Lab) -> None:
+    env = {**os.environ, "THROTTLING_DATABASE_URL": lab.direct_url(lab.writer)}
+    result = subprocess.run(
+        [sys.executable, "-m", "throttling_sequencer.cli", "migrate"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "migrations applied" in result.stdout and "127.0.0.1" in result.stdout
 
 
 @pytest.mark.failover
