@@ -65,11 +65,18 @@ async def _client_loop(port: int, concurrency: int, seconds: float) -> tuple[int
     bodies = requests()
     done, errors, latencies = 0, 0, []
     stop_at = time.monotonic() + seconds
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-        stub = ThrottlingServiceStub(channel)
+    # Several connections per client process: SO_REUSEPORT balances connections, not calls, and
+    # gRPC shares one connection between a process's channels unless each has its own pool.
+    options = [("grpc.use_local_subchannel_pool", 1)]
+    channels = [
+        grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=options) for _ in range(min(concurrency, 4))
+    ]
+    try:
+        stubs = [ThrottlingServiceStub(channel) for channel in channels]
 
         async def one(offset: int) -> None:
             nonlocal done, errors
+            stub = stubs[offset % len(stubs)]
             i = offset
             while time.monotonic() < stop_at:
                 started = time.perf_counter()
@@ -82,6 +89,9 @@ async def _client_loop(port: int, concurrency: int, seconds: float) -> tuple[int
                 i += concurrency
 
         await asyncio.gather(*(one(k) for k in range(concurrency)))
+    finally:
+        for channel in channels:
+            await channel.close(grace=None)
     return done, errors, latencies
 
 

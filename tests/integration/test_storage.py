@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 import subprocess
@@ -21,6 +22,7 @@ from throttling.v1 import planning_pb2
 from throttling.v1 import throttling_service_pb2 as pb
 from throttling.v1.throttling_service_pb2_grpc import ThrottlingServiceStub
 from throttling_sequencer.adapters.storage.memory import InMemoryPlanRepository
+from throttling_sequencer.adapters.storage.outbox import OutboxRepository
 from throttling_sequencer.adapters.storage.tortoise_repository import TortoisePlanRepository, apply_migrations
 from throttling_sequencer.app import Application
 from throttling_sequencer.container import ManagedRepository
@@ -188,3 +190,38 @@ async def test_migrations_give_sqlite_and_postgres_the_same_schema(postgres: Clu
         "plans_created_at_id_idx": ("created_at", "id"),
         "plans_user_id_created_at_idx": ("user_id", "created_at"),
     }
+
+
+async def test_a_plan_answered_while_postgres_is_down_survives_a_server_restart(
+    postgres: Cluster, tmp_path: Path
+) -> None:
+    url = new_database(postgres)
+    await apply_migrations(url)
+    settings = make_settings(
+        database_url=url, data_dir=tmp_path / "data", outbox="on", shutdown_grace_seconds=0.5
+    )
+    request = pb.CreatePlanRequest(game_state=game_state_pb())
+    await asyncio.to_thread(postgres.stop)
+    try:
+        first = Application(settings)
+        await first.start()  # the database is away: the server starts and answers anyway
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{first.port}") as channel:
+            answered = (await ThrottlingServiceStub(channel).CreatePlan(request, timeout=5)).plan
+        await first.stop()  # cannot flush: the plan stays journaled
+        assert answered.plan_id in (tmp_path / "data" / "outbox-0.jsonl").read_text()
+    finally:
+        await asyncio.to_thread(postgres.start)
+
+    second = Application(settings)
+    await second.start()  # replays the journal into the database
+    outbox = second.container.resolve(ManagedRepository)
+    assert isinstance(outbox, OutboxRepository)
+    await asyncio.wait_for(outbox.drained(), timeout=30)
+    await second.stop()
+    repository = TortoisePlanRepository(url)
+    await repository.open()
+    try:
+        stored = await repository.get(UUID(answered.plan_id))
+    finally:
+        await repository.close()
+    assert stored.throttles == tuple(g.throttle for g in answered.goals)
