@@ -11,10 +11,12 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import httpx
 import pytest
+from loguru import logger
 
 from bridge.envoy import EnvoySettings, command, render
 from failover import lab
@@ -140,6 +142,15 @@ async def envoy(
 async def rest(envoy: EnvoyProcess) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=envoy.url, timeout=30.0) as client:
         yield client
+
+
+@pytest.fixture
+def log_records() -> Iterator[list[Any]]:
+    """Loguru records emitted while the test runs (the test server runs in this process)."""
+    records: list[Any] = []
+    sink = logger.add(lambda message: records.append(message.record), level="INFO")
+    yield records
+    logger.remove(sink)
 
 
 @pytest.fixture(scope="session")

@@ -73,3 +73,17 @@ def stop_process(process: subprocess.Popen[Any], timeout: float = 10.0) -> int:
             process.kill()
             process.wait()
     return process.returncode
+
+
+def rpc_logged(records: list[Any], method_suffix: str, status: str) -> Callable[[], bool]:
+    """A condition: the server logged an RPC of this method ending with this status."""
+
+    def logged() -> bool:
+        return any(
+            r["message"] == "rpc"
+            and r["extra"]["method"].endswith(method_suffix)
+            and r["extra"]["status"] == status
+            for r in records
+        )
+
+    return logged

@@ -6,18 +6,17 @@ import asyncio
 import json
 import shutil
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from loguru import logger
 from websockets.asyncio.client import ClientConnection, connect
 
 from tests.conftest import EnvoyProcess
-from tests.support import wait_until
+from tests.support import rpc_logged, wait_until
 
 GAME_STATE = """{
   playerUnits: [{coordinate: {x: 0, y: 0}, speed: 0, mass: 10, friction: 0.01}]
@@ -35,14 +34,6 @@ SEED_SUBSCRIPTION = f"""subscription {{
 @pytest.fixture
 def ws_url(envoy: EnvoyProcess) -> str:
     return f"ws://127.0.0.1:{envoy.settings.listen_port}/graphql"
-
-
-@pytest.fixture
-def log_records() -> Iterator[list[Any]]:
-    records: list[Any] = []
-    sink = logger.add(lambda message: records.append(message.record), level="INFO")
-    yield records
-    logger.remove(sink)
 
 
 async def post(rest: httpx.AsyncClient, query: str, **headers: str) -> dict[str, Any]:
@@ -157,15 +148,7 @@ async def test_closing_a_subscription_cancels_the_upstream_stream(
         assert (await receive(ws))["type"] == "next"
         await ws.send(json.dumps({"id": "s", "type": "complete"}))
 
-        def cancelled() -> bool:
-            return any(
-                r["message"] == "rpc"
-                and r["extra"]["method"].endswith("StreamThrottleSteps")
-                and r["extra"]["status"] == "CANCELLED"
-                for r in log_records
-            )
-
-        await asyncio.to_thread(wait_until, cancelled, 10.0)
+        await asyncio.to_thread(wait_until, rpc_logged(log_records, "StreamThrottleSteps", "CANCELLED"), 10.0)
 
 
 async def test_validation_errors_reach_subscribers_with_their_code(ws_url: str) -> None:

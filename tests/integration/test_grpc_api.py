@@ -6,18 +6,16 @@ import asyncio
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from loguru import logger
 
 from tests.conftest import make_settings
 from tests.rpc_errors import error_info
-from tests.support import game_state_pb, problem, wait_until
+from tests.support import game_state_pb, problem, rpc_logged, wait_until
 from throttling.v1 import planning_pb2
 from throttling.v1 import throttling_service_pb2 as pb
 from throttling.v1.throttling_service_pb2_grpc import ThrottlingServiceStub
@@ -34,14 +32,6 @@ SERVICE = "throttling.v1.ThrottlingService"
 
 def create(options: planning_pb2.PlannerOptions = RANDOM, **kwargs: Any) -> pb.CreatePlanRequest:
     return pb.CreatePlanRequest(game_state=game_state_pb(**kwargs), options=options)
-
-
-@pytest.fixture
-def log_records() -> Iterator[list[Any]]:
-    records: list[Any] = []
-    sink = logger.add(lambda message: records.append(message.record), level="INFO")
-    yield records
-    logger.remove(sink)
 
 
 async def test_create_plan_answers_a_consistent_stored_plan(stub: ThrottlingServiceStub) -> None:
@@ -151,15 +141,7 @@ async def test_cancelling_plan_progress_stops_the_planner(
     started = time.monotonic()
     call.cancel()
 
-    def cancelled() -> bool:
-        return any(
-            r["message"] == "rpc"
-            and r["extra"]["method"].endswith("StreamPlanProgress")
-            and r["extra"]["status"] == "CANCELLED"
-            for r in log_records
-        )
-
-    await asyncio.to_thread(wait_until, cancelled, 5.0)
+    await asyncio.to_thread(wait_until, rpc_logged(log_records, "StreamPlanProgress", "CANCELLED"), 5.0)
     # The planner thread stopped too: the next plan is not queued behind a 30 s search.
     await stub.CreatePlan(
         create(planning_pb2.PlannerOptions(strategy=planning_pb2.STRATEGY_GENETIC, time_budget_ms=100))
@@ -209,15 +191,7 @@ async def test_cancelling_a_stream_reaches_the_server(
     assert first.WhichOneof("event") == "tick"
     call.cancel()
 
-    def server_saw_cancel() -> bool:
-        return any(
-            r["message"] == "rpc"
-            and r["extra"]["method"].endswith("StreamThrottleSteps")
-            and r["extra"]["status"] == "CANCELLED"
-            for r in log_records
-        )
-
-    await asyncio.to_thread(wait_until, server_saw_cancel, 5.0)
+    await asyncio.to_thread(wait_until, rpc_logged(log_records, "StreamThrottleSteps", "CANCELLED"), 5.0)
 
 
 async def test_list_plans_is_newest_first_and_pages(stub: ThrottlingServiceStub) -> None:

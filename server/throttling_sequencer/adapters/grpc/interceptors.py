@@ -6,6 +6,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -96,39 +97,35 @@ class RequestBoundary(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     @staticmethod
     def _unary(behavior: UnaryBehavior, method: str, metadata: Any) -> UnaryBehavior:
         async def wrapper(request: Any, context: Context) -> Any:
-            call = _Call(method, metadata)
-            await call.begin(context)
-            try:
+            async with _boundary(method, metadata, context):
                 return await behavior(request, context)
-            except grpc.aio.AbortError:
-                raise
-            except asyncio.CancelledError:
-                call.status = "CANCELLED"
-                raise
-            except Exception as error:
-                await call.fail(context, error)
-            finally:
-                call.end()
 
         return wrapper
 
     @staticmethod
     def _stream(behavior: StreamBehavior, method: str, metadata: Any) -> StreamBehavior:
         async def wrapper(request: Any, context: Context) -> AsyncIterator[Any]:
-            call = _Call(method, metadata)
-            await call.begin(context)
-            try:
+            async with _boundary(method, metadata, context):
                 async for message in behavior(request, context):
                     yield message
-            except grpc.aio.AbortError:
-                raise
-            except (asyncio.CancelledError, GeneratorExit):
-                # grpc.aio closes the generator when the client cancels or goes away.
-                call.status = "CANCELLED"
-                raise
-            except Exception as error:
-                await call.fail(context, error)
-            finally:
-                call.end()
 
         return wrapper
+
+
+@asynccontextmanager
+async def _boundary(method: str, metadata: Any, context: Context) -> AsyncIterator[None]:
+    """Around one RPC: identity in, domain errors mapped to statuses, one log line out."""
+    call = _Call(method, metadata)
+    await call.begin(context)
+    try:
+        yield
+    except grpc.aio.AbortError:
+        raise
+    except (asyncio.CancelledError, GeneratorExit):
+        # The client cancelled or went away (grpc.aio closes a stream's generator).
+        call.status = "CANCELLED"
+        raise
+    except Exception as error:
+        await call.fail(context, error)
+    finally:
+        call.end()
