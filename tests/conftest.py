@@ -10,6 +10,7 @@ import sys
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -94,15 +95,15 @@ class EnvoyProcess:
             stop_process(self.process)
 
 
-@pytest.fixture(scope="session")
-async def graphql_sidecar(app: Application, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
-    """The Strawberry sidecar as its own process, calling the test server; yields its base URL."""
+@asynccontextmanager
+async def sidecar_process(grpc_port: int, workdir: Path) -> AsyncIterator[str]:
+    """The Strawberry sidecar as its own process, calling `grpc_port`; yields its base URL."""
     port = free_port()
-    log = tmp_path_factory.mktemp("graphql") / "sidecar.log"
+    log = workdir / "sidecar.log"
     env = {
         **os.environ,
         "THROTTLING_GRAPHQL_PORT": str(port),
-        "THROTTLING_GRAPHQL_GRPC_TARGET": f"127.0.0.1:{app.port}",
+        "THROTTLING_GRAPHQL_GRPC_TARGET": f"127.0.0.1:{grpc_port}",
     }
     with log.open("wb") as out:
         process = subprocess.Popen(  # noqa: ASYNC220 (starting is instant; the loop polls it below)
@@ -123,19 +124,31 @@ async def graphql_sidecar(app: Application, tmp_path_factory: pytest.TempPathFac
         stop_process(process)
 
 
-@pytest.fixture(scope="session")
-async def envoy(
-    app: Application, graphql_sidecar: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[EnvoyProcess]:
-    assert app.port is not None
-    graphql_port = int(graphql_sidecar.rsplit(":", 1)[1])
-    proxy = EnvoyProcess(app.port, tmp_path_factory.mktemp("envoy"), graphql_port)
+@asynccontextmanager
+async def envoy_process(grpc_port: int, graphql_url: str, workdir: Path) -> AsyncIterator[EnvoyProcess]:
+    proxy = EnvoyProcess(grpc_port, workdir, int(graphql_url.rsplit(":", 1)[1]))
     proxy.start()
     try:
         await proxy.wait_healthy()
         yield proxy
     finally:
         proxy.stop()
+
+
+@pytest.fixture(scope="session")
+async def graphql_sidecar(app: Application, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    assert app.port is not None
+    async with sidecar_process(app.port, tmp_path_factory.mktemp("graphql")) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+async def envoy(
+    app: Application, graphql_sidecar: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[EnvoyProcess]:
+    assert app.port is not None
+    async with envoy_process(app.port, graphql_sidecar, tmp_path_factory.mktemp("envoy")) as proxy:
+        yield proxy
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from loguru import logger
 from throttling.v1 import throttling_service_pb2, throttling_service_pb2_grpc
 from throttling_sequencer import container as composition
 from throttling_sequencer import tracing
+from throttling_sequencer.adapters.grpc.auth import Authenticator
 from throttling_sequencer.adapters.grpc.interceptors import RequestBoundary
 from throttling_sequencer.adapters.grpc.servicer import ThrottlingServicer
 from throttling_sequencer.adapters.storage.tortoise_repository import apply_migrations
@@ -47,8 +48,9 @@ class Application:
         await repository.open()
 
         provider = tracing.configure(self.settings.otel_exporter)
+        authenticator = _authenticator(self.settings)
         server = grpc.aio.server(
-            interceptors=[tracing.server_interceptor(provider), RequestBoundary()],
+            interceptors=[tracing.server_interceptor(provider), RequestBoundary(authenticator)],
             # Only workers share a port; otherwise a port in use must be an error.
             options=[("grpc.so_reuseport", 1 if self.settings.reuse_port else 0)],
         )
@@ -100,6 +102,24 @@ class Application:
             loop.add_signal_handler(sig, stop_requested.set)
         await stop_requested.wait()
         await self.stop()
+
+
+def _authenticator(settings: Settings) -> Authenticator | None:
+    if not settings.auth_issuer:
+        logger.warning(
+            "authentication is OFF (development mode): every caller is 'anonymous'; "
+            "set THROTTLING_AUTH_ISSUER to require bearer tokens"
+        )
+        return None
+    logger.info("bearer tokens required", issuer=settings.auth_issuer, audience=settings.auth_audience)
+    return Authenticator(
+        issuer=settings.auth_issuer,
+        audience=settings.auth_audience,
+        algorithms=tuple(a.strip() for a in settings.auth_algorithms.split(",") if a.strip()),
+        leeway_seconds=settings.auth_leeway_seconds,
+        jwks_url=settings.auth_jwks_url,
+        refresh_cooldown=settings.auth_refresh_cooldown_seconds,
+    )
 
 
 def _redact(url: str) -> str:

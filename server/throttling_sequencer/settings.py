@@ -37,6 +37,15 @@ class Settings:
     #: Server processes sharing the port (`serve --workers`); set by the supervisor for its workers.
     workers: int = 1
     reuse_port: bool = False
+    #: OIDC issuer whose tokens are accepted; empty turns authentication off (development mode).
+    auth_issuer: str = ""
+    auth_audience: str = "throttling-sequencer"
+    #: JWKS URL; empty means discovery from the issuer.
+    auth_jwks_url: str = ""
+    auth_algorithms: str = "RS256,ES256"
+    auth_leeway_seconds: float = 30.0
+    #: Least seconds between JWKS refetches for unknown key ids (rotation vs. abuse).
+    auth_refresh_cooldown_seconds: float = 10.0
     log_level: str = "INFO"
     #: "json" (one JSON object per line) or "text".
     log_format: str = "json"
@@ -96,6 +105,10 @@ class Settings:
             problems.append("MAX_UNITS must be >= 1")
         if self.default_strategy not in ("exact", "genetic", "random"):
             problems.append("DEFAULT_STRATEGY must be exact, genetic or random")
+        if self.auth_issuer and not self.auth_issuer.startswith(("https://", "http://")):
+            problems.append("AUTH_ISSUER must be an http(s) URL")
+        if {a.strip() for a in self.auth_algorithms.split(",")} & {"none", "HS256", "HS384", "HS512"}:
+            problems.append("AUTH_ALGORITHMS must list asymmetric algorithms only (e.g. RS256,ES256)")
         if self.outbox not in ("auto", "on", "off"):
             problems.append("OUTBOX must be auto, on or off")
         if self.log_format not in ("json", "text"):

@@ -52,3 +52,7 @@ class DeadlineTooShort(ThrottlingError):
 
 class StorageUnavailable(ThrottlingError):
     """The plan store could not be reached; the request may be retried."""
+
+
+class Unauthenticated(ThrottlingError):
+    """The caller did not prove who it is: no token, or a token that fails a check."""

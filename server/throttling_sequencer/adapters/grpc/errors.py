@@ -16,6 +16,7 @@ _CODES: list[tuple[type[errors.ThrottlingError], grpc.StatusCode, str]] = [
     (errors.PlanNotFound, grpc.StatusCode.NOT_FOUND, "PLAN_NOT_FOUND"),
     (errors.DeadlineTooShort, grpc.StatusCode.DEADLINE_EXCEEDED, "DEADLINE_TOO_SHORT"),
     (errors.StorageUnavailable, grpc.StatusCode.UNAVAILABLE, "STORAGE_UNAVAILABLE"),
+    (errors.Unauthenticated, grpc.StatusCode.UNAUTHENTICATED, "UNAUTHENTICATED"),
 ]
 
 

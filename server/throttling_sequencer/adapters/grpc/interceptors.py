@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -14,6 +15,7 @@ from loguru import logger
 
 from throttling_sequencer import request_context
 from throttling_sequencer.adapters.grpc import errors as status_mapping
+from throttling_sequencer.adapters.grpc.auth import Authenticator
 from throttling_sequencer.domain.errors import ThrottlingError
 
 REQUEST_ID_HEADER = "x-request-id"
@@ -26,6 +28,13 @@ if TYPE_CHECKING:  # generic only in the type stubs
     Handler = grpc.RpcMethodHandler[Any, Any]
     UnaryBehavior = Callable[[Any, Context], Awaitable[Any]]
     StreamBehavior = Callable[[Any, Context], AsyncIterator[Any]]
+
+
+def _header(metadata: tuple[tuple[str, str | bytes], ...] | None, name: str) -> str | None:
+    for key, value in metadata or ():
+        if key == name and isinstance(value, str):
+            return value
+    return None
 
 
 def _request_id(metadata: tuple[tuple[str, str | bytes], ...] | None) -> str:
@@ -70,6 +79,12 @@ class _Call:
 
 
 class RequestBoundary(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
+    """Every RPC but health and reflection: identity (authenticated when an Authenticator is
+    given), domain errors mapped to statuses, one log line."""
+
+    def __init__(self, authenticator: Authenticator | None = None) -> None:
+        self._authenticator = authenticator
+
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler]],
@@ -82,30 +97,34 @@ class RequestBoundary(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         metadata = details.invocation_metadata
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
-                self._unary(handler.unary_unary, method, metadata),
+                self._unary(handler.unary_unary, method, metadata, self._authenticator),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
-                self._stream(handler.unary_stream, method, metadata),
+                self._stream(handler.unary_stream, method, metadata, self._authenticator),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         return handler  # type: ignore[no-any-return]
 
     @staticmethod
-    def _unary(behavior: UnaryBehavior, method: str, metadata: Any) -> UnaryBehavior:
+    def _unary(
+        behavior: UnaryBehavior, method: str, metadata: Any, authenticator: Authenticator | None
+    ) -> UnaryBehavior:
         async def wrapper(request: Any, context: Context) -> Any:
-            async with _boundary(method, metadata, context):
+            async with _boundary(method, metadata, context, authenticator):
                 return await behavior(request, context)
 
         return wrapper
 
     @staticmethod
-    def _stream(behavior: StreamBehavior, method: str, metadata: Any) -> StreamBehavior:
+    def _stream(
+        behavior: StreamBehavior, method: str, metadata: Any, authenticator: Authenticator | None
+    ) -> StreamBehavior:
         async def wrapper(request: Any, context: Context) -> AsyncIterator[Any]:
-            async with _boundary(method, metadata, context):
+            async with _boundary(method, metadata, context, authenticator):
                 async for message in behavior(request, context):
                     yield message
 
@@ -113,11 +132,17 @@ class RequestBoundary(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
 
 
 @asynccontextmanager
-async def _boundary(method: str, metadata: Any, context: Context) -> AsyncIterator[None]:
+async def _boundary(
+    method: str, metadata: Any, context: Context, authenticator: Authenticator | None
+) -> AsyncIterator[None]:
     """Around one RPC: identity in, domain errors mapped to statuses, one log line out."""
     call = _Call(method, metadata)
     await call.begin(context)
     try:
+        if authenticator is not None:
+            user = await asyncio.to_thread(authenticator.user_of, _header(metadata, "authorization"))
+            call.identity = replace(call.identity, user_id=user)
+            request_context.current.set(call.identity)
         yield
     except grpc.aio.AbortError:
         raise
