@@ -57,13 +57,14 @@ def stub(channel: grpc.aio.Channel) -> throttling_service_pb2_grpc.ThrottlingSer
 
 
 class EnvoyProcess:
-    def __init__(self, grpc_port: int, workdir: Path, graphql_port: int = 9) -> None:
+    def __init__(self, grpc_port: int, workdir: Path, graphql_port: int = 9, **overrides: Any) -> None:
         self.settings = EnvoySettings(
             listen_port=free_port(),
             admin_port=free_port(),
             grpc_port=grpc_port,
             graphql_port=graphql_port,
             health_interval="0.2s",
+            **overrides,
         )
         self.config = workdir / "envoy.yaml"
         self.config.write_text(render(self.settings))
@@ -125,8 +126,10 @@ async def sidecar_process(grpc_port: int, workdir: Path) -> AsyncIterator[str]:
 
 
 @asynccontextmanager
-async def envoy_process(grpc_port: int, graphql_url: str, workdir: Path) -> AsyncIterator[EnvoyProcess]:
-    proxy = EnvoyProcess(grpc_port, workdir, int(graphql_url.rsplit(":", 1)[1]))
+async def envoy_process(
+    grpc_port: int, graphql_url: str, workdir: Path, **overrides: Any
+) -> AsyncIterator[EnvoyProcess]:
+    proxy = EnvoyProcess(grpc_port, workdir, int(graphql_url.rsplit(":", 1)[1]), **overrides)
     proxy.start()
     try:
         await proxy.wait_healthy()

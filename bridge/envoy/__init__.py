@@ -26,6 +26,9 @@ class EnvoySettings:
     graphql_host: str = "127.0.0.1"
     graphql_port: int = 8090
     health_interval: str = "1s"
+    #: REST and GraphQL requests per second (sustained) and burst, shared by all callers.
+    rate_limit_per_second: int = 500
+    rate_limit_burst: int = 1000
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> EnvoySettings:
@@ -39,6 +42,10 @@ class EnvoySettings:
             grpc_port=int(env.get("THROTTLING_GRPC_PORT", default.grpc_port)),
             graphql_host=env.get("THROTTLING_GRAPHQL_HOST", default.graphql_host),
             graphql_port=int(env.get("THROTTLING_GRAPHQL_PORT", default.graphql_port)),
+            rate_limit_per_second=int(
+                env.get("THROTTLING_RATE_LIMIT_PER_SECOND", default.rate_limit_per_second)
+            ),
+            rate_limit_burst=int(env.get("THROTTLING_RATE_LIMIT_BURST", default.rate_limit_burst)),
         )
 
 
@@ -52,6 +59,8 @@ def render(settings: EnvoySettings, descriptor: Path = DESCRIPTOR) -> str:
         "graphql_host": settings.graphql_host,
         "graphql_port": settings.graphql_port,
         "grpc_cluster_type": cluster_type(settings.grpc_host),
+        "rate_limit_per_second": settings.rate_limit_per_second,
+        "rate_limit_burst": settings.rate_limit_burst,
         "graphql_cluster_type": cluster_type(settings.graphql_host),
         "health_interval": settings.health_interval,
         "descriptor": str(descriptor),

@@ -51,8 +51,12 @@ class Application:
         authenticator = _authenticator(self.settings)
         server = grpc.aio.server(
             interceptors=[tracing.server_interceptor(provider), RequestBoundary(authenticator)],
-            # Only workers share a port; otherwise a port in use must be an error.
-            options=[("grpc.so_reuseport", 1 if self.settings.reuse_port else 0)],
+            options=[
+                # Only workers share a port; otherwise a port in use must be an error.
+                ("grpc.so_reuseport", 1 if self.settings.reuse_port else 0),
+                ("grpc.max_receive_message_length", self.settings.max_message_bytes),
+                ("grpc.max_concurrent_streams", self.settings.max_concurrent_streams),
+            ],
         )
         servicer: ThrottlingServicer = self.container.resolve(ThrottlingServicer)
         throttling_service_pb2_grpc.add_ThrottlingServiceServicer_to_server(servicer, server)

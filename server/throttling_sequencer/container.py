@@ -66,7 +66,9 @@ def build(settings: Settings) -> punq.Container:
         ),
         scope=punq.Scope.singleton,
     )
-    container.register(Limits, instance=Limits(max_units=settings.max_units))
+    container.register(
+        Limits, instance=Limits(max_units=settings.max_units, max_stream_seconds=settings.max_stream_seconds)
+    )
     container.register(
         ThrottlingServicer,
         factory=lambda: ThrottlingServicer(

@@ -32,6 +32,12 @@ class Settings:
     default_strategy: str = "exact"
     planner_threads: int = 4
     max_units: int = 1_000
+    #: Largest request message accepted, in bytes (a 1,000-unit game state is about 60 KB).
+    max_message_bytes: int = 1_048_576
+    #: Concurrent streams one HTTP/2 connection may hold open.
+    max_concurrent_streams: int = 64
+    #: Longest a server stream may run before it is ended with DEADLINE_EXCEEDED.
+    max_stream_seconds: float = 600.0
     shutdown_grace_seconds: float = 10.0
     reflection: bool = True
     #: Server processes sharing the port (`serve --workers`); set by the supervisor for its workers.

@@ -56,3 +56,12 @@ class StorageUnavailable(ThrottlingError):
 
 class Unauthenticated(ThrottlingError):
     """The caller did not prove who it is: no token, or a token that fails a check."""
+
+
+class StreamTooLong(ThrottlingError):
+    """A stream would outlast the longest a stream may run (pace it faster, or plan fewer ticks)."""
+
+    def __init__(self, max_seconds: float, **context: Any) -> None:
+        super().__init__(
+            f"the stream would run longer than {max_seconds:g} s", max_seconds=max_seconds, **context
+        )

@@ -15,6 +15,7 @@ _CODES: list[tuple[type[errors.ThrottlingError], grpc.StatusCode, str]] = [
     (errors.InvalidInput, grpc.StatusCode.INVALID_ARGUMENT, "INVALID_INPUT"),
     (errors.PlanNotFound, grpc.StatusCode.NOT_FOUND, "PLAN_NOT_FOUND"),
     (errors.DeadlineTooShort, grpc.StatusCode.DEADLINE_EXCEEDED, "DEADLINE_TOO_SHORT"),
+    (errors.StreamTooLong, grpc.StatusCode.DEADLINE_EXCEEDED, "STREAM_TOO_LONG"),
     (errors.StorageUnavailable, grpc.StatusCode.UNAVAILABLE, "STORAGE_UNAVAILABLE"),
     (errors.Unauthenticated, grpc.StatusCode.UNAUTHENTICATED, "UNAUTHENTICATED"),
 ]

@@ -24,6 +24,7 @@ from throttling_sequencer.adapters.grpc.validation import (
     check_tick_interval,
 )
 from throttling_sequencer.adapters.storage.status import StorageStatus
+from throttling_sequencer.domain.errors import StreamTooLong
 from throttling_sequencer.domain.model import GameState, Plan, PlannerOverrides
 from throttling_sequencer.service.planning import CallContext, PlanningService
 
@@ -64,8 +65,11 @@ class ThrottlingServicer(pb_grpc.ThrottlingServiceServicer):
         check_tick_interval(violations, request.tick_interval_ms)
         plan = await self._plan(request, context, violations)
         interval = request.tick_interval_ms / 1000.0
+        ends = time.monotonic() + self._limits.max_stream_seconds
         for tick in PlanningService.ticks(plan):
             if interval and tick.tick > 1:
+                if time.monotonic() + interval > ends:
+                    raise StreamTooLong(self._limits.max_stream_seconds, plan_id=str(plan.plan_id))
                 await asyncio.sleep(interval)
             yield mappers.tick_to_wire(plan, tick)
         yield mappers.done_to_wire(plan)

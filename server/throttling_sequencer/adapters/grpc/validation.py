@@ -25,6 +25,7 @@ class Limits:
     max_coordinate: float = 1e9
     max_speed: float = 1e9
     max_mass: float = 1e12
+    max_stream_seconds: float = 600.0
 
 
 class Violations:

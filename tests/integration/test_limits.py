@@ -1,0 +1,123 @@
+"""Limits that keep one caller from hurting the others, through the real server and Envoy."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import grpc
+import httpx
+import pytest
+
+from tests.conftest import EnvoyProcess, envoy_process, make_settings, sidecar_process
+from tests.rpc_errors import error_info
+from tests.support import DEFAULT_STATE_JSON, game_state_pb
+from throttling.v1 import game_state_pb2, planning_pb2
+from throttling.v1 import throttling_service_pb2 as pb
+from throttling.v1.throttling_service_pb2_grpc import ThrottlingServiceStub
+from throttling_sequencer.app import Application
+
+
+@dataclass
+class Limited:
+    app: Application
+    envoy: EnvoyProcess
+
+
+@pytest.fixture(scope="module")
+async def limited(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Limited]:
+    app = Application(
+        make_settings(max_message_bytes=20_000, max_concurrent_streams=2, max_stream_seconds=1.0)
+    )
+    await app.start()
+    assert app.port is not None
+    try:
+        async with (
+            sidecar_process(app.port, tmp_path_factory.mktemp("limited-graphql")) as graphql,
+            envoy_process(
+                app.port,
+                graphql,
+                tmp_path_factory.mktemp("limited-envoy"),
+                rate_limit_per_second=1,
+                rate_limit_burst=3,
+            ) as proxy,
+        ):
+            yield Limited(app, proxy)
+    finally:
+        await app.stop()
+
+
+def paced(ticks: int, interval_ms: int) -> pb.StreamThrottleStepsRequest:
+    options = planning_pb2.PlannerOptions(
+        strategy=planning_pb2.STRATEGY_RANDOM, max_ticks=ticks, min_throttle=1
+    )
+    return pb.StreamThrottleStepsRequest(
+        game_state=game_state_pb(), options=options, tick_interval_ms=interval_ms
+    )
+
+
+async def test_an_oversized_message_is_refused(limited: Limited) -> None:
+    state = game_state_pb()
+    unit = game_state_pb2.Unit(
+        coordinate=game_state_pb2.Coordinate(x=1.5, y=2.5), speed=3.5, mass=4.5, friction=0.5
+    )
+    state.player_units.extend([unit] * 900)
+    assert state.ByteSize() > 40_000  # twice the server's 20 KB limit
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{limited.app.port}") as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await ThrottlingServiceStub(channel).CreatePlan(pb.CreatePlanRequest(game_state=state))
+    assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+async def test_a_stream_may_not_outlast_its_limit(limited: Limited) -> None:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{limited.app.port}") as channel:
+        received = 0
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            async for _ in ThrottlingServiceStub(channel).StreamThrottleSteps(
+                paced(ticks=8, interval_ms=400)
+            ):
+                received += 1
+    assert raised.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert error_info(raised.value).reason == "STREAM_TOO_LONG"
+    assert 1 <= received < 8
+
+
+async def test_one_connection_holds_a_bounded_number_of_streams(limited: Limited) -> None:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{limited.app.port}") as channel:
+        stub = ThrottlingServiceStub(channel)
+
+        async def run() -> tuple[float, float]:
+            first = None
+            async for _ in stub.StreamThrottleSteps(paced(ticks=3, interval_ms=250)):
+                first = first or time.monotonic()
+            assert first is not None
+            return first, time.monotonic()
+
+        spans = await asyncio.gather(run(), run(), run())
+    starts = sorted(start for start, _ in spans)
+    ends = sorted(end for _, end in spans)
+    # The third stream only starts once one of the first two has finished.
+    assert starts[2] >= ends[0] - 0.05
+
+
+async def test_rest_and_graphql_are_rate_limited_with_a_json_429(limited: Limited) -> None:
+    async with httpx.AsyncClient(base_url=limited.envoy.url) as client:
+        rest = [
+            await client.post("/api/v1/throttle/calculate_throttle_steps", json=DEFAULT_STATE_JSON)
+            for _ in range(6)
+        ]
+        graphql = [
+            await client.post("/graphql", json={"query": "{ plans(first: 1) { nextCursor } }"})
+            for _ in range(6)
+        ]
+    for responses in (rest, graphql):
+        codes = [r.status_code for r in responses]
+        assert codes[:3] == [200, 200, 200] and 429 in codes[3:]
+        limited_reply = next(r for r in responses if r.status_code == 429)
+        assert limited_reply.json() == {
+            "code": 8,
+            "status": "RESOURCE_EXHAUSTED",
+            "message": "rate limit exceeded: slow down and retry",
+        }
