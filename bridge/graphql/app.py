@@ -7,9 +7,11 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
@@ -37,6 +39,30 @@ class _GraphQL(GraphQL[dict[str, Any], None]):
         return {"request": request, "response": response, "upstream": self.upstream}
 
 
+#: Largest GraphQL request body accepted (a 1,000-unit game state is about 100 KB as GraphQL).
+MAX_BODY_BYTES = 256 * 1024
+
+
+class BodyLimit:
+    """Refuses request bodies over MAX_BODY_BYTES with a JSON 413 before anything parses them."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            length = dict(scope["headers"]).get(b"content-length", b"0")
+            if not length.isdigit() or int(length) > MAX_BODY_BYTES:
+                error = {
+                    "message": f"request body over {MAX_BODY_BYTES} bytes",
+                    "extensions": {"code": "PAYLOAD_TOO_LARGE"},
+                }
+                reply = JSONResponse({"errors": [error]}, status_code=413)
+                await reply(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 def create_app(settings: GraphQLSettings | None = None) -> Starlette:
     settings = settings or GraphQLSettings.from_env()
     graphql = _GraphQL(settings)
@@ -54,6 +80,7 @@ def create_app(settings: GraphQLSettings | None = None) -> Starlette:
         return JSONResponse({"status": "ok"})
 
     return Starlette(
+        middleware=[Middleware(BodyLimit)],
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),

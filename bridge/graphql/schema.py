@@ -12,6 +12,7 @@ from typing import Any
 
 import grpc
 import strawberry
+from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.types import Info
 
 from bridge.graphql.upstream import Upstream, graphql_error, metadata_from, stream
@@ -320,6 +321,20 @@ class Subscription:
                 )
 
 
+#: Hostile documents are refused before they reach a resolver.
+MAX_DEPTH = 12
+MAX_ALIASES = 30
+MAX_TOKENS = 4_000
+
 schema = strawberry.federation.Schema(
-    query=Query, mutation=Mutation, subscription=Subscription, types=[PlanType], federation_version="2.5"
+    query=Query,
+    mutation=Mutation,
+    subscription=Subscription,
+    types=[PlanType],
+    federation_version="2.5",
+    extensions=[
+        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
+        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+    ],
 )

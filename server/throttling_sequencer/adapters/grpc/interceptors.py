@@ -7,7 +7,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -16,7 +16,7 @@ from loguru import logger
 from throttling_sequencer import request_context
 from throttling_sequencer.adapters.grpc import errors as status_mapping
 from throttling_sequencer.adapters.grpc.auth import Authenticator
-from throttling_sequencer.domain.errors import ThrottlingError
+from throttling_sequencer.domain.errors import FieldViolation, InvalidInput, ThrottlingError
 
 REQUEST_ID_HEADER = "x-request-id"
 MAX_REQUEST_ID_LENGTH = 128
@@ -98,13 +98,13 @@ class RequestBoundary(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
                 self._unary(handler.unary_unary, method, metadata, self._authenticator),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=_lenient(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
                 self._stream(handler.unary_stream, method, metadata, self._authenticator),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=_lenient(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
         return handler  # type: ignore[no-any-return]
@@ -115,6 +115,7 @@ class RequestBoundary(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     ) -> UnaryBehavior:
         async def wrapper(request: Any, context: Context) -> Any:
             async with _boundary(method, metadata, context, authenticator):
+                _reject_undecodable(request)
                 return await behavior(request, context)
 
         return wrapper
@@ -125,10 +126,35 @@ class RequestBoundary(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     ) -> StreamBehavior:
         async def wrapper(request: Any, context: Context) -> AsyncIterator[Any]:
             async with _boundary(method, metadata, context, authenticator):
+                _reject_undecodable(request)
                 async for message in behavior(request, context):
                     yield message
 
         return wrapper
+
+
+@dataclass(frozen=True, slots=True)
+class _Undecodable:
+    """Stands in for a request whose bytes are not the method's message."""
+
+    error: str
+
+
+def _lenient(deserialize: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
+    """grpc answers INTERNAL when deserialising fails; we want INVALID_ARGUMENT, so defer it."""
+
+    def parse(data: bytes) -> Any:
+        try:
+            return deserialize(data)
+        except Exception as error:  # protobuf's DecodeError, or anything a parser raises
+            return _Undecodable(str(error) or type(error).__name__)
+
+    return parse
+
+
+def _reject_undecodable(request: Any) -> None:
+    if isinstance(request, _Undecodable):
+        raise InvalidInput([FieldViolation("", f"the request is not a valid message: {request.error}")])
 
 
 @asynccontextmanager

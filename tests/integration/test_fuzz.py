@@ -1,0 +1,172 @@
+"""Over 10,000 generated and malformed inputs at gRPC, REST and GraphQL.
+
+Every answer must be clean (gRPC OK or INVALID_ARGUMENT/RESOURCE_EXHAUSTED; HTTP 2xx or 4xx),
+never INTERNAL or a 5xx, never a hang; afterwards the server still answers a normal request.
+Hypothesis drives synchronous clients in a worker thread while the event loop serves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from typing import Any
+
+import grpc
+import httpx
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import EnvoyProcess
+from tests.support import DEFAULT_STATE_JSON
+from throttling.v1 import game_state_pb2, planning_pb2
+from throttling.v1 import throttling_service_pb2 as pb
+from throttling_sequencer.app import Application
+
+CLEAN_GRPC = {grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.RESOURCE_EXHAUSTED}
+FUZZ = settings(deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None)
+# Cheap plans when an input happens to be valid: the random strategy, few samples' worth of ticks.
+CHEAP = {"options.strategy": "STRATEGY_RANDOM", "options.maxTicks": "3"}
+
+floats = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([0.0, -0.0, 1e308, -1e308, 5e-324, math.nan, math.inf]),
+)
+units = st.builds(
+    game_state_pb2.Unit,
+    coordinate=st.one_of(st.none(), st.builds(game_state_pb2.Coordinate, x=floats, y=floats)),
+    speed=floats,
+    mass=floats,
+    friction=floats,
+)
+options = st.builds(
+    planning_pb2.PlannerOptions,
+    strategy=st.sampled_from([0, 1, 2, 3, 99, -5]),
+    max_ticks=st.integers(-(2**31), 2**31 - 1),
+    max_throttle=st.integers(-(2**31), 2**31 - 1),
+    time_budget_ms=st.sampled_from([1, 5, -1, 0, 10**9]),
+    distance_weight=floats,
+)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.floats(allow_nan=False) | st.integers() | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=12), children, max_size=5)
+    ),
+    max_leaves=30,
+)
+json_bodies = st.one_of(
+    json_values.map(json.dumps),
+    st.dictionaries(
+        st.sampled_from(["player_units", "enemy_units", "playerUnits", "enemyUnits", "bogus"]),
+        st.lists(
+            st.dictionaries(st.sampled_from(["coordinate", "speed", "mass", "friction"]), json_values),
+            max_size=4,
+        ),
+    ).map(json.dumps),
+    st.text(max_size=200),
+)
+graphql_documents = st.one_of(
+    st.text(max_size=300),
+    st.integers(1, 60).map(
+        lambda depth: "{ " + "plans { plans { goals { " * depth + "throttle" + " } } }" * depth + " }"
+    ),
+    st.integers(1, 200).map(
+        lambda n: "{ " + " ".join(f"a{i}: plans {{ nextCursor }}" for i in range(n)) + " }"
+    ),
+    st.builds(
+        lambda value: f"query {{ calculateThrottleSteps(gameStateInput: {value}) {{ throttle }} }}",
+        st.text(alphabet='{}[]:,0123456789abcxyz-. "', max_size=120),
+    ),
+)
+
+
+def fuzz_grpc(port: int) -> int:
+    sent = 0
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        raw = channel.unary_unary("/throttling.v1.ThrottlingService/CreatePlan")
+        create = channel.unary_unary(
+            "/throttling.v1.ThrottlingService/CreatePlan",
+            request_serializer=pb.CreatePlanRequest.SerializeToString,
+            response_deserializer=pb.CreatePlanResponse.FromString,
+        )
+        stream = channel.unary_stream("/throttling.v1.ThrottlingService/StreamThrottleSteps")
+        progress = channel.unary_stream("/throttling.v1.ThrottlingService/StreamPlanProgress")
+        listing = channel.unary_unary("/throttling.v1.ThrottlingService/ListPlans")
+
+        def status_of(call: Any) -> grpc.StatusCode:
+            try:
+                call()
+                return grpc.StatusCode.OK
+            except grpc.RpcError as error:
+                return error.code()  # type: ignore[no-any-return]
+
+        @settings(FUZZ, max_examples=2000)
+        @given(st.binary(max_size=3000))
+        def random_bytes(data: bytes) -> None:
+            nonlocal sent
+            sent += 4
+            assert status_of(lambda: raw(data, timeout=10)) in CLEAN_GRPC
+            assert status_of(lambda: list(stream(data, timeout=10))) in CLEAN_GRPC
+            assert status_of(lambda: list(progress(data, timeout=10))) in CLEAN_GRPC
+            assert status_of(lambda: listing(data, timeout=10)) in CLEAN_GRPC
+
+        @settings(FUZZ, max_examples=800)
+        @given(st.lists(units, max_size=6), st.lists(units, max_size=3), options)
+        def structured(
+            players: list[game_state_pb2.Unit], enemies: list[game_state_pb2.Unit], opts: Any
+        ) -> None:
+            nonlocal sent
+            sent += 1
+            state = game_state_pb2.GameState(player_units=players, enemy_units=enemies)
+            opts.strategy = planning_pb2.STRATEGY_RANDOM if opts.strategy in (1, 3) else opts.strategy
+            request = pb.CreatePlanRequest(game_state=state, options=opts)
+            assert status_of(lambda: create(request, timeout=10)) in CLEAN_GRPC
+
+        random_bytes()
+        structured()
+    return sent
+
+
+def fuzz_http(url: str) -> int:
+    sent = 0
+    with httpx.Client(base_url=url, timeout=10) as client:
+
+        @settings(FUZZ, max_examples=800)
+        @given(json_bodies)
+        def rest(body: str) -> None:
+            nonlocal sent
+            sent += 1
+            response = client.post(
+                "/api/v1/throttle/calculate_throttle_steps",
+                content=body,
+                params=CHEAP,
+                headers={"content-type": "application/json"},
+            )
+            assert response.status_code < 500, (body, response.status_code, response.text)
+
+        @settings(FUZZ, max_examples=800)
+        @given(graphql_documents)
+        def graphql(document: str) -> None:
+            nonlocal sent
+            sent += 1
+            response = client.post("/graphql", json={"query": document})
+            assert response.status_code < 500, (document[:200], response.status_code, response.text[:300])
+            if response.status_code == 200:
+                assert "data" in response.json() or "errors" in response.json()
+
+        rest()
+        graphql()
+    return sent
+
+
+async def test_ten_thousand_hostile_inputs_leave_the_server_healthy(
+    app: Application, envoy: EnvoyProcess
+) -> None:
+    assert app.port is not None
+    grpc_sent, http_sent = await asyncio.gather(
+        asyncio.to_thread(fuzz_grpc, app.port), asyncio.to_thread(fuzz_http, envoy.url)
+    )
+    assert grpc_sent + http_sent >= 10_000
+    async with httpx.AsyncClient(base_url=envoy.url) as client:
+        response = await client.post("/api/v1/throttle/calculate_throttle_steps", json=DEFAULT_STATE_JSON)
+    assert response.status_code == 200 and response.json()
