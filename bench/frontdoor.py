@@ -65,6 +65,7 @@ def frontdoor_rows(quick: bool, progress: Callable[[str], None]) -> list[Route]:
             "THROTTLING_GRAPHQL_PORT": str(graphql_port),
             "THROTTLING_DATA_DIR": data,
             "THROTTLING_LOG_LEVEL": "WARNING",
+            "THROTTLING_METRICS_PORT": "0",
         }
         stack = subprocess.Popen(
             [sys.executable, "-m", "bridge.stack"],

@@ -147,6 +147,7 @@ def service_rows(quick: bool, progress: Callable[[str], None]) -> list[Load]:
                 "THROTTLING_GRPC_PORT": str(port),
                 "THROTTLING_DATA_DIR": data,
                 "THROTTLING_LOG_LEVEL": "WARNING",
+                "THROTTLING_METRICS_PORT": "0",
             }
             server = subprocess.Popen(
                 [sys.executable, "-m", "throttling_sequencer.cli", "serve", "--workers", str(workers)],

@@ -33,7 +33,9 @@ HEALTHY_WITHIN_SECONDS = 20.0
 
 
 def make_settings(**changes: object) -> Settings:
-    base = Settings(grpc_port=0, database_url="memory://", log_level="WARNING", shutdown_grace_seconds=2.0)
+    base = Settings(
+        grpc_port=0, database_url="memory://", log_level="WARNING", shutdown_grace_seconds=2.0, metrics_port=0
+    )
     return base.with_changes(**changes)
 
 

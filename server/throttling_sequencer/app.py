@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from concurrent.futures import Executor
+from wsgiref.simple_server import WSGIServer
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -18,10 +19,11 @@ from loguru import logger
 
 from throttling.v1 import throttling_service_pb2, throttling_service_pb2_grpc
 from throttling_sequencer import container as composition
-from throttling_sequencer import tracing
+from throttling_sequencer import metrics, tracing
 from throttling_sequencer.adapters.grpc.auth import Authenticator
 from throttling_sequencer.adapters.grpc.interceptors import RequestBoundary
 from throttling_sequencer.adapters.grpc.servicer import ThrottlingServicer
+from throttling_sequencer.adapters.storage.status import StorageStatus
 from throttling_sequencer.adapters.storage.tortoise_repository import apply_migrations
 from throttling_sequencer.container import ManagedRepository
 from throttling_sequencer.settings import Settings
@@ -36,6 +38,8 @@ class Application:
         self.health = HealthServicer()
         self.port: int | None = None
         self._server: grpc.aio.Server | None = None
+        self._metrics: WSGIServer | None = None
+        self.metrics_port: int | None = None
         self._stopped = asyncio.Event()
 
     async def start(self) -> int:
@@ -71,6 +75,14 @@ class Application:
         self.port = server.add_insecure_port(self.settings.grpc_address)
         await server.start()
         self._server = server
+        if self.settings.metrics_port:
+            status: StorageStatus = self.container.resolve(StorageStatus)
+            port = self.settings.metrics_port + self.settings.worker_index
+            try:
+                self._metrics = metrics.serve(self.settings.grpc_host, port, lambda: status.pending_writes)
+                self.metrics_port = self._metrics.server_address[1]
+            except OSError as error:  # metrics are worth a log line, not an outage
+                logger.error("metrics endpoint not started", port=port, error=str(error))
         for name in ("", SERVICE_NAME):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         logger.info(
@@ -94,6 +106,9 @@ class Application:
         await repository.close()
         executor: Executor = self.container.resolve(Executor)
         executor.shutdown(wait=True, cancel_futures=True)
+        if self._metrics is not None:
+            self._metrics.shutdown()
+            self._metrics.server_close()
         self._stopped.set()
         logger.info("stopped")
 

@@ -52,6 +52,8 @@ class Settings:
     auth_leeway_seconds: float = 30.0
     #: Least seconds between JWKS refetches for unknown key ids (rotation vs. abuse).
     auth_refresh_cooldown_seconds: float = 10.0
+    #: Prometheus /metrics port (each worker adds its index); 0 turns the endpoint off.
+    metrics_port: int = 9464
     log_level: str = "INFO"
     #: "json" (one JSON object per line) or "text".
     log_format: str = "json"
@@ -101,6 +103,8 @@ class Settings:
 
     def check(self) -> None:
         problems = []
+        if not 0 <= self.metrics_port <= 65535:
+            problems.append("METRICS_PORT must be 0..65535")
         if not 0 <= self.grpc_port <= 65535:
             problems.append("GRPC_PORT must be 0..65535")
         if not 1 <= self.workers <= 64:

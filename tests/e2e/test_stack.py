@@ -35,6 +35,7 @@ def test_stack_serves_rest_graphql_and_grpc_then_stops_on_ctrl_c(repo_root: Path
         "THROTTLING_ENVOY_PORT": str(envoy_port),
         "THROTTLING_ENVOY_ADMIN_PORT": str(admin_port),
         "THROTTLING_GRAPHQL_PORT": str(graphql_port),
+        "THROTTLING_METRICS_PORT": str(free_port()),
         "THROTTLING_DATA_DIR": str(tmp_path / "data"),
     }
     url = f"http://127.0.0.1:{envoy_port}"

@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import httpx
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.conftest import make_settings
 from tests.rpc_errors import error_info
-from tests.support import game_state_pb, problem, rpc_logged, wait_until
+from tests.support import free_port, game_state_pb, problem, rpc_logged, wait_until
 from throttling.v1 import planning_pb2
 from throttling.v1 import throttling_service_pb2 as pb
 from throttling.v1.throttling_service_pb2_grpc import ThrottlingServiceStub
@@ -328,3 +329,28 @@ async def test_storage_failures_map_to_statuses_without_leaking(
         await app.stop()
     assert raised.value.code() == code
     assert "secret" not in (raised.value.details() or "")
+
+
+async def test_prometheus_metrics_count_rpcs_plans_and_the_backlog() -> None:
+    app = Application(make_settings(metrics_port=free_port()))
+    await app.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
+            stub = ThrottlingServiceStub(channel)
+            await stub.CreatePlan(create(planning_pb2.PlannerOptions()))
+            with pytest.raises(grpc.aio.AioRpcError):
+                await stub.GetPlan(pb.GetPlanRequest(plan_id="nope"))
+        async with httpx.AsyncClient() as client:
+            text = (await client.get(f"http://127.0.0.1:{app.metrics_port}/metrics")).text
+    finally:
+        await app.stop()
+    create_plan = 'method="/throttling.v1.ThrottlingService/CreatePlan"'
+    assert f'throttling_rpc_total{{{create_plan},status="OK"}}' in text
+    assert (
+        'throttling_rpc_errors_total{method="/throttling.v1.ThrottlingService/GetPlan",status="INVALID_ARGUMENT"}'
+        in text
+    )
+    assert f'throttling_rpc_duration_seconds_bucket{{le="0.5",{create_plan}}}' in text
+    assert 'throttling_plans_total{strategy="exact"}' in text
+    assert "throttling_plan_optimality_gap_count" in text
+    assert "throttling_pending_writes 0.0" in text

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 from loguru import logger
 
-from throttling_sequencer import request_context
+from throttling_sequencer import metrics, request_context
 from throttling_sequencer.adapters.grpc import errors as status_mapping
 from throttling_sequencer.adapters.grpc.auth import Authenticator
 from throttling_sequencer.domain.errors import FieldViolation, InvalidInput, ThrottlingError
@@ -70,12 +70,9 @@ class _Call:
         await context.abort(status.code, status.details, status.trailing_metadata)
 
     def end(self) -> None:
-        logger.info(
-            "rpc",
-            method=self.method,
-            status=self.status,
-            duration_ms=round((time.perf_counter() - self.started) * 1000, 3),
-        )
+        seconds = time.perf_counter() - self.started
+        metrics.observe_rpc(self.method, self.status, seconds)
+        logger.info("rpc", method=self.method, status=self.status, duration_ms=round(seconds * 1000, 3))
 
 
 class RequestBoundary(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]

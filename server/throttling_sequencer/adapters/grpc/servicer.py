@@ -14,7 +14,7 @@ import grpc
 
 from throttling.v1 import throttling_service_pb2 as pb
 from throttling.v1 import throttling_service_pb2_grpc as pb_grpc
-from throttling_sequencer import request_context
+from throttling_sequencer import metrics, request_context
 from throttling_sequencer.adapters.grpc import mappers
 from throttling_sequencer.adapters.grpc.validation import (
     Limits,
@@ -83,6 +83,7 @@ class ThrottlingServicer(pb_grpc.ThrottlingServiceServicer):
         try:
             async for event in events:
                 if isinstance(event, Plan):
+                    metrics.observe_plan(event)
                     yield pb.StreamPlanProgressResponse(done=mappers.plan_to_wire(event))
                 else:
                     yield mappers.progress_to_wire(target, event)
@@ -109,7 +110,9 @@ class ThrottlingServicer(pb_grpc.ThrottlingServiceServicer):
 
     async def _plan(self, request: PlanRequest, context: Context, violations: Violations) -> Plan:
         state, overrides = self._validated(request, violations)
-        return await self._planning.create_plan(state, overrides, _call_context(context))
+        plan = await self._planning.create_plan(state, overrides, _call_context(context))
+        metrics.observe_plan(plan)
+        return plan
 
     def _validated(self, request: PlanRequest, violations: Violations) -> tuple[GameState, PlannerOverrides]:
         check_game_state(violations, request.game_state, request.HasField("game_state"), self._limits)

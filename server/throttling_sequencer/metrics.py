@@ -1,0 +1,50 @@
+"""Prometheus metrics: per-RPC counts and latency, plans by strategy, the planner's certified
+gap, and the outbox backlog. Served on THROTTLING_METRICS_PORT (0 turns the endpoint off).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from wsgiref.simple_server import WSGIServer
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+from throttling_sequencer.domain.model import Plan
+
+RPCS = Counter("throttling_rpc_total", "RPCs handled, by method and final status", ["method", "status"])
+RPC_ERRORS = Counter(
+    "throttling_rpc_errors_total", "RPCs that ended in an error status", ["method", "status"]
+)
+RPC_SECONDS = Histogram(
+    "throttling_rpc_duration_seconds",
+    "RPC wall time",
+    ["method"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+PLANS = Counter("throttling_plans_total", "Plans answered, by strategy", ["strategy"])
+PLAN_GAP = Histogram(
+    "throttling_plan_optimality_gap",
+    "score - certified lower bound, for strategies that certify one",
+    buckets=(1e-9, 1e-6, 1e-4, 1e-3, 1e-2, 0.1, 1, 10),
+)
+PENDING_WRITES = Gauge("throttling_pending_writes", "Answered plans journaled but not yet in the database")
+
+
+def observe_rpc(method: str, status: str, seconds: float) -> None:
+    RPCS.labels(method, status).inc()
+    if status != "OK":
+        RPC_ERRORS.labels(method, status).inc()
+    RPC_SECONDS.labels(method).observe(seconds)
+
+
+def observe_plan(plan: Plan) -> None:
+    PLANS.labels(plan.strategy.value).inc()
+    if plan.optimality_gap is not None:
+        PLAN_GAP.observe(plan.optimality_gap)
+
+
+def serve(host: str, port: int, pending_writes: Callable[[], float]) -> WSGIServer:
+    """Start the /metrics endpoint in a daemon thread; returns the server to shut down."""
+    PENDING_WRITES.set_function(pending_writes)
+    server, _thread = start_http_server(port, addr=host)
+    return server
