@@ -29,6 +29,11 @@ class EnvoySettings:
     #: REST and GraphQL requests per second (sustained) and burst, shared by all callers.
     rate_limit_per_second: int = 500
     rate_limit_burst: int = 1000
+    #: TLS on the front door (PEM files); empty means plaintext.
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    #: CA that signed the gRPC server's certificate: set when the server speaks TLS.
+    upstream_ca_file: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> EnvoySettings:
@@ -46,6 +51,9 @@ class EnvoySettings:
                 env.get("THROTTLING_RATE_LIMIT_PER_SECOND", default.rate_limit_per_second)
             ),
             rate_limit_burst=int(env.get("THROTTLING_RATE_LIMIT_BURST", default.rate_limit_burst)),
+            tls_cert_file=env.get("THROTTLING_ENVOY_TLS_CERT_FILE", ""),
+            tls_key_file=env.get("THROTTLING_ENVOY_TLS_KEY_FILE", ""),
+            upstream_ca_file=env.get("THROTTLING_ENVOY_UPSTREAM_CA_FILE", ""),
         )
 
 
@@ -61,11 +69,56 @@ def render(settings: EnvoySettings, descriptor: Path = DESCRIPTOR) -> str:
         "grpc_cluster_type": cluster_type(settings.grpc_host),
         "rate_limit_per_second": settings.rate_limit_per_second,
         "rate_limit_burst": settings.rate_limit_burst,
+        "listener_tls": _listener_tls(settings),
+        "upstream_tls": _upstream_tls(settings),
         "graphql_cluster_type": cluster_type(settings.graphql_host),
         "health_interval": settings.health_interval,
         "descriptor": str(descriptor),
     }
     return fill(TEMPLATE.read_text(), values)
+
+
+TLS_TYPES = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3"
+
+
+def _listener_tls(settings: EnvoySettings) -> str:
+    """A transport socket for the filter chain (a YAML fragment at the chain's indentation)."""
+    if not settings.tls_cert_file:
+        return ""
+    pad = " " * 10
+    return (
+        "transport_socket:\n"
+        f"{pad}  name: envoy.transport_sockets.tls\n"
+        f"{pad}  typed_config:\n"
+        f'{pad}    "@type": {TLS_TYPES}.DownstreamTlsContext\n'
+        f"{pad}    common_tls_context:\n"
+        f"{pad}      alpn_protocols: [h2, http/1.1]\n"
+        f"{pad}      tls_certificates:\n"
+        f"{pad}        - certificate_chain: {{filename: {settings.tls_cert_file}}}\n"
+        f"{pad}          private_key: {{filename: {settings.tls_key_file}}}\n"
+        f"{pad}"
+    )
+
+
+def _upstream_tls(settings: EnvoySettings) -> str:
+    if not settings.upstream_ca_file:
+        return ""
+    pad = " " * 6
+    return (
+        "\n"
+        f"{pad}transport_socket:\n"
+        f"{pad}  name: envoy.transport_sockets.tls\n"
+        f"{pad}  typed_config:\n"
+        f'{pad}    "@type": {TLS_TYPES}.UpstreamTlsContext\n'
+        f"{pad}    sni: localhost\n"
+        f"{pad}    common_tls_context:\n"
+        f"{pad}      alpn_protocols: [h2]\n"
+        f"{pad}      validation_context:\n"
+        f"{pad}        trusted_ca: {{filename: {settings.upstream_ca_file}}}\n"
+        f"{pad}        match_typed_subject_alt_names:\n"
+        f"{pad}          - san_type: DNS\n"
+        f"{pad}            matcher: {{exact: localhost}}"
+    )
 
 
 def cluster_type(host: str) -> str:

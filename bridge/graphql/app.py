@@ -70,7 +70,7 @@ def create_app(settings: GraphQLSettings | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         # grpc.aio channels belong to the event loop that creates them: make it here.
-        graphql.upstream = Upstream(settings.grpc_target, settings.call_timeout)
+        graphql.upstream = Upstream(settings.grpc_target, settings.call_timeout, settings.grpc_ca_file)
         try:
             yield
         finally:

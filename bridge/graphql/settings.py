@@ -15,6 +15,8 @@ class GraphQLSettings:
     grpc_target: str = "127.0.0.1:50051"
     #: Deadline for unary upstream calls, in seconds.
     call_timeout: float = 65.0
+    #: CA of the gRPC server's certificate: set when the server speaks TLS.
+    grpc_ca_file: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> GraphQLSettings:
@@ -28,4 +30,5 @@ class GraphQLSettings:
             port=int(env.get("THROTTLING_GRAPHQL_PORT", default.port)),
             grpc_target=grpc_target,
             call_timeout=float(env.get("THROTTLING_GRAPHQL_CALL_TIMEOUT", default.call_timeout)),
+            grpc_ca_file=env.get("THROTTLING_GRAPHQL_GRPC_CA_FILE", ""),
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -29,8 +30,12 @@ FORWARDED_HEADERS = ("authorization", "x-request-id")
 class Upstream:
     """One grpc.aio channel, created in the app's lifespan (channels belong to one event loop)."""
 
-    def __init__(self, target: str, call_timeout: float) -> None:
-        self.channel = grpc.aio.insecure_channel(target)
+    def __init__(self, target: str, call_timeout: float, ca_file: str = "") -> None:
+        if ca_file:
+            credentials = grpc.ssl_channel_credentials(root_certificates=Path(ca_file).read_bytes())
+            self.channel = grpc.aio.secure_channel(target, credentials)
+        else:
+            self.channel = grpc.aio.insecure_channel(target)
         self.stub = ThrottlingServiceStub(self.channel)
         self.call_timeout = call_timeout
 

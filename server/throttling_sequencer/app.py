@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from concurrent.futures import Executor
+from pathlib import Path
 from wsgiref.simple_server import WSGIServer
 
 import grpc
@@ -72,7 +73,13 @@ class Application:
                 reflection.SERVICE_NAME,
             )
             reflection.enable_server_reflection(names, server)
-        self.port = server.add_insecure_port(self.settings.grpc_address)
+        if self.settings.tls_cert_file:
+            key, chain = Path(self.settings.tls_key_file), Path(self.settings.tls_cert_file)
+            pair = await asyncio.to_thread(lambda: (key.read_bytes(), chain.read_bytes()))
+            credentials = grpc.ssl_server_credentials([pair])
+            self.port = server.add_secure_port(self.settings.grpc_address, credentials)
+        else:
+            self.port = server.add_insecure_port(self.settings.grpc_address)
         await server.start()
         self._server = server
         if self.settings.metrics_port:
@@ -88,6 +95,7 @@ class Application:
         logger.info(
             "serving",
             address=f"{self.settings.grpc_host}:{self.port}",
+            tls=bool(self.settings.tls_cert_file),
             database=_redact(url),
             strategy=self.settings.default_strategy,
         )

@@ -52,6 +52,9 @@ class Settings:
     auth_leeway_seconds: float = 30.0
     #: Least seconds between JWKS refetches for unknown key ids (rotation vs. abuse).
     auth_refresh_cooldown_seconds: float = 10.0
+    #: PEM certificate chain and key for TLS on the gRPC port; both empty means plaintext.
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
     #: Prometheus /metrics port (each worker adds its index); 0 turns the endpoint off.
     metrics_port: int = 9464
     log_level: str = "INFO"
@@ -103,6 +106,8 @@ class Settings:
 
     def check(self) -> None:
         problems = []
+        if bool(self.tls_cert_file) != bool(self.tls_key_file):
+            problems.append("TLS_CERT_FILE and TLS_KEY_FILE go together")
         if not 0 <= self.metrics_port <= 65535:
             problems.append("METRICS_PORT must be 0..65535")
         if not 0 <= self.grpc_port <= 65535:
