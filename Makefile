@@ -49,8 +49,10 @@ format: $(INSTALLED)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# `make bench BENCH_ARGS=--soak` adds the 10-minute soak; `BENCH_ARGS=--quick` is about a minute.
+BENCH_ARGS ?=
 bench: $(INSTALLED)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) node_modules .data .pytest_cache .mypy_cache .ruff_cache

@@ -1,6 +1,6 @@
 """`make bench`: planner quality and latency, GA speed-up, service throughput, front-door latency.
 
-    python -m bench [--quick] [--only planners|service|frontdoor]
+    python -m bench [--quick] [--only planners|service|frontdoor|soak] [--soak [--soak-seconds N]]
 
 Prints tables; every ratio is against a baseline measured in the same run.
 """
@@ -11,14 +11,16 @@ import argparse
 import sys
 import time
 
-from bench import frontdoor, planners, service
+from bench import frontdoor, planners, service, soak
 from throttling_sequencer import logs
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller budgets and samples (about a minute)")
-    parser.add_argument("--only", choices=["planners", "service", "frontdoor"])
+    parser.add_argument("--only", choices=["planners", "service", "frontdoor", "soak"])
+    parser.add_argument("--soak", action="store_true", help="also run the soak (10 minutes by default)")
+    parser.add_argument("--soak-seconds", type=float, default=600.0)
     args = parser.parse_args()
     logs.configure("WARNING", "text")
     started = time.perf_counter()
@@ -32,6 +34,13 @@ def main() -> int:
     if args.only in (None, "service"):
         print("\n## Service: exact plans over gRPC (CreatePlan, public scenarios round-robin)\n")
         print(service.render(service.service_rows(args.quick, progress)), flush=True)
+    if args.soak or args.only == "soak":
+        print(
+            f"\n## Soak: 80 % of capacity through Envoy for {args.soak_seconds:.0f} s, then a graceful stop\n"
+        )
+        print(soak.render(soak.run(args.soak_seconds, progress)), flush=True)
+        if args.only == "soak":
+            return 0
     if args.only in (None, "frontdoor"):
         print("\n## Front door: the default payload by gRPC, REST and GraphQL (sequential)\n")
         print(frontdoor.render(frontdoor.frontdoor_rows(args.quick, progress)), flush=True)

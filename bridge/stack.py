@@ -42,13 +42,13 @@ def start(settings: Settings) -> list[Child]:
 
 
 def stop(children: list[Child]) -> None:
+    """Stop in start order, each after the one before has exited: the server drains its streams
+    (health NOT_SERVING, in-flight RPCs finish) while the sidecar and Envoy still carry them."""
     for child in children:
         if child.process.poll() is None:
             child.process.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
-    for child in children:
         try:
-            child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            child.process.wait(timeout=STOP_TIMEOUT_SECONDS)
         except subprocess.TimeoutExpired:
             logger.warning("killing {} after {} s", child.name, STOP_TIMEOUT_SECONDS)
             child.process.kill()
