@@ -34,6 +34,8 @@ class EnvoySettings:
     tls_key_file: str = ""
     #: CA that signed the gRPC server's certificate: set when the server speaks TLS.
     upstream_ca_file: str = ""
+    #: OTLP/gRPC collector (host:port) for Envoy's spans; empty means Envoy does not trace.
+    otlp_endpoint: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> EnvoySettings:
@@ -54,6 +56,7 @@ class EnvoySettings:
             tls_cert_file=env.get("THROTTLING_ENVOY_TLS_CERT_FILE", ""),
             tls_key_file=env.get("THROTTLING_ENVOY_TLS_KEY_FILE", ""),
             upstream_ca_file=env.get("THROTTLING_ENVOY_UPSTREAM_CA_FILE", ""),
+            otlp_endpoint=env.get("THROTTLING_ENVOY_OTLP_ENDPOINT", ""),
         )
 
 
@@ -71,6 +74,8 @@ def render(settings: EnvoySettings, descriptor: Path = DESCRIPTOR) -> str:
         "rate_limit_burst": settings.rate_limit_burst,
         "listener_tls": _listener_tls(settings),
         "upstream_tls": _upstream_tls(settings),
+        "tracing": _tracing(settings),
+        "otel_cluster": _otel_cluster(settings),
         "graphql_cluster_type": cluster_type(settings.graphql_host),
         "health_interval": settings.health_interval,
         "descriptor": str(descriptor),
@@ -118,6 +123,45 @@ def _upstream_tls(settings: EnvoySettings) -> str:
         f"{pad}        match_typed_subject_alt_names:\n"
         f"{pad}          - san_type: DNS\n"
         f"{pad}            matcher: {{exact: localhost}}"
+    )
+
+
+def _tracing(settings: EnvoySettings) -> str:
+    """Envoy starts (or continues) a W3C trace per request and exports its spans over OTLP."""
+    if not settings.otlp_endpoint:
+        return ""
+    pad = " " * 16
+    return (
+        f"\n{pad}tracing:\n"
+        f"{pad}  provider:\n"
+        f"{pad}    name: envoy.tracers.opentelemetry\n"
+        f"{pad}    typed_config:\n"
+        f'{pad}      "@type": type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig\n'
+        f"{pad}      grpc_service:\n"
+        f"{pad}        envoy_grpc: {{cluster_name: otel_collector}}\n"
+        f"{pad}        timeout: 1s\n"
+        f"{pad}      service_name: throttling-envoy"
+    )
+
+
+def _otel_cluster(settings: EnvoySettings) -> str:
+    if not settings.otlp_endpoint:
+        return ""
+    host, _, port = settings.otlp_endpoint.rpartition(":")
+    pad = " " * 4
+    return (
+        f"\n{pad}- name: otel_collector\n"
+        f"{pad}  type: {cluster_type(host)}\n"
+        f"{pad}  connect_timeout: 1s\n"
+        f"{pad}  typed_extension_protocol_options:\n"
+        f"{pad}    envoy.extensions.upstreams.http.v3.HttpProtocolOptions:\n"
+        f'{pad}      "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions\n'
+        f"{pad}      explicit_http_config: {{http2_protocol_options: {{}}}}\n"
+        f"{pad}  load_assignment:\n"
+        f"{pad}    cluster_name: otel_collector\n"
+        f"{pad}    endpoints:\n"
+        f"{pad}      - lb_endpoints:\n"
+        f"{pad}          - endpoint: {{address: {{socket_address: {{address: {host}, port_value: {port}}}}}}}"
     )
 
 

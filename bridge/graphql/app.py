@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -19,6 +20,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_P
 from bridge.graphql.schema import schema
 from bridge.graphql.settings import GraphQLSettings
 from bridge.graphql.upstream import Upstream
+from throttling_sequencer import tracing
 
 
 class _GraphQL(GraphQL[dict[str, Any], None]):
@@ -79,8 +81,10 @@ def create_app(settings: GraphQLSettings | None = None) -> Starlette:
     async def health(_request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
+    tracing.configure(settings.otel_exporter, service_name="throttling-graphql")
     return Starlette(
-        middleware=[Middleware(BodyLimit)],
+        # The trace context Envoy (or the caller) sent is continued here.
+        middleware=[Middleware(OpenTelemetryMiddleware), Middleware(BodyLimit)],
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),

@@ -17,6 +17,8 @@ class GraphQLSettings:
     call_timeout: float = 65.0
     #: CA of the gRPC server's certificate: set when the server speaks TLS.
     grpc_ca_file: str = ""
+    #: "none", "console" or "otlp" (to OTEL_EXPORTER_OTLP_ENDPOINT), as for the server.
+    otel_exporter: str = "none"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> GraphQLSettings:
@@ -31,4 +33,5 @@ class GraphQLSettings:
             grpc_target=grpc_target,
             call_timeout=float(env.get("THROTTLING_GRAPHQL_CALL_TIMEOUT", default.call_timeout)),
             grpc_ca_file=env.get("THROTTLING_GRAPHQL_GRPC_CA_FILE", ""),
+            otel_exporter=env.get("THROTTLING_OTEL_EXPORTER", default.otel_exporter),
         )

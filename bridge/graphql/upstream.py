@@ -10,6 +10,7 @@ from typing import Any
 import grpc
 from google.rpc import error_details_pb2, status_pb2
 from graphql import GraphQLError
+from opentelemetry.instrumentation.grpc import aio_client_interceptors
 
 from throttling.v1.throttling_service_pb2_grpc import ThrottlingServiceStub
 
@@ -31,11 +32,13 @@ class Upstream:
     """One grpc.aio channel, created in the app's lifespan (channels belong to one event loop)."""
 
     def __init__(self, target: str, call_timeout: float, ca_file: str = "") -> None:
+        # The trace context of the GraphQL request goes upstream as gRPC metadata (traceparent).
+        interceptors = aio_client_interceptors()
         if ca_file:
             credentials = grpc.ssl_channel_credentials(root_certificates=Path(ca_file).read_bytes())
-            self.channel = grpc.aio.secure_channel(target, credentials)
+            self.channel = grpc.aio.secure_channel(target, credentials, interceptors=interceptors)
         else:
-            self.channel = grpc.aio.insecure_channel(target)
+            self.channel = grpc.aio.insecure_channel(target, interceptors=interceptors)
         self.stub = ThrottlingServiceStub(self.channel)
         self.call_timeout = call_timeout
 

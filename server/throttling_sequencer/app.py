@@ -117,6 +117,7 @@ class Application:
         if self._metrics is not None:
             self._metrics.shutdown()
             self._metrics.server_close()
+        tracing.shutdown()
         self._stopped.set()
         logger.info("stopped")
 

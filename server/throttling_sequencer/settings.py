@@ -60,7 +60,8 @@ class Settings:
     log_level: str = "INFO"
     #: "json" (one JSON object per line) or "text".
     log_format: str = "json"
-    #: "none" or "console"; traces are created either way so logs carry trace ids.
+    #: "none", "console" or "otlp" (to OTEL_EXPORTER_OTLP_ENDPOINT); traces are created either way
+    #: so logs carry trace ids.
     otel_exporter: str = "none"
     extra: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
@@ -128,8 +129,8 @@ class Settings:
             problems.append("OUTBOX must be auto, on or off")
         if self.log_format not in ("json", "text"):
             problems.append("LOG_FORMAT must be json or text")
-        if self.otel_exporter not in ("none", "console"):
-            problems.append("OTEL_EXPORTER must be none or console")
+        if self.otel_exporter not in ("none", "console", "otlp"):
+            problems.append("OTEL_EXPORTER must be none, console or otlp")
         if not self.resolved_database_url.startswith(("sqlite://", "postgres://", "memory://")):
             problems.append("DATABASE_URL must start with sqlite://, postgres:// or memory://")
         if problems:

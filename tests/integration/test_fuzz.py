@@ -125,6 +125,13 @@ def fuzz_grpc(port: int) -> int:
 
         random_bytes()
         structured()
+        # Huge strings and lists in an otherwise valid message.
+        bloated = pb.CreatePlanRequest(
+            game_state=game_state_pb2.GameState(player_units=[game_state_pb2.Unit()] * 50_000)
+        )
+        assert status_of(lambda: create(bloated, timeout=10)) in CLEAN_GRPC
+        assert status_of(lambda: raw(b"\x0a\xff\xff\x7f" + b"x" * 2_000_000, timeout=10)) in CLEAN_GRPC
+        sent += 2
     return sent
 
 
@@ -157,6 +164,14 @@ def fuzz_http(url: str) -> int:
 
         rest()
         graphql()
+        # Huge inputs, once each: refused cleanly by a limit, never a crash.
+        unit = {"coordinate": {"x": 1, "y": 2}, "speed": 1, "mass": 2, "friction": 0.1}
+        huge = {"player_units": [unit] * 5000, "enemy_units": [unit]}
+        assert client.post("/api/v1/throttle/calculate_throttle_steps", json=huge).status_code == 400
+        assert client.post("/api/v1/plans/" + "a" * 20_000).status_code in (400, 404, 405, 413, 414, 431)
+        big_document = "{ plans { nextCursor } }" + " " * 2_000_000
+        assert client.post("/graphql", json={"query": big_document}).status_code == 413
+        sent += 3
     return sent
 
 

@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 import asyncpg
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 from tortoise import Tortoise, connections
 from tortoise.exceptions import BaseORMException, DoesNotExist
 from tortoise.expressions import Q
@@ -23,6 +25,7 @@ MODELS_MODULE = "throttling_sequencer.adapters.storage.models"
 MIGRATIONS_MODULE = "throttling_sequencer.adapters.storage.migrations"
 
 T = TypeVar("T")
+_tracer = trace.get_tracer(__name__)
 
 
 def tortoise_config(database_url: str) -> dict[str, Any]:
@@ -61,7 +64,8 @@ class TortoisePlanRepository:
 
     async def open(self) -> None:
         await self._guard(
-            lambda: Tortoise.init(config=tortoise_config(self._database_url), _enable_global_fallback=True)
+            lambda: Tortoise.init(config=tortoise_config(self._database_url), _enable_global_fallback=True),
+            "connect",
         )
 
     async def close(self) -> None:
@@ -69,19 +73,19 @@ class TortoisePlanRepository:
 
     async def reconnect(self) -> None:
         """Drop pooled connections (e.g. to a former writer after a failover); the next query dials anew."""
-        await self._guard(lambda: connections.close_all(discard=True))
+        await self._guard(lambda: connections.close_all(discard=True), "reconnect")
 
     async def add(self, plan: Plan) -> None:
-        await self._guard(lambda: PlanRecord.create(**_to_row(plan)))
+        await self._guard(lambda: PlanRecord.create(**_to_row(plan)), "INSERT plans")
 
     async def add_many(self, plans: list[Plan]) -> None:
         """Insert plans; ones already stored (same id) are left alone, so retries are harmless."""
         records = [PlanRecord(**_to_row(plan)) for plan in plans]
-        await self._guard(lambda: PlanRecord.bulk_create(records, ignore_conflicts=True))
+        await self._guard(lambda: PlanRecord.bulk_create(records, ignore_conflicts=True), "INSERT plans")
 
     async def get(self, plan_id: UUID) -> Plan:
         try:
-            record = await self._guard(lambda: PlanRecord.get(id=plan_id))
+            record = await self._guard(lambda: PlanRecord.get(id=plan_id), "SELECT plans")
         except DoesNotExist:
             raise PlanNotFound(str(plan_id)) from None
         return _from_row(record)
@@ -92,12 +96,22 @@ class TortoisePlanRepository:
             query = query.filter(
                 Q(created_at__lt=after.created_at) | Q(created_at=after.created_at, id__lt=after.plan_id)
             )
-        records = await self._guard(lambda: query.order_by("-created_at", "-id").limit(limit))
+        records = await self._guard(lambda: query.order_by("-created_at", "-id").limit(limit), "SELECT plans")
         return [_from_row(r) for r in records]
 
+    async def _guard(self, operation: Callable[[], Awaitable[T]], statement: str) -> T:
+        """One database call: a client span, and faults turned into StorageUnavailable (a missing
+        row stays DoesNotExist)."""
+        system = "postgresql" if self._database_url.startswith("postgres") else "sqlite"
+        with _tracer.start_as_current_span(
+            f"{system} {statement}",
+            kind=SpanKind.CLIENT,
+            attributes={"db.system": system, "db.statement": statement},
+        ):
+            return await self._guarded(operation)
+
     @staticmethod
-    async def _guard(operation: Callable[[], Awaitable[T]]) -> T:
-        """Turn database faults into StorageUnavailable; a missing row stays DoesNotExist."""
+    async def _guarded(operation: Callable[[], Awaitable[T]]) -> T:
         try:
             return await operation()
         except DoesNotExist:
