@@ -6,26 +6,20 @@ the same payload, so the ratios show what each extra hop costs.
 
 from __future__ import annotations
 
-import os
-import signal
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import grpc
 import httpx
+from google.protobuf import json_format
 
-from bench.service import free_port, wait_serving
+from bench.stack import running_stack
 from throttling.v1 import game_state_pb2
 from throttling.v1 import throttling_service_pb2 as pb
 from throttling.v1.throttling_service_pb2_grpc import ThrottlingServiceStub
 
-ROOT = Path(__file__).resolve().parents[1]
 STATE_JSON = {
     "player_units": [{"coordinate": {"x": 0, "y": 0}, "speed": 0, "mass": 10, "friction": 0.01}],
     "enemy_units": [{"coordinate": {"x": 5000, "y": 0}, "speed": 0, "mass": 50, "friction": 0.5}],
@@ -55,65 +49,27 @@ def timed(call: Callable[[], object], count: int) -> list[float]:
 
 def frontdoor_rows(quick: bool, progress: Callable[[str], None]) -> list[Route]:
     count = 100 if quick else 400
-    grpc_port, envoy_port, admin_port, graphql_port = free_port(), free_port(), free_port(), free_port()
-    with tempfile.TemporaryDirectory() as data:
-        env = {
-            **os.environ,
-            "THROTTLING_GRPC_PORT": str(grpc_port),
-            "THROTTLING_ENVOY_PORT": str(envoy_port),
-            "THROTTLING_ENVOY_ADMIN_PORT": str(admin_port),
-            "THROTTLING_GRAPHQL_PORT": str(graphql_port),
-            "THROTTLING_DATA_DIR": data,
-            "THROTTLING_LOG_LEVEL": "WARNING",
-            "THROTTLING_METRICS_PORT": "0",
-        }
-        stack = subprocess.Popen(
-            [sys.executable, "-m", "bridge.stack"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            wait_serving(grpc_port)
-            url = f"http://127.0.0.1:{envoy_port}"
-            with httpx.Client(base_url=url, timeout=30) as client:
-                deadline = time.monotonic() + 30
-                while time.monotonic() < deadline:
-                    try:
-                        if (
-                            client.get("/api/v1/health").status_code == 200
-                            and client.get("/graphql").status_code < 500
-                        ):
-                            break
-                    except httpx.TransportError:
-                        pass
-                    time.sleep(0.2)
-                progress(f"front door: {count} sequential calls per path")
-                state = game_state_pb2.GameState()
-                from google.protobuf import json_format
-
-                json_format.ParseDict(STATE_JSON, state)
-                with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
-                    stub = ThrottlingServiceStub(channel)
-                    direct = timed(
-                        lambda: stub.CalculateThrottleSteps(
-                            pb.CalculateThrottleStepsRequest(game_state=state)
-                        ),
-                        count,
-                    )
-                rest = timed(
-                    lambda: client.post(
-                        "/api/v1/throttle/calculate_throttle_steps", json=STATE_JSON
-                    ).raise_for_status(),
-                    count,
-                )
-                graphql = timed(
-                    lambda: client.post("/graphql", json={"query": QUERY}).raise_for_status(), count
-                )
-        finally:
-            stack.send_signal(signal.SIGINT)
-            stack.wait(timeout=30)
+    state = json_format.ParseDict(STATE_JSON, game_state_pb2.GameState())
+    request = pb.CalculateThrottleStepsRequest(game_state=state)
+    with running_stack() as stack, httpx.Client(base_url=stack.url, timeout=30) as client:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if (
+                    client.get("/api/v1/health").status_code == 200
+                    and client.get("/graphql").status_code < 500
+                ):
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        progress(f"front door: {count} sequential calls per path")
+        with grpc.insecure_channel(f"127.0.0.1:{stack.grpc_port}") as channel:
+            stub = ThrottlingServiceStub(channel)
+            direct = timed(lambda: stub.CalculateThrottleSteps(request), count)
+        calculate = "/api/v1/throttle/calculate_throttle_steps"
+        rest = timed(lambda: client.post(calculate, json=STATE_JSON).raise_for_status(), count)
+        graphql = timed(lambda: client.post("/graphql", json={"query": QUERY}).raise_for_status(), count)
     return [Route("gRPC direct", direct), Route("REST via Envoy", rest), Route("GraphQL via Envoy", graphql)]
 
 

@@ -12,13 +12,10 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sqlite3
 import statistics
 import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,8 +23,8 @@ from pathlib import Path
 
 import httpx
 
-from bench.frontdoor import ROOT, STATE_JSON
-from bench.service import free_port, wait_serving
+from bench.frontdoor import STATE_JSON
+from bench.stack import running_stack
 
 CONCURRENCY_CAP = 32
 
@@ -146,50 +143,32 @@ async def streams_through_shutdown(
 
 
 def run(seconds: float, progress: Callable[[str], None]) -> SoakReport:
-    grpc_port, envoy_port, admin_port, graphql_port = free_port(), free_port(), free_port(), free_port()
-    with tempfile.TemporaryDirectory() as data:
-        env = {
-            **os.environ,
-            "THROTTLING_GRPC_PORT": str(grpc_port),
-            "THROTTLING_ENVOY_PORT": str(envoy_port),
-            "THROTTLING_ENVOY_ADMIN_PORT": str(admin_port),
-            "THROTTLING_GRAPHQL_PORT": str(graphql_port),
-            "THROTTLING_DATA_DIR": data,
-            "THROTTLING_LOG_LEVEL": "WARNING",
-            "THROTTLING_METRICS_PORT": "0",
-            "THROTTLING_RATE_LIMIT_PER_SECOND": "100000",
-            "THROTTLING_RATE_LIMIT_BURST": "100000",
-        }
-        stack = subprocess.Popen([sys.executable, "-m", "bridge.stack"], cwd=ROOT, env=env)
-        try:
-            wait_serving(grpc_port)
+    # Envoy's rate limit would cap the capacity measurement: lift it for the soak.
+    with running_stack(
+        THROTTLING_RATE_LIMIT_PER_SECOND="100000", THROTTLING_RATE_LIMIT_BURST="100000"
+    ) as stack:
 
-            async def main() -> SoakReport:
-                limits = httpx.Limits(max_connections=CONCURRENCY_CAP + 8)
-                async with httpx.AsyncClient(
-                    base_url=f"http://127.0.0.1:{envoy_port}", timeout=30, limits=limits
-                ) as client:
-                    for _ in range(300):  # Envoy marks the server healthy within a health interval
-                        if (await client.get("/api/v1/health")).status_code == 200:
-                            break
-                        await asyncio.sleep(0.1)
-                    capacity = await measure_capacity(client)
-                    report = SoakReport(capacity, 0.8 * capacity, seconds)
-                    target = report.target_rate
-                    progress(f"soak: capacity {capacity:.0f} plans/s; {target:.0f}/s for {seconds:.0f} s")
-                    await soak(client, report, stack.pid, progress)
-                    await streams_through_shutdown(client, report, stack)
-                    return report
+        async def main() -> SoakReport:
+            limits = httpx.Limits(max_connections=CONCURRENCY_CAP + 8)
+            async with httpx.AsyncClient(base_url=stack.url, timeout=30, limits=limits) as client:
+                for _ in range(300):  # Envoy marks the server healthy within a health interval
+                    if (await client.get("/api/v1/health")).status_code == 200:
+                        break
+                    await asyncio.sleep(0.1)
+                capacity = await measure_capacity(client)
+                report = SoakReport(capacity, 0.8 * capacity, seconds)
+                target = report.target_rate
+                progress(f"soak: capacity {capacity:.0f} plans/s; {target:.0f}/s for {seconds:.0f} s")
+                await soak(client, report, stack.process.pid, progress)
+                await streams_through_shutdown(client, report, stack.process)
+                return report
 
-            report = asyncio.run(main())
-            stack.wait(timeout=60)
-        finally:
-            if stack.poll() is None:
-                stack.kill()
-        with sqlite3.connect(Path(data) / "throttling.sqlite3") as db:
+        report = asyncio.run(main())
+        stack.process.wait(timeout=60)
+        with sqlite3.connect(stack.data / "throttling.sqlite3") as db:
             stored = {row[0] for row in db.execute("SELECT id FROM plans")}
-        report.stored = len(stored)
-        report.missing = len(set(report.answered) - stored)
+    report.stored = len(stored)
+    report.missing = len(set(report.answered) - stored)
     return report
 
 
