@@ -2,31 +2,38 @@
 
 Every answer must be clean (gRPC OK or INVALID_ARGUMENT/RESOURCE_EXHAUSTED; HTTP 2xx or 4xx),
 never INTERNAL or a 5xx, never a hang; afterwards the server still answers a normal request.
+Page tokens (arbitrary JSON, deep nesting, naive and out-of-range timestamps) are generated too.
 Hypothesis drives synchronous clients in a worker thread while the event loop serves.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import math
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import grpc
 import httpx
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import EnvoyProcess
-from tests.support import DEFAULT_STATE_JSON
+from tests.conftest import EnvoyProcess, make_settings
+from tests.support import DEFAULT_STATE_JSON, game_state_pb
 from throttling.v1 import game_state_pb2, planning_pb2
 from throttling.v1 import throttling_service_pb2 as pb
+from throttling.v1.throttling_service_pb2_grpc import ThrottlingServiceStub
 from throttling_sequencer.app import Application
 
 CLEAN_GRPC = {grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.RESOURCE_EXHAUSTED}
 FUZZ = settings(deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None)
 # Cheap plans when an input happens to be valid: the random strategy, few samples' worth of ticks.
 CHEAP = {"options.strategy": "STRATEGY_RANDOM", "options.maxTicks": "3"}
+CHEAP_OPTIONS = planning_pb2.PlannerOptions(strategy=planning_pb2.STRATEGY_RANDOM, max_ticks=3)
 
 floats = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
@@ -186,3 +193,91 @@ async def test_ten_thousand_hostile_inputs_leave_the_server_healthy(
     async with httpx.AsyncClient(base_url=envoy.url) as client:
         response = await client.post("/api/v1/throttle/calculate_throttle_steps", json=DEFAULT_STATE_JSON)
     assert response.status_code == 200 and response.json()
+
+
+# --- Page tokens: arbitrary JSON, deep nesting, naive and odd timestamps, wrong types ---------
+
+timestamps = st.one_of(
+    st.datetimes().map(datetime.isoformat),  # naive
+    st.datetimes(timezones=st.timezones()).map(datetime.isoformat),
+    st.datetimes(timezones=st.just(UTC)).map(lambda t: t.isoformat(timespec="microseconds")),
+    st.sampled_from(
+        [
+            "0001-01-01T00:00:00+05:00",  # before the first UTC instant
+            "9999-12-31T23:59:59-05:00",  # after the last
+            "2026-11-01",
+            "2026-W44-1",
+            "2026-11-01T12:00:00Z",
+            "2026-11-01T12:00:00+23:59",
+            "",
+        ]
+    ),
+    st.text(max_size=40),
+)
+
+
+def nested(depth: int, opener: str, closer: str) -> str:
+    return opener * depth + closer * depth
+
+
+token_payloads = st.one_of(
+    json_values.map(json.dumps),
+    st.fixed_dictionaries(
+        {"t": st.one_of(timestamps, json_values), "id": st.one_of(st.uuids().map(str), json_values)},
+        optional={"x": json_values},
+    ).map(json.dumps),
+    st.integers(1, 100_000).map(lambda depth: nested(depth, "[", "]")),
+    st.integers(1, 100_000).map(lambda depth: nested(depth, '{"t":', "}")),
+    st.builds(
+        lambda depth, id_: f'{{"t": {nested(depth, "[", "]")}, "id": "{id_}"}}',
+        st.integers(1, 5000),
+        st.uuids(),
+    ),
+)
+page_tokens = st.one_of(
+    token_payloads.map(lambda text: base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")),
+    st.binary(max_size=300).map(lambda data: base64.urlsafe_b64encode(data).decode()),
+    st.text(max_size=300),
+)
+
+
+def fuzz_page_tokens(port: int) -> int:
+    sent = 0
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = ThrottlingServiceStub(channel)
+        # A stored plan, so that every cursor is compared with one.
+        stub.CreatePlan(pb.CreatePlanRequest(game_state=game_state_pb(), options=CHEAP_OPTIONS), timeout=10)
+
+        @settings(FUZZ, max_examples=600)
+        @given(page_tokens)
+        def listing(token: str) -> None:
+            nonlocal sent
+            sent += 1
+            try:
+                stub.ListPlans(pb.ListPlansRequest(page_size=5, page_token=token), timeout=10)
+            except grpc.RpcError as error:
+                assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, (token[:200], error.details())
+                assert error.details() == "invalid request: page_token", error.details()
+
+        listing()
+    return sent
+
+
+@pytest.fixture(scope="module")
+async def outbox_app(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Application]:
+    """SQLite behind the outbox: the other listing path (journaled plans merged with stored ones)."""
+    settings = make_settings(database_url="", data_dir=tmp_path_factory.mktemp("fuzz-outbox"), outbox="on")
+    application = Application(settings)
+    await application.start()
+    yield application
+    await application.stop()
+
+
+async def test_generated_page_tokens_are_invalid_argument_never_internal(
+    app: Application, outbox_app: Application
+) -> None:
+    assert app.port is not None and outbox_app.port is not None
+    sent = await asyncio.gather(
+        asyncio.to_thread(fuzz_page_tokens, app.port), asyncio.to_thread(fuzz_page_tokens, outbox_app.port)
+    )
+    assert sum(sent) >= 1_200

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -144,10 +145,29 @@ async def test_listing_pages_newest_first_until_the_last_page(executor: ThreadPo
     assert token == ""
 
 
-@pytest.mark.parametrize("token", ["garbage", "e30", "!!!"])
+def token_of(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+FORGED_TOKENS = {
+    "garbage": "garbage",
+    "empty object": "e30",
+    "not base64": "!!!",
+    "id not a string": token_of('{"t": "2026-01-01T00:00:00+00:00", "id": 5}'),
+    "deep nesting": token_of("[" * 100_000 + "]" * 100_000),
+    "naive timestamp": token_of('{"t": "2026-01-01T00:00:00", "id": "00000000-0000-4000-8000-000000000000"}'),
+    "before the first UTC instant": token_of(
+        '{"t": "0001-01-01T00:00:00+05:00", "id": "00000000-0000-4000-8000-000000000000"}'
+    ),
+}
+
+
+@pytest.mark.parametrize("token", FORGED_TOKENS.values(), ids=FORGED_TOKENS.keys())
 async def test_a_forged_page_token_is_invalid_input(executor: ThreadPoolExecutor, token: str) -> None:
+    planning = service(ScriptedPlanner(), executor, start=datetime(2026, 1, 1, tzinfo=UTC))
+    await planning.create_plan(game_state(), PlannerOverrides(), CALL)  # a plan to compare the cursor with
     with pytest.raises(InvalidInput) as error:
-        await service(ScriptedPlanner(), executor).list_plans(10, token)
+        await planning.list_plans(10, token)
     assert error.value.violations[0].field == "page_token"
 
 
