@@ -60,6 +60,8 @@ class Application:
                 # Only workers share a port; otherwise a port in use must be an error.
                 ("grpc.so_reuseport", 1 if self.settings.reuse_port else 0),
                 ("grpc.max_receive_message_length", self.settings.max_message_bytes),
+                ("grpc.max_metadata_size", self.settings.max_metadata_bytes),
+                ("grpc.absolute_max_metadata_size", self.settings.max_metadata_bytes),
                 ("grpc.max_concurrent_streams", self.settings.max_concurrent_streams),
             ],
         )
@@ -139,7 +141,12 @@ def _authenticator(settings: Settings) -> Authenticator | None:
             "set THROTTLING_AUTH_ISSUER to require bearer tokens"
         )
         return None
-    logger.info("bearer tokens required", issuer=settings.auth_issuer, audience=settings.auth_audience)
+    logger.info(
+        "bearer tokens required",
+        issuer=settings.auth_issuer,
+        audience=settings.auth_audience,
+        admin_role=settings.auth_admin_role or None,
+    )
     return Authenticator(
         issuer=settings.auth_issuer,
         audience=settings.auth_audience,
@@ -147,6 +154,11 @@ def _authenticator(settings: Settings) -> Authenticator | None:
         leeway_seconds=settings.auth_leeway_seconds,
         jwks_url=settings.auth_jwks_url,
         refresh_cooldown=settings.auth_refresh_cooldown_seconds,
+        jwks_lifespan=settings.auth_jwks_lifespan_seconds,
+        failure_ttl=settings.auth_jwks_failure_cache_seconds,
+        fetch_timeout=settings.auth_jwks_timeout_seconds,
+        admin_role=settings.auth_admin_role,
+        roles_claim=settings.auth_roles_claim,
     )
 
 

@@ -10,101 +10,37 @@ import base64
 import hashlib
 import hmac
 import json
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import grpc
 import httpx
-import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from websockets.asyncio.client import connect
 
 from tests.conftest import EnvoyProcess, envoy_process, make_settings, sidecar_process
-from tests.support import DEFAULT_STATE_JSON, free_port, game_state_pb
+from tests.issuer import AUDIENCE, USER, Issuer, b64, bearer, forged
+from tests.support import DEFAULT_STATE_JSON, game_state_pb
+from throttling.v1 import planning_pb2
 from throttling.v1 import throttling_service_pb2 as pb
 from throttling.v1.throttling_service_pb2_grpc import ThrottlingServiceStub
 from throttling_sequencer.app import Application
-
-AUDIENCE = "throttling-sequencer"
-USER = "player-1"
-
-
-def b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-@dataclass
-class Issuer:
-    """A minimal OIDC issuer: discovery at /.well-known/openid-configuration, keys at /jwks."""
-
-    port: int = field(default_factory=free_port)
-    keys: dict[str, rsa.RSAPrivateKey] = field(default_factory=dict)
-    published: list[str] = field(default_factory=list)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def add_key(self, kid: str, publish: bool = True) -> None:
-        self.keys[kid] = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        if publish:
-            self.published.append(kid)
-
-    def jwks(self) -> dict[str, Any]:
-        out = []
-        for kid in self.published:
-            jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.keys[kid].public_key()))
-            out.append(jwk | {"kid": kid, "use": "sig", "alg": "RS256"})
-        return {"keys": out}
-
-    def token(self, kid: str = "k1", **claims: Any) -> str:
-        now = int(time.time())
-        body = {"iss": self.url, "aud": AUDIENCE, "sub": USER, "iat": now, "exp": now + 300} | claims
-        return jwt.encode(body, self.keys[kid], algorithm="RS256", headers={"kid": kid})
-
-    def serve(self) -> ThreadingHTTPServer:
-        issuer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                if self.path == "/.well-known/openid-configuration":
-                    body = {"issuer": issuer.url, "jwks_uri": f"{issuer.url}/jwks"}
-                elif self.path == "/jwks":
-                    body = issuer.jwks()
-                else:
-                    self.send_error(404)
-                    return
-                data = json.dumps(body).encode()
-                self.send_response(200)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        return server
 
 
 @pytest.fixture(scope="module")
 def issuer() -> Iterator[Issuer]:
     running = Issuer()
     running.add_key("k1")
+    running.add_key("e1", kind="EC")
     running.add_key("stranger", publish=False)
-    server = running.serve()
-    yield running
-    server.shutdown()
+    running.add_key("ec-stranger", publish=False, kind="EC")
+    yield running.serve()
+    running.stop()
 
 
 @dataclass
@@ -166,6 +102,19 @@ ATTACKS: dict[str, Any] = {
     "wrong audience": lambda issuer: issuer.token(aud="someone-else"),
     "tampered payload": tampered,
     "unknown kid": lambda issuer: issuer.token(kid="stranger"),
+    # The header picks the algorithm, the kid picks a key of another type.
+    "ES256 header naming an RSA key": lambda issuer: forged(
+        issuer, "ec-stranger", {"alg": "ES256", "kid": "k1"}
+    ),
+    "RS256 header naming an EC key": lambda issuer: forged(issuer, "stranger", {"alg": "RS256", "kid": "e1"}),
+    "header nested too deeply": lambda issuer: forged(
+        issuer, "k1", '{"alg": "RS256", "kid": "k1", "x": ' + "[" * 2000 + "]" * 2000 + "}"
+    ),
+    "kid not a string": lambda issuer: forged(issuer, "k1", {"alg": "RS256", "kid": ["k1"]}),
+    "token too long": lambda issuer: issuer.token(padding="p" * 7_000),
+    # Longer than the plans' user_id column (256): refused at the edge, never stored.
+    "subject too long": lambda issuer: issuer.token(sub="u" * 257),
+    "subject with a NUL": lambda issuer: issuer.token(sub="player\u0000-1"),
 }
 
 
@@ -183,7 +132,8 @@ async def test_grpc_rejects(secured: SecuredStack, issuer: Issuer, attack: Any) 
                 pb.CreatePlanRequest(game_state=game_state_pb()),
                 metadata=tuple(authorization(attack(issuer)).items()),
             )
-    assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED, raised.value.details()
+    assert "internal" not in (raised.value.details() or "").lower()
 
 
 @pytest.mark.parametrize("attack", ATTACKS.values(), ids=ATTACKS.keys())
@@ -267,6 +217,38 @@ async def test_a_rotated_key_is_fetched_when_first_seen(secured: SecuredStack, i
             pb.ListPlansRequest(page_size=1), metadata=tuple(authorization(issuer.token(kid="k2")).items())
         )
     assert reply is not None
+
+
+async def test_an_ec_key_signs_es256_tokens(secured: SecuredStack, issuer: Issuer) -> None:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{secured.app.port}") as channel:
+        reply = await ThrottlingServiceStub(channel).ListPlans(
+            pb.ListPlansRequest(page_size=1), metadata=bearer(issuer.token(kid="e1"))
+        )
+    assert reply is not None
+
+
+async def test_a_subject_is_the_user_id_up_to_the_column_length(
+    secured: SecuredStack, issuer: Issuer
+) -> None:
+    """The plans' user_id column holds 256 characters: a longer `sub` is refused, never stored."""
+    longest = "u" * 256
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{secured.app.port}") as channel:
+        stub = ThrottlingServiceStub(channel)
+        plan = (await stub.CreatePlan(cheap_plan(), metadata=bearer(issuer.token(sub=longest)))).plan
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await stub.CreatePlan(cheap_plan(), metadata=bearer(issuer.token(sub=longest + "u")))
+    assert plan.user_id == longest
+    assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert (
+        raised.value.details()
+        == "invalid token: the subject (sub) is 257 characters long; at most 256 are accepted"
+    )
+
+
+def cheap_plan() -> pb.CreatePlanRequest:
+    return pb.CreatePlanRequest(
+        game_state=game_state_pb(), options=planning_pb2.PlannerOptions(strategy=planning_pb2.STRATEGY_RANDOM)
+    )
 
 
 def test_unsafe_algorithms_are_refused_in_settings(tmp_path: Path) -> None:
