@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import grpc
 import httpx
@@ -30,6 +31,8 @@ from throttling.v1 import planning_pb2
 from throttling.v1 import throttling_service_pb2 as pb
 from throttling.v1.throttling_service_pb2_grpc import ThrottlingServiceStub
 from throttling_sequencer.app import Application
+
+ADMIN_ROLE = "throttling-admin"
 
 
 @pytest.fixture(scope="module")
@@ -249,6 +252,107 @@ def cheap_plan() -> pb.CreatePlanRequest:
     return pb.CreatePlanRequest(
         game_state=game_state_pb(), options=planning_pb2.PlannerOptions(strategy=planning_pb2.STRATEGY_RANDOM)
     )
+
+
+def admin_token(issuer: Issuer, **claims: Any) -> str:
+    """Keycloak puts realm roles in `realm_access.roles`."""
+    return issuer.token(
+        sub="operator", **({"realm_access": {"roles": ["offline_access", ADMIN_ROLE]}} | claims)
+    )
+
+
+@dataclass
+class TwoUsers:
+    """Two fresh users with one plan each."""
+
+    alice: str
+    bob: str
+    alices_plan: str
+    bobs_plan: str
+
+
+@pytest.fixture
+async def two_users(secured: SecuredStack, issuer: Issuer) -> TwoUsers:
+    alice, bob = f"alice-{uuid4().hex[:8]}", f"bob-{uuid4().hex[:8]}"
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{secured.app.port}") as channel:
+        stub = ThrottlingServiceStub(channel)
+        alices = (await stub.CreatePlan(cheap_plan(), metadata=bearer(issuer.token(sub=alice)))).plan
+        bobs = (await stub.CreatePlan(cheap_plan(), metadata=bearer(issuer.token(sub=bob)))).plan
+    return TwoUsers(alice, bob, alices.plan_id, bobs.plan_id)
+
+
+async def grpc_listing(stub: ThrottlingServiceStub, token: str) -> list[planning_pb2.Plan]:
+    """Every plan the token's user may list, page by page."""
+    plans: list[planning_pb2.Plan] = []
+    page_token = ""
+    while True:
+        reply = await stub.ListPlans(
+            pb.ListPlansRequest(page_size=100, page_token=page_token), metadata=bearer(token)
+        )
+        plans.extend(reply.plans)
+        if not (page_token := reply.next_page_token):
+            return plans
+
+
+async def test_grpc_callers_see_only_their_own_plans_and_admins_see_all(
+    secured: SecuredStack, issuer: Issuer, two_users: TwoUsers
+) -> None:
+    alice = issuer.token(sub=two_users.alice)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{secured.app.port}") as channel:
+        stub = ThrottlingServiceStub(channel)
+        assert (
+            await stub.GetPlan(pb.GetPlanRequest(plan_id=two_users.alices_plan), metadata=bearer(alice))
+        ).plan
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await stub.GetPlan(pb.GetPlanRequest(plan_id=two_users.bobs_plan), metadata=bearer(alice))
+        # Exactly what a plan id that does not exist gets: the answer does not tell them apart.
+        assert raised.value.code() == grpc.StatusCode.NOT_FOUND
+        assert raised.value.details() == f"no plan with id {two_users.bobs_plan!r}"
+        assert [p.plan_id for p in await grpc_listing(stub, alice)] == [two_users.alices_plan]
+
+        admin = admin_token(issuer)
+        fetched = await stub.GetPlan(pb.GetPlanRequest(plan_id=two_users.bobs_plan), metadata=bearer(admin))
+        assert fetched.plan.user_id == two_users.bob
+        everyone = {p.plan_id for p in await grpc_listing(stub, admin)}
+        assert {two_users.alices_plan, two_users.bobs_plan} <= everyone
+
+        # The role must sit where the setting says (realm_access.roles), not in any claim.
+        elsewhere = issuer.token(sub="operator", resource_access={"roles": [ADMIN_ROLE]}, roles=[ADMIN_ROLE])
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await stub.GetPlan(pb.GetPlanRequest(plan_id=two_users.bobs_plan), metadata=bearer(elsewhere))
+        assert raised.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_rest_callers_see_only_their_own_plans_and_admins_see_all(
+    secured: SecuredStack, issuer: Issuer, two_users: TwoUsers
+) -> None:
+    alice = authorization(issuer.token(sub=two_users.alice))
+    admin = authorization(admin_token(issuer))
+    async with httpx.AsyncClient(base_url=secured.envoy.url) as client:
+        assert (await client.get(f"/api/v1/plans/{two_users.alices_plan}", headers=alice)).status_code == 200
+        hidden = await client.get(f"/api/v1/plans/{two_users.bobs_plan}", headers=alice)
+        assert hidden.status_code == 404 and hidden.json()["code"] == 5
+        listed = await client.get("/api/v1/plans", params={"pageSize": 100}, headers=alice)
+        assert [p["planId"] for p in listed.json()["plans"]] == [two_users.alices_plan]
+        shown = await client.get(f"/api/v1/plans/{two_users.bobs_plan}", headers=admin)
+        assert shown.status_code == 200 and shown.json()["plan"]["userId"] == two_users.bob
+
+
+async def test_graphql_callers_see_only_their_own_plans_and_admins_see_all(
+    secured: SecuredStack, issuer: Issuer, two_users: TwoUsers
+) -> None:
+    alice = authorization(issuer.token(sub=two_users.alice))
+    admin = authorization(admin_token(issuer))
+    plan = f'{{ plan(id: "{two_users.bobs_plan}") {{ userId }} }}'
+    async with httpx.AsyncClient(base_url=secured.envoy.url) as client:
+        hidden = (await client.post("/graphql", json={"query": plan}, headers=alice)).json()
+        assert hidden["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+        listed = await client.post(
+            "/graphql", json={"query": "{ plans(first: 100) { plans { id } } }"}, headers=alice
+        )
+        assert [p["id"] for p in listed.json()["data"]["plans"]["plans"]] == [two_users.alices_plan]
+        shown = (await client.post("/graphql", json={"query": plan}, headers=admin)).json()
+        assert shown["data"]["plan"]["userId"] == two_users.bob
 
 
 def test_unsafe_algorithms_are_refused_in_settings(tmp_path: Path) -> None:

@@ -72,12 +72,15 @@ class PageCursor:
 
 
 class PlanRepository(Protocol):
+    """Plans by id and newest first. Reads name an `owner`: only that user's plans are seen
+    (None: every user's, for administrators)."""
+
     async def add(self, plan: Plan) -> None: ...
 
-    async def get(self, plan_id: UUID) -> Plan:
-        """Raises PlanNotFound."""
+    async def get(self, plan_id: UUID, *, owner: str | None) -> Plan:
+        """Raises PlanNotFound, also when the plan belongs to someone other than `owner`."""
         ...
 
-    async def list(self, limit: int, after: PageCursor | None) -> list[Plan]:
+    async def list(self, limit: int, after: PageCursor | None, *, owner: str | None) -> list[Plan]:
         """Newest first (created_at, then plan_id, descending), strictly after the cursor."""
         ...

@@ -59,11 +59,20 @@ class Progress:
 
 @dataclass(frozen=True, slots=True)
 class CallContext:
-    """Who is calling and by when they need the answer (a time.monotonic() instant, or None)."""
+    """Who is calling and by when they need the answer (a time.monotonic() instant, or None).
+
+    A caller reads their own plans only; an administrator reads everyone's.
+    """
 
     request_id: str
     user_id: str
     deadline: float | None = None
+    admin: bool = False
+
+    @property
+    def owner(self) -> str | None:
+        """Whose plans this caller may read: their own, or everyone's (None) for administrators."""
+        return None if self.admin else self.user_id
 
 
 class PlanningService:
@@ -185,19 +194,22 @@ class PlanningService:
         finally:
             planning.cancel()
 
-    async def get_plan(self, plan_id: str) -> Plan:
+    async def get_plan(self, plan_id: str, call: CallContext) -> Plan:
+        """The plan, if the caller may read it; another user's plan is PlanNotFound, exactly like
+        a plan that does not exist, so ids reveal nothing."""
         try:
             key = UUID(plan_id)
         except ValueError:
             raise InvalidInput([FieldViolation("plan_id", "is not a UUID")]) from None
-        return await self._repository.get(key)
+        return await self._repository.get(key, owner=call.owner)
 
-    async def list_plans(self, page_size: int, page_token: str) -> PlanPage:
+    async def list_plans(self, page_size: int, page_token: str, call: CallContext) -> PlanPage:
+        """The plans the caller may read, newest first."""
         if page_size < 0 or page_size > MAX_PAGE_SIZE:
             raise InvalidInput([FieldViolation("page_size", f"must be between 0 and {MAX_PAGE_SIZE}")])
         limit = page_size or DEFAULT_PAGE_SIZE
         # One extra row tells whether another page follows without a count query.
-        rows = await self._repository.list(limit + 1, paging.decode(page_token))
+        rows = await self._repository.list(limit + 1, paging.decode(page_token), owner=call.owner)
         plans = tuple(rows[:limit])
         token = paging.encode(plans[-1]) if len(rows) > limit else ""
         return PlanPage(plans=plans, next_page_token=token)

@@ -85,7 +85,7 @@ async def test_a_plan_is_scored_stored_and_returned(executor: ThreadPoolExecutor
     assert plan.score.ticks == 2 and plan.score.nonzero_ticks == 1
     assert (plan.request_id, plan.user_id, plan.strategy) == ("r-1", "u-1", Strategy.EXACT)
     assert plan.distance_covered == pytest.approx(29.7 + 29.7 * 0.99)
-    assert await repository.get(plan.plan_id) == plan
+    assert await repository.get(plan.plan_id, owner=None) == plan
 
 
 async def test_the_planning_deadline_is_the_budget_or_the_callers_deadline(
@@ -136,7 +136,7 @@ async def test_listing_pages_newest_first_until_the_last_page(executor: ThreadPo
     created = [await planning.create_plan(game_state(), PlannerOverrides(), CALL) for _ in range(5)]
     seen, token = [], ""
     for _ in range(3):
-        page = await planning.list_plans(2, token)
+        page = await planning.list_plans(2, token, CALL)
         seen += [p.plan_id for p in page.plans]
         token = page.next_page_token
         if not token:
@@ -167,7 +167,7 @@ async def test_a_forged_page_token_is_invalid_input(executor: ThreadPoolExecutor
     planning = service(ScriptedPlanner(), executor, start=datetime(2026, 1, 1, tzinfo=UTC))
     await planning.create_plan(game_state(), PlannerOverrides(), CALL)  # a plan to compare the cursor with
     with pytest.raises(InvalidInput) as error:
-        await planning.list_plans(10, token)
+        await planning.list_plans(10, token, CALL)
     assert error.value.violations[0].field == "page_token"
 
 
@@ -176,6 +176,6 @@ async def test_get_plan_rejects_a_malformed_id_and_reports_a_missing_one(
 ) -> None:
     planning = service(ScriptedPlanner(), executor)
     with pytest.raises(InvalidInput):
-        await planning.get_plan("not-a-uuid")
+        await planning.get_plan("not-a-uuid", CALL)
     with pytest.raises(PlanNotFound):
-        await planning.get_plan(str(UUID(int=0)))
+        await planning.get_plan(str(UUID(int=0)), CALL)
