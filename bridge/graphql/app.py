@@ -1,4 +1,4 @@
-"""The ASGI app: Strawberry mounted in Starlette, whose lifespan owns the gRPC channel."""
+"""The ASGI app: Strawberry mounted in Starlette, whose lifespan owns the gRPC channels."""
 
 from __future__ import annotations
 
@@ -17,14 +17,16 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 
+from bridge.graphql.clients import TrustedProxies
 from bridge.graphql.schema import schema
 from bridge.graphql.settings import GraphQLSettings
+from bridge.graphql.subscriptions import Connection, SubscriptionLimits
 from bridge.graphql.upstream import Upstream
 from throttling_sequencer import tracing
 
 
 class _GraphQL(GraphQL[dict[str, Any], None]):
-    """Puts the upstream client in every resolver's context."""
+    """Puts the upstream client, the caller's address and the limits in every resolver's context."""
 
     def __init__(self, settings: GraphQLSettings) -> None:
         super().__init__(
@@ -34,11 +36,22 @@ class _GraphQL(GraphQL[dict[str, Any], None]):
         )
         self.settings = settings
         self.upstream: Upstream | None = None
+        self.subscriptions = SubscriptionLimits(settings)
+        self.proxies = TrustedProxies(settings.trusted_proxies)
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> dict[str, Any]:
-        return {"request": request, "response": response, "upstream": self.upstream}
+        # Called once per HTTP request, and once per WebSocket connection for all its operations.
+        peer = request.client.host if request.client else None
+        return {
+            "request": request,
+            "response": response,
+            "upstream": self.upstream,
+            "subscriptions": self.subscriptions,
+            "connection": Connection(),
+            "client": self.proxies.client(peer, request.headers),
+        }
 
 
 #: Largest GraphQL request body accepted (a 1,000-unit game state is about 100 KB as GraphQL).
@@ -72,14 +85,14 @@ def create_app(settings: GraphQLSettings | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         # grpc.aio channels belong to the event loop that creates them: make it here.
-        graphql.upstream = Upstream(settings.grpc_target, settings.call_timeout, settings.grpc_ca_file)
+        graphql.upstream = Upstream(settings)
         try:
             yield
         finally:
             await graphql.upstream.close()
 
     async def health(_request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
+        return JSONResponse({"status": "ok", "subscriptions": graphql.subscriptions.open})
 
     tracing.configure(settings.otel_exporter, service_name="throttling-graphql")
     return Starlette(

@@ -1,0 +1,180 @@
+"""The GraphQL sidecar's limits, through the real sidecar process, the real server and Envoy.
+
+The server here allows 4 concurrent streams per connection; the sidecar gets one query channel,
+one subscription channel and subscription caps of 2 per connection, 3 per client and 4 in all,
+so the subscription lane is full at exactly 4 open subscriptions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+
+from tests.conftest import EnvoyProcess, envoy_process, make_settings, sidecar_process
+from tests.integration.test_graphql import GAME_STATE
+from throttling_sequencer.app import Application
+
+PER_CONNECTION = 2
+PER_CLIENT = 3
+IN_ALL = 4
+SIDECAR_ENV = {
+    "THROTTLING_GRAPHQL_QUERY_CHANNELS": "1",
+    "THROTTLING_GRAPHQL_SUBSCRIPTION_CHANNELS": "1",
+    "THROTTLING_GRAPHQL_MAX_SUBSCRIPTIONS_PER_CONNECTION": str(PER_CONNECTION),
+    "THROTTLING_GRAPHQL_MAX_SUBSCRIPTIONS_PER_CLIENT": str(PER_CLIENT),
+    "THROTTLING_GRAPHQL_MAX_SUBSCRIPTIONS": str(IN_ALL),
+}
+#: The server's streams per connection: one subscription channel is full with IN_ALL streams.
+SERVER_STREAMS = IN_ALL
+#: A subscription that stays open: the first tick comes at once, the next after 10 s each.
+SLOW = f"subscription {{ generateSteps(tickIntervalMs: 10000, gameStateInput: {GAME_STATE}) {{ throttle }} }}"
+#: Guards against a hang (the defect these tests catch), not a timing expectation.
+HANG_GUARD_SECONDS = 30.0
+
+
+@dataclass
+class Guarded:
+    app: Application
+    sidecar: str
+    envoy: EnvoyProcess
+
+    @property
+    def sidecar_ws(self) -> str:
+        return self.sidecar.replace("http://", "ws://") + "/graphql"
+
+    @property
+    def envoy_ws(self) -> str:
+        return self.envoy.url.replace("http://", "ws://") + "/graphql"
+
+
+@pytest.fixture(scope="module")
+async def guarded(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Guarded]:
+    app = Application(make_settings(max_concurrent_streams=SERVER_STREAMS))
+    await app.start()
+    assert app.port is not None
+    try:
+        async with AsyncExitStack() as stack:
+            with pytest.MonkeyPatch.context() as env:  # the sidecar process inherits these
+                for name, value in SIDECAR_ENV.items():
+                    env.setenv(name, value)
+                url = await stack.enter_async_context(
+                    sidecar_process(app.port, tmp_path_factory.mktemp("guarded-graphql"))
+                )
+            proxy = await stack.enter_async_context(
+                envoy_process(app.port, url, tmp_path_factory.mktemp("guarded-envoy"))
+            )
+            yield Guarded(app, url, proxy)
+    finally:
+        await app.stop()
+
+
+@pytest.fixture(autouse=True)
+async def no_subscription_left_open(guarded: Guarded) -> AsyncIterator[None]:
+    """Each test starts once the sidecar has released the previous test's subscriptions."""
+    yield
+    async with httpx.AsyncClient(base_url=guarded.sidecar) as client:
+        for _ in range(400):
+            if (await client.get("/healthz")).json().get("subscriptions", 0) == 0:
+                return
+            await asyncio.sleep(0.05)
+    raise TimeoutError("the sidecar still counts open subscriptions after their connections closed")
+
+
+async def receive(ws: ClientConnection, op_id: str) -> dict[str, Any]:
+    """The next message for operation `op_id` (ticks of other subscriptions are skipped)."""
+    while True:
+        message: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), HANG_GUARD_SECONDS))
+        if message.get("id") == op_id:
+            return message
+
+
+@asynccontextmanager
+async def subscriber(url: str, source: str = "127.0.0.1", **headers: str) -> AsyncIterator[ClientConnection]:
+    """A graphql-transport-ws connection from the loopback address `source`."""
+    async with connect(
+        url,
+        subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
+        additional_headers=headers,
+        local_addr=(source, 0),
+    ) as ws:
+        await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
+        assert json.loads(await asyncio.wait_for(ws.recv(), HANG_GUARD_SECONDS))["type"] == "connection_ack"
+        yield ws
+
+
+async def subscribe(ws: ClientConnection, op_id: str, query: str = SLOW) -> dict[str, Any]:
+    """Starts a subscription; its first message (a `next` once the upstream stream runs)."""
+    await ws.send(json.dumps({"id": op_id, "type": "subscribe", "payload": {"query": query}}))
+    return await receive(ws, op_id)
+
+
+def errors_of(message: dict[str, Any]) -> list[dict[str, Any]]:
+    assert message["type"] in ("error", "next"), message
+    errors: list[dict[str, Any]] = (
+        message["payload"] if message["type"] == "error" else message["payload"].get("errors", [])
+    )
+    assert errors, f"expected a refusal, got {message}"
+    return errors
+
+
+def assert_refused(message: dict[str, Any], scope: str, limit: int) -> None:
+    extensions = errors_of(message)[0]["extensions"]
+    assert extensions["code"] == "SUBSCRIPTION_LIMIT_REACHED", message
+    assert (extensions["scope"], extensions["limit"]) == (scope, limit), message
+
+
+async def test_a_connection_holds_a_bounded_number_of_subscriptions(guarded: Guarded) -> None:
+    async with subscriber(guarded.sidecar_ws) as ws:
+        for n in range(PER_CONNECTION):
+            assert (await subscribe(ws, f"s{n}"))["type"] == "next"
+        assert_refused(await subscribe(ws, "over"), "connection", PER_CONNECTION)
+        # Closing one frees its place on the connection.
+        await ws.send(json.dumps({"id": "s0", "type": "complete"}))
+        assert (await subscribe(ws, "again"))["type"] == "next"
+
+
+async def test_a_client_holds_a_bounded_number_of_subscriptions_whatever_it_claims(guarded: Guarded) -> None:
+    # Envoy names the caller in X-Forwarded-For, replacing whatever the caller sent.
+    spoofed = {"x-forwarded-for": "203.0.113.9"}
+    async with (
+        subscriber(guarded.envoy_ws, "127.0.0.2") as first,
+        subscriber(guarded.envoy_ws, "127.0.0.2", **spoofed) as second,
+    ):
+        assert [(await subscribe(first, f"a{n}"))["type"] for n in range(2)] == ["next", "next"]
+        assert (await subscribe(second, "a2"))["type"] == "next"
+        assert_refused(await subscribe(second, "a3"), "client", PER_CLIENT)
+        async with subscriber(guarded.envoy_ws, "127.0.0.3") as other:
+            assert (await subscribe(other, "b0"))["type"] == "next"
+    # Straight to the sidecar, an untrusted peer's X-Forwarded-For is ignored too.
+    async with (
+        subscriber(guarded.sidecar_ws, "127.0.0.4", **spoofed) as first,
+        subscriber(guarded.sidecar_ws, "127.0.0.4", **{"x-forwarded-for": "203.0.113.10"}) as second,
+    ):
+        assert [(await subscribe(first, f"c{n}"))["type"] for n in range(2)] == ["next", "next"]
+        assert (await subscribe(second, "c2"))["type"] == "next"
+        assert_refused(await subscribe(second, "c3"), "client", PER_CLIENT)
+
+
+async def test_queries_answer_while_slow_subscriptions_fill_the_upstream(guarded: Guarded) -> None:
+    async with (
+        subscriber(guarded.envoy_ws, "127.0.0.2") as first,
+        subscriber(guarded.envoy_ws, "127.0.0.3") as second,
+    ):
+        for ws, prefix in ((first, "a"), (second, "b")):
+            for n in range(2):
+                assert (await subscribe(ws, f"{prefix}{n}"))["type"] == "next"
+        # SERVER_STREAMS subscriptions are open upstream: as many as one connection may carry.
+        async with httpx.AsyncClient(base_url=guarded.envoy.url, timeout=HANG_GUARD_SECONDS) as client:
+            response = await client.post("/graphql", json={"query": "{ plans(first: 1) { nextCursor } }"})
+        assert response.status_code == 200 and "errors" not in response.json(), response.text
+        # And a further subscription is refused at once rather than left waiting for a stream.
+        async with subscriber(guarded.envoy_ws, "127.0.0.4") as third:
+            assert_refused(await subscribe(third, "c0"), "server", IN_ALL)
