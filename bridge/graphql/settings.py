@@ -19,6 +19,8 @@ class GraphQLSettings:
     grpc_ca_file: str = ""
     #: "none", "console" or "otlp" (to OTEL_EXPORTER_OTLP_ENDPOINT), as for the server.
     otel_exporter: str = "none"
+    #: Largest HTTP request body and WebSocket message (a 1,000-unit game state is about 100 KB).
+    max_body_bytes: int = 256 * 1024
     #: Subscriptions open at once: per WebSocket connection, per client address, and in all.
     #: Keep `max_subscriptions` within subscription_channels x the server's streams per connection.
     max_subscriptions_per_connection: int = 8
@@ -53,6 +55,7 @@ class GraphQLSettings:
             call_timeout=float(env.get("THROTTLING_GRAPHQL_CALL_TIMEOUT", default.call_timeout)),
             grpc_ca_file=env.get("THROTTLING_GRAPHQL_GRPC_CA_FILE", ""),
             otel_exporter=env.get("THROTTLING_OTEL_EXPORTER", default.otel_exporter),
+            max_body_bytes=number("MAX_BODY_BYTES", default.max_body_bytes),
             max_subscriptions_per_connection=number(
                 "MAX_SUBSCRIPTIONS_PER_CONNECTION", default.max_subscriptions_per_connection
             ),

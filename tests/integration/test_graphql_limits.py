@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 from tests.conftest import EnvoyProcess, envoy_process, make_settings, sidecar_process
 from tests.integration.test_graphql import GAME_STATE
@@ -178,3 +179,44 @@ async def test_queries_answer_while_slow_subscriptions_fill_the_upstream(guarded
         # And a further subscription is refused at once rather than left waiting for a stream.
         async with subscriber(guarded.envoy_ws, "127.0.0.4") as third:
             assert_refused(await subscribe(third, "c0"), "server", IN_ALL)
+
+
+def body_chunks(total: int) -> AsyncIterator[bytes]:
+    """A GraphQL body of `total` bytes, sent chunked (no Content-Length)."""
+
+    async def chunks() -> AsyncIterator[bytes]:
+        head, tail = b'{"query": "{ __typename }', b'"}'
+        yield head
+        left = total - len(head) - len(tail)
+        while left > 0:
+            size = min(left, 64 * 1024)
+            yield b" " * size
+            left -= size
+        yield tail
+
+    return chunks()
+
+
+async def test_a_body_over_the_limit_is_refused_whether_or_not_its_length_is_declared(
+    guarded: Guarded,
+) -> None:
+    declared = b'{"query": "{ __typename }' + b" " * 300_000 + b'"}'
+    for base in (guarded.sidecar, guarded.envoy.url):
+        async with httpx.AsyncClient(base_url=base, timeout=HANG_GUARD_SECONDS) as client:
+            headers = {"content-type": "application/json"}
+            small = await client.post("/graphql", content=body_chunks(1_000), headers=headers)
+            assert small.status_code == 200 and small.json() == {"data": {"__typename": "Query"}}
+            for body in (body_chunks(4 * 1024 * 1024), declared):
+                response = await client.post("/graphql", content=body, headers=headers)
+                assert response.status_code == 413, (base, response.status_code, response.text[:200])
+                error = response.json()["errors"][0]
+                assert error["extensions"]["code"] == "PAYLOAD_TOO_LARGE"
+
+
+async def test_a_websocket_message_over_the_limit_closes_the_connection(guarded: Guarded) -> None:
+    async with subscriber(guarded.sidecar_ws) as ws:
+        query = "subscription { __typename }" + " " * 1_000_000
+        await ws.send(json.dumps({"id": "big", "type": "subscribe", "payload": {"query": query}}))
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), HANG_GUARD_SECONDS)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009  # message too big
