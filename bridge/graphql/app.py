@@ -48,6 +48,7 @@ class _GraphQL(GraphQL[dict[str, Any], None]):
             "request": request,
             "response": response,
             "upstream": self.upstream,
+            "settings": self.settings,
             "subscriptions": self.subscriptions,
             "connection": Connection(),
             "client": self.proxies.client(peer, request.headers),

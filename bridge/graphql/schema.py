@@ -14,6 +14,7 @@ import strawberry
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.types import Info
 
+from bridge.graphql.cost import DocumentCost, DocumentSize
 from bridge.graphql.subscriptions import SubscriptionLimits
 from bridge.graphql.upstream import Upstream, metadata_from
 from throttling.v1 import game_state_pb2, planning_pb2
@@ -331,9 +332,10 @@ class Subscription:
                 )
 
 
-#: Hostile documents are refused before they reach a resolver.
+#: Hostile documents are refused before they reach a resolver (cost limits: bridge/graphql/cost.py).
 MAX_DEPTH = 12
 MAX_ALIASES = 30
+#: Also the most fields fragments may expand a document to: no more than could be written out.
 MAX_TOKENS = 4_000
 
 schema = strawberry.federation.Schema(
@@ -343,8 +345,10 @@ schema = strawberry.federation.Schema(
     types=[PlanType],
     federation_version="2.5",
     extensions=[
+        lambda: DocumentSize(max_fields=MAX_TOKENS),
         lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
         lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        DocumentCost,
     ],
 )

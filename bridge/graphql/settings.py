@@ -21,6 +21,11 @@ class GraphQLSettings:
     otel_exporter: str = "none"
     #: Largest HTTP request body and WebSocket message (a 1,000-unit game state is about 100 KB).
     max_body_bytes: int = 256 * 1024
+    #: Most `_entities` representations in one field (each is one upstream lookup).
+    max_entities: int = 100
+    #: Most cost units one document may spend (see bridge/graphql/cost.py: a lookup costs 1,
+    #: a plan 10 plus 1 per second of its time budget), so a 60 s plan (70) fits, 30 do not.
+    max_cost: int = 100
     #: Subscriptions open at once: per WebSocket connection, per client address, and in all.
     #: Keep `max_subscriptions` within subscription_channels x the server's streams per connection.
     max_subscriptions_per_connection: int = 8
@@ -56,6 +61,8 @@ class GraphQLSettings:
             grpc_ca_file=env.get("THROTTLING_GRAPHQL_GRPC_CA_FILE", ""),
             otel_exporter=env.get("THROTTLING_OTEL_EXPORTER", default.otel_exporter),
             max_body_bytes=number("MAX_BODY_BYTES", default.max_body_bytes),
+            max_entities=number("MAX_ENTITIES", default.max_entities),
+            max_cost=number("MAX_COST", default.max_cost),
             max_subscriptions_per_connection=number(
                 "MAX_SUBSCRIPTIONS_PER_CONNECTION", default.max_subscriptions_per_connection
             ),

@@ -1,4 +1,6 @@
-"""The GraphQL sidecar's limits, through the real sidecar process, the real server and Envoy.
+"""The GraphQL sidecar's limits, through the real sidecar process, the real server and Envoy:
+subscription caps and upstream lanes, body and message size, `_entities`, document cost and
+fragment expansion.
 
 The server here allows 4 concurrent streams per connection; the sidecar gets one query channel,
 one subscription channel and subscription caps of 2 per connection, 3 per client and 4 in all,
@@ -220,3 +222,70 @@ async def test_a_websocket_message_over_the_limit_closes_the_connection(guarded:
         with pytest.raises(ConnectionClosed) as closed:
             await asyncio.wait_for(ws.recv(), HANG_GUARD_SECONDS)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009  # message too big
+
+
+def upstream_calls(records: list[Any], method: str) -> int:
+    return sum(1 for r in records if r["message"] == "rpc" and r["extra"]["method"].endswith(method))
+
+
+ENTITIES = "query($r: [_Any!]!) { _entities(representations: $r) { ... on PlanType { id } } }"
+
+
+async def test_too_many_entity_representations_are_refused_before_any_upstream_call(
+    guarded: Guarded, log_records: list[Any]
+) -> None:
+    async with httpx.AsyncClient(base_url=guarded.envoy.url, timeout=HANG_GUARD_SECONDS) as client:
+
+        async def entities(count: int) -> dict[str, Any]:
+            representations = [{"__typename": "PlanType", "id": str(n)} for n in range(count)]
+            payload = {"query": ENTITIES, "variables": {"r": representations}}
+            response = await client.post("/graphql", json=payload)
+            assert response.status_code == 200, response.text[:300]
+            body: dict[str, Any] = response.json()
+            return body
+
+        answered = await entities(3)  # each representation is one upstream lookup
+        assert len(answered["errors"]) == 3 and upstream_calls(log_records, "GetPlan") == 3
+        refused = await entities(5_000)
+    error = refused["errors"][0]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT", error
+    assert "at most 100 representations" in error["message"]
+    assert refused.get("data") is None and len(refused["errors"]) == 1
+    assert upstream_calls(log_records, "GetPlan") == 3
+
+
+async def test_each_aliased_plan_counts_towards_the_document_cost(
+    guarded: Guarded, log_records: list[Any]
+) -> None:
+    one = f"plan(gameStateInput: {GAME_STATE}, options: {{maxTicks: 20, timeBudgetMs: 60000}}) {{ id }}"
+    async with httpx.AsyncClient(base_url=guarded.envoy.url, timeout=HANG_GUARD_SECONDS) as client:
+        single = (await client.post("/graphql", json={"query": f"mutation {{ {one} }}"})).json()
+        assert single["data"]["plan"]["id"], single
+        aliased = " ".join(f"p{n}: {one}" for n in range(30))
+        body = (await client.post("/graphql", json={"query": f"mutation {{ {aliased} }}"})).json()
+    error = body["errors"][0]
+    assert error["extensions"]["code"] == "COST_ESTIMATED_TOO_EXPENSIVE", error
+    assert (error["extensions"]["cost"], error["extensions"]["maxCost"]) == (30 * 70, 100)
+    assert body.get("data") is None
+    assert upstream_calls(log_records, "CreatePlan") == 1
+
+
+async def test_documents_whose_fragments_blow_up_are_refused_before_validation(guarded: Guarded) -> None:
+    # 24 fragments each spreading the next twice: a few hundred tokens, 2^24 fields expanded.
+    doubling = " ".join(f"fragment F{n} on Query {{ ...F{n + 1} ...F{n + 1} }}" for n in range(24))
+    doubling = f"query {{ ...F0 }} {doubling} fragment F24 on Query {{ plans {{ nextCursor }} }}"
+    # 300 fragments in a chain: deeper than a recursive validator can follow.
+    chain = " ".join(f"fragment C{n} on Query {{ ...C{n + 1} }}" for n in range(300))
+    chain = f"query {{ ...C0 }} {chain} fragment C300 on Query {{ __typename }}"
+    async with httpx.AsyncClient(base_url=guarded.envoy.url, timeout=HANG_GUARD_SECONDS) as client:
+        for document, limit in ((doubling, "maxFields"), (chain, "maxNesting")):
+            body = (await client.post("/graphql", json={"query": document})).json()
+            error = body["errors"][0]
+            assert error["extensions"]["code"] == "DOCUMENT_TOO_COMPLEX" and limit in error["extensions"], (
+                body
+            )
+        fine = " ".join(f"fragment S{n} on Query {{ ...S{n + 1} }}" for n in range(5))
+        fine = f"query {{ ...S0 }} {fine} fragment S5 on Query {{ __typename }}"
+        assert (await client.post("/graphql", json={"query": fine})).json() == {
+            "data": {"__typename": "Query"}
+        }
