@@ -40,8 +40,10 @@ class Settings:
     max_stream_seconds: float = 600.0
     shutdown_grace_seconds: float = 10.0
     reflection: bool = True
-    #: Server processes sharing the port (`serve --workers`); set by the supervisor for its workers.
+    #: Server processes sharing the port (`serve --workers`); the supervisor gives each worker 1.
     workers: int = 1
+    #: Set by the `serve --workers` supervisor on each worker: it serves and never supervises.
+    supervised: bool = False
     reuse_port: bool = False
     #: OIDC issuer whose tokens are accepted; empty turns authentication off (development mode).
     auth_issuer: str = ""
@@ -115,6 +117,8 @@ class Settings:
             problems.append("GRPC_PORT must be 0..65535")
         if not 1 <= self.workers <= 64:
             problems.append("WORKERS must be 1..64")
+        if self.supervised and self.workers != 1:
+            problems.append("WORKERS must be 1 in a worker (SUPERVISED is set): a worker never supervises")
         if self.planner_threads < 1:
             problems.append("PLANNER_THREADS must be >= 1")
         if self.max_units < 1:
