@@ -262,6 +262,13 @@ async def test_health_reports_serving(channel: grpc.aio.Channel) -> None:
         assert response.status == health_pb2.HealthCheckResponse.SERVING
 
 
+async def test_health_watch_streams_the_status(channel: grpc.aio.Channel) -> None:
+    """Watch is what a drain announces NOT_SERVING on (the tracing interceptor broke it once)."""
+    watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest())
+    assert (await watch.read()).status == health_pb2.HealthCheckResponse.SERVING
+    watch.cancel()
+
+
 def grpcurl() -> str:
     return str(Path(sys.executable).parent / "grpcurl")
 
