@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from throttling.v1 import game_state_pb2
@@ -121,6 +122,14 @@ async def grpc_serving(target: str, service: str = "") -> bool:
         except grpc.aio.AioRpcError:
             return False
     return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+
+async def answers_200(client: httpx.AsyncClient, url: str) -> bool:
+    """A readiness condition: `url` answers 200 (a refused connection is not ready yet)."""
+    try:
+        return (await client.get(url)).status_code == 200
+    except httpx.TransportError:
+        return False
 
 
 def process_tree(root: int) -> list[int]:
