@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
 import socket
 import subprocess
 import time
@@ -53,6 +54,13 @@ def game_state_pb(
             game_state_pb2.Unit(coordinate=game_state_pb2.Coordinate(x=distance, y=0), mass=50, friction=0.5)
         ],
     )
+
+
+def child_environment(**changes: str) -> dict[str, str]:
+    """The environment for a server process a test starts: this one's, without the developer's
+    THROTTLING_* settings, with no metrics endpoint (a fixed port) and JSON logs; plus changes."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("THROTTLING_")}
+    return {**env, "THROTTLING_METRICS_PORT": "0", "THROTTLING_LOG_FORMAT": "json", **changes}
 
 
 def free_port() -> int:

@@ -8,7 +8,6 @@ progress message (planning has started), health no longer SERVING (the signal wa
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sqlite3
 import subprocess
@@ -22,7 +21,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tests.support import game_state_pb, stop_process, wait_for
+from tests.support import child_environment, game_state_pb, stop_process, wait_for
 from throttling.v1 import planning_pb2
 from throttling.v1 import throttling_service_pb2 as pb
 from throttling.v1.throttling_service_pb2_grpc import ThrottlingServiceStub
@@ -52,15 +51,12 @@ class Server:
 
 @asynccontextmanager
 async def serve(tmp_path: Path, outbox: str) -> AsyncIterator[Server]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("THROTTLING_")}
-    env |= {
-        "THROTTLING_GRPC_PORT": "0",  # the "serving" line says which port it bound
-        "THROTTLING_DATA_DIR": str(tmp_path / "data"),
-        "THROTTLING_OUTBOX": outbox,
-        "THROTTLING_SHUTDOWN_GRACE_SECONDS": str(GRACE_SECONDS),
-        "THROTTLING_METRICS_PORT": "0",
-        "THROTTLING_LOG_FORMAT": "json",
-    }
+    env = child_environment(
+        THROTTLING_GRPC_PORT="0",  # the "serving" line says which port it bound
+        THROTTLING_DATA_DIR=str(tmp_path / "data"),
+        THROTTLING_OUTBOX=outbox,
+        THROTTLING_SHUTDOWN_GRACE_SECONDS=str(GRACE_SECONDS),
+    )
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
         process = subprocess.Popen(SERVE, env=env, stdout=out, stderr=subprocess.STDOUT)  # noqa: ASYNC220

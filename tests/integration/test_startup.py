@@ -3,7 +3,6 @@ not a traceback; Envoy's rendered config lives under the stack's data directory.
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
@@ -14,15 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import free_port, stop_process, wait_for
+from tests.support import child_environment, free_port, stop_process, wait_for
 
 SERVE = [sys.executable, "-m", "throttling_sequencer.cli", "serve"]
 ENVOY = [sys.executable, "-m", "bridge.envoy"]
-
-
-def clean_environment(**changes: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("THROTTLING_")}
-    return {**env, "THROTTLING_METRICS_PORT": "0", **changes}
 
 
 @pytest.fixture
@@ -45,7 +39,7 @@ def run(command: list[str], env: dict[str, str], cwd: Path) -> subprocess.Comple
 def test_a_busy_port_ends_serve_with_one_line(
     tmp_path: Path, busy_port: int, how: str, args: list[str]
 ) -> None:
-    env = clean_environment(THROTTLING_DATA_DIR=str(tmp_path))
+    env = child_environment(THROTTLING_DATA_DIR=str(tmp_path))
     if how == "env":
         env["THROTTLING_GRPC_PORT"] = str(busy_port)
     result = run([*SERVE, *(a.format(port=busy_port) for a in args)], env, tmp_path)
@@ -60,7 +54,7 @@ def test_a_busy_port_ends_the_envoy_launcher_with_one_line(
     tmp_path: Path, busy_port: int, variable: str
 ) -> None:
     ports = {"THROTTLING_ENVOY_PORT": str(free_port()), "THROTTLING_ENVOY_ADMIN_PORT": str(free_port())}
-    env = clean_environment(THROTTLING_DATA_DIR=str(tmp_path), **(ports | {variable: str(busy_port)}))
+    env = child_environment(THROTTLING_DATA_DIR=str(tmp_path), **(ports | {variable: str(busy_port)}))
     result = run(ENVOY, env, tmp_path)
     assert result.returncode == 1, result.stderr
     assert result.stderr.count("\n") == 1, result.stderr
@@ -76,7 +70,7 @@ async def test_two_envoys_on_one_machine_keep_their_own_config(tmp_path: Path) -
     try:
         for name, data in stacks.items():
             data.parent.mkdir(parents=True)
-            env = clean_environment(
+            env = child_environment(
                 THROTTLING_ENVOY_PORT=str(free_port()),
                 THROTTLING_ENVOY_ADMIN_PORT=str(admins[name]),
                 THROTTLING_GRPC_PORT=str(free_port()),

@@ -21,15 +21,9 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support import free_port, grpc_serving, process_tree, wait_for
+from tests.support import child_environment, free_port, grpc_serving, process_tree, wait_for
 
 SERVE = [sys.executable, "-m", "throttling_sequencer.cli", "serve"]
-
-
-def clean_environment(**changes: str) -> dict[str, str]:
-    """This interpreter's environment without the developer's THROTTLING_* settings, plus changes."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("THROTTLING_")}
-    return {**env, "THROTTLING_METRICS_PORT": "0", "THROTTLING_LOG_FORMAT": "json", **changes}
 
 
 def output(log: Path) -> str:
@@ -101,14 +95,14 @@ async def test_serve_starts_exactly_its_workers_once(
     tmp_path: Path, env: dict[str, str], args: list[str]
 ) -> None:
     port = free_port()
-    environment = clean_environment(
+    environment = child_environment(
         THROTTLING_GRPC_PORT=str(port), THROTTLING_DATA_DIR=str(tmp_path / "data"), **env
     )
     await assert_serves_with_exactly(2, [*SERVE, *args], environment, port, tmp_path / "serve.log")
 
 
 async def test_a_worker_refuses_to_supervise(tmp_path: Path) -> None:
-    environment = clean_environment(
+    environment = child_environment(
         THROTTLING_SUPERVISED="true",
         THROTTLING_WORKERS="2",
         THROTTLING_GRPC_PORT=str(free_port()),
@@ -171,5 +165,5 @@ async def test_the_compose_server_command_starts_exactly_its_workers(repo_root: 
         "THROTTLING_GRPC_PORT": str(port),
     }
     command = [sys.executable if part == "python" else part for part in server["command"]]
-    env = clean_environment(**environment)
+    env = child_environment(**environment)
     await assert_serves_with_exactly(workers, command, env, port, tmp_path / "compose-server.log")
