@@ -34,7 +34,7 @@ def run(command: list[str], env: dict[str, str], cwd: Path) -> subprocess.Comple
 
 @pytest.mark.parametrize(
     ("how", "args"),
-    [("env", []), ("flag", ["--port", "{port}"]), ("workers", ["--port", "{port}", "--workers", "2"])],
+    [("env", []), ("workers", ["--port", "{port}", "--workers", "2"])],
 )
 def test_a_busy_port_ends_serve_with_one_line(
     tmp_path: Path, busy_port: int, how: str, args: list[str]

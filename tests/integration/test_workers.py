@@ -18,7 +18,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 from tests.support import child_environment, free_port, grpc_serving, process_tree, wait_for
@@ -86,19 +85,14 @@ def kill_session(process: subprocess.Popen[bytes]) -> None:
     process.wait()
 
 
-@pytest.mark.parametrize(
-    ("env", "args"),
-    [({"THROTTLING_WORKERS": "2"}, []), ({}, ["--workers", "2"])],
-    ids=["THROTTLING_WORKERS", "--workers"],
-)
-async def test_serve_starts_exactly_its_workers_once(
-    tmp_path: Path, env: dict[str, str], args: list[str]
-) -> None:
+async def test_workers_from_the_environment_start_exactly_once(tmp_path: Path) -> None:
+    """Workers inherit THROTTLING_WORKERS=2: they must not each start two more (the
+    `--workers` flag takes the same path once parsed)."""
     port = free_port()
     environment = child_environment(
-        THROTTLING_GRPC_PORT=str(port), THROTTLING_DATA_DIR=str(tmp_path / "data"), **env
+        THROTTLING_WORKERS="2", THROTTLING_GRPC_PORT=str(port), THROTTLING_DATA_DIR=str(tmp_path / "data")
     )
-    await assert_serves_with_exactly(2, [*SERVE, *args], environment, port, tmp_path / "serve.log")
+    await assert_serves_with_exactly(2, SERVE, environment, port, tmp_path / "serve.log")
 
 
 async def test_a_worker_refuses_to_supervise(tmp_path: Path) -> None:
