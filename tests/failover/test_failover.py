@@ -65,7 +65,7 @@ class Windows:
 def lab() -> Iterator[Lab]:
     for tool in ("haproxy", "pgbouncer"):
         if shutil.which(tool) is None:
-            pytest.fail(f"{tool} is missing: `apt-get install haproxy pgbouncer` (.ci/run does)")
+            pytest.fail(f"{tool} is missing: `make test` installs it as root (tools/ensure-system-deps)")
     root = Path(tempfile.mkdtemp(prefix="throttling-lab-"))
     running = Lab.create(root)
     try:
