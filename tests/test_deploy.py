@@ -21,8 +21,10 @@ def compose_command() -> list[str]:
     if binary is not None:
         return [binary]
     docker = shutil.which("docker")
-    if docker is not None and subprocess.run([docker, "compose", "version"], capture_output=True, timeout=30).returncode == 0:
-        return [docker, "compose"]
+    if docker is not None:
+        plugin = subprocess.run([docker, "compose", "version"], capture_output=True, timeout=30)
+        if plugin.returncode == 0:
+            return [docker, "compose"]
     pytest.fail("docker-compose is missing: `make test` installs it as root (tools/ensure-system-deps)")
 
 
