@@ -40,7 +40,7 @@ CLIENTS = 6
 FLIPS = 5
 OUTAGE_SECONDS = 10.0
 #: Plans answered between two events (flips, outage, crash): the load paces itself, not a clock.
-PLANS_BETWEEN_EVENTS = 60
+PLANS_BETWEEN_EVENTS = 40
 #: Readiness waits: generous, since they only bound a failure; each fails with a clear message.
 WAIT_SECONDS = 60.0
 
