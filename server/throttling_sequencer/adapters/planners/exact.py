@@ -301,11 +301,17 @@ def _tune(
 
     def cap(levels: int, ticks: IntArray) -> int:
         """Deficit depth whose worst-case speed increase fits the slack, or whose cost the budget."""
+        deepest = min(levels, span)
         total = float(np.sum(np.maximum(rise[ticks], 0.0)))
         if total <= 0 or (speeding and ws == 0):
-            return min(levels, span)
-        limit = budget / (ws * total) if speeding else slack / total
-        return int(max(0.0, min(levels, span, limit)))
+            return deepest
+        # Per level of depth: its cost (speeding) or its speed increase. The product can underflow
+        # to 0 though `total` is not (r^j is subnormal on long plans at high friction): compare
+        # before dividing.
+        per_level, room = (ws * total, budget) if speeding else (total, slack)
+        if per_level * deepest <= room:
+            return deepest
+        return 0 if room <= 0 else int(room / per_level)
 
     def deficits(ticks: IntArray, levels: int) -> _Moves:
         return _Moves.dense(ticks, -_moves(len(ticks), cap(levels, ticks)))
