@@ -44,6 +44,20 @@ CASES = {
             "time_budget_ms": 60_000,
         },
     ),
+    # Issue 9 item 12: a relative slack left the bound above the optimum (2.0, plan (1, 1) lands
+    # exactly) when the distance weight is 1e6 and distances are ~1e5 (see test_certificate).
+    "bound rounding at distance weight 1e6": (
+        (98594.97637075874, 1.46353197e-05, 0.437),
+        {
+            "distance_weight": 1e6,
+            "speed_weight": 0.0,
+            "length_weight": 1.0,
+            "nonzero_weight": 0.0,
+            "min_throttle": 1,
+            "max_throttle": 1,
+            "max_ticks": 2,
+        },
+    ),
 }
 
 
