@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-from concurrent.futures import Executor
 from pathlib import Path
 from wsgiref.simple_server import WSGIServer
 
@@ -28,6 +27,7 @@ from throttling_sequencer.adapters.grpc.servicer import ThrottlingServicer
 from throttling_sequencer.adapters.storage.status import StorageStatus
 from throttling_sequencer.adapters.storage.tortoise_repository import apply_migrations
 from throttling_sequencer.container import ManagedRepository
+from throttling_sequencer.service.lanes import PlanningLanes
 from throttling_sequencer.settings import Settings
 from throttling_sequencer.startup import GRPC_PORT_SETTING, StartupError, ensure_port_free
 
@@ -130,8 +130,8 @@ class Application:
         await server.stop(grace)
         repository: ManagedRepository = self.container.resolve(ManagedRepository)
         await repository.close()
-        executor: Executor = self.container.resolve(Executor)
-        executor.shutdown(wait=True, cancel_futures=True)
+        lanes: PlanningLanes = self.container.resolve(PlanningLanes)
+        lanes.shutdown(cancel_futures=True)
         if self._metrics is not None:
             self._metrics.shutdown()
             self._metrics.server_close()

@@ -30,7 +30,13 @@ class Settings:
     #: Set by the `serve --workers` supervisor: each worker keeps its own outbox journal.
     worker_index: int = 0
     default_strategy: str = "exact"
+    #: Threads of the quick planning lane: plans allowed at most quick_plan_ms (the default budget).
     planner_threads: int = 4
+    #: Threads of the long planning lane: plans allowed more than quick_plan_ms. Long plans queue
+    #: behind each other here, never in front of quick ones.
+    long_planner_threads: int = 2
+    #: Plans whose time budget, capped by the caller's deadline, is at most this go to the quick lane.
+    quick_plan_ms: int = 1_000
     max_units: int = 1_000
     #: Largest request message accepted, in bytes (a 1,000-unit game state is about 60 KB).
     max_message_bytes: int = 1_048_576
@@ -121,6 +127,10 @@ class Settings:
             problems.append("WORKERS must be 1 in a worker (SUPERVISED is set): a worker never supervises")
         if self.planner_threads < 1:
             problems.append("PLANNER_THREADS must be >= 1")
+        if self.long_planner_threads < 1:
+            problems.append("LONG_PLANNER_THREADS must be >= 1")
+        if not 1 <= self.quick_plan_ms <= 60_000:
+            problems.append("QUICK_PLAN_MS must be 1..60000")
         if self.max_units < 1:
             problems.append("MAX_UNITS must be >= 1")
         if self.default_strategy not in ("exact", "genetic", "random"):
