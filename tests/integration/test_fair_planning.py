@@ -179,4 +179,7 @@ async def test_a_queued_plan_gets_its_whole_budget_and_a_late_one_a_clean_deadli
         # arrival, the budget was spent in the queue and generation 0 came back as the plan.)
         assert mine["iterations"] >= 1
         assert [p for p in planned if p["strategy"] == "genetic" and p["plan_id"] != done.plan_id] == []
-        assert not any(r["level"].name == "ERROR" for r in log_records)
+        errors = [
+            (r["message"], r["extra"], r["exception"]) for r in log_records if r["level"].name == "ERROR"
+        ]
+        assert not errors, errors

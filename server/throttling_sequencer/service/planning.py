@@ -162,6 +162,7 @@ class PlanningService:
             loop.call_soon_threadsafe(found.put_nowait, progress)
 
         planning = asyncio.ensure_future(self.create_plan(state, overrides, call, on_progress))
+        waiting: asyncio.Future[Progress] | None = None
         try:
             while not planning.done():
                 waiting = asyncio.ensure_future(found.get())
@@ -176,6 +177,8 @@ class PlanningService:
             yield planning.result()
         finally:
             planning.cancel()
+            if waiting is not None:  # closed mid-wait: a pending get() would be destroyed pending
+                waiting.cancel()
 
     async def get_plan(self, plan_id: str) -> Plan:
         try:

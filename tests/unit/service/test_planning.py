@@ -266,3 +266,20 @@ async def test_long_plans_never_hold_up_quick_ones() -> None:
         planner.gate.set()
         await blocked
     assert len(planner.stops) == 3
+
+
+async def test_closing_progress_mid_wait_leaves_no_read_pending(executor: ThreadPoolExecutor) -> None:
+    """A client cancelling StreamPlanProgress must not leave a queue read behind (asyncio logs
+    'Task was destroyed but it is pending!' when it is collected)."""
+    planner = ScriptedPlanner(block=True)
+    events = service(planner, executor).plan_with_progress(
+        game_state(), PlannerOverrides(time_budget_ms=60_000), CALL
+    )
+    reader = asyncio.ensure_future(anext(events))
+    await asyncio.to_thread(planner.started.wait, 5)
+    reader.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await reader
+    reads = [t for t in asyncio.all_tasks() if "Queue.get" in repr(t.get_coro())]
+    assert all(t.done() or t.cancelling() for t in reads), reads
+    assert planner.stops[0].cancelled
