@@ -1,6 +1,6 @@
 """`make bench`: planner quality and latency, GA speed-up, service throughput, front-door latency.
 
-    python -m bench [--quick] [--only planners|service|frontdoor|soak] [--soak [--soak-seconds N]]
+    python -m bench [--quick] [--only planners|fairness|service|frontdoor|soak] [--soak [--soak-seconds N]]
 
 Prints tables; every ratio is against a baseline measured in the same run.
 """
@@ -11,14 +11,14 @@ import argparse
 import sys
 import time
 
-from bench import frontdoor, planners, service, soak
+from bench import fairness, frontdoor, planners, service, soak
 from throttling_sequencer import logs
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller budgets and samples (about a minute)")
-    parser.add_argument("--only", choices=["planners", "service", "frontdoor", "soak"])
+    parser.add_argument("--only", choices=["planners", "fairness", "service", "frontdoor", "soak"])
     parser.add_argument("--soak", action="store_true", help="also run the soak (10 minutes by default)")
     parser.add_argument("--soak-seconds", type=float, default=600.0)
     args = parser.parse_args()
@@ -31,6 +31,9 @@ def main() -> int:
     if args.only in (None, "planners"):
         print("\n## Planners on the public scenarios (gap = score - proven optimum)\n")
         print(planners.render(planners.planner_rows(args.quick, progress)), flush=True)
+    if args.only in (None, "fairness"):
+        print("\n## Fairness: stopping at the budget, and default plans beside long ones\n")
+        print(fairness.render(fairness.fairness_rows(args.quick, progress)), flush=True)
     if args.only in (None, "service"):
         print("\n## Service: exact plans over gRPC (CreatePlan, public scenarios round-robin)\n")
         print(service.render(service.service_rows(args.quick, progress)), flush=True)

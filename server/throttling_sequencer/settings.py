@@ -30,7 +30,13 @@ class Settings:
     #: Set by the `serve --workers` supervisor: each worker keeps its own outbox journal.
     worker_index: int = 0
     default_strategy: str = "exact"
+    #: Threads of the quick planning lane: plans allowed at most quick_plan_ms (the default budget).
     planner_threads: int = 4
+    #: Threads of the long planning lane: plans allowed more than quick_plan_ms. Long plans queue
+    #: behind each other here, never in front of quick ones.
+    long_planner_threads: int = 2
+    #: Plans whose time budget, capped by the caller's deadline, is at most this go to the quick lane.
+    quick_plan_ms: int = 1_000
     max_units: int = 1_000
     #: Largest request message accepted, in bytes (a 1,000-unit game state is about 60 KB).
     max_message_bytes: int = 1_048_576
@@ -43,8 +49,10 @@ class Settings:
     max_stream_seconds: float = 600.0
     shutdown_grace_seconds: float = 10.0
     reflection: bool = True
-    #: Server processes sharing the port (`serve --workers`); set by the supervisor for its workers.
+    #: Server processes sharing the port (`serve --workers`); the supervisor gives each worker 1.
     workers: int = 1
+    #: Set by the `serve --workers` supervisor on each worker: it serves and never supervises.
+    supervised: bool = False
     reuse_port: bool = False
     #: OIDC issuer whose tokens are accepted; empty turns authentication off (development mode).
     auth_issuer: str = ""
@@ -128,10 +136,16 @@ class Settings:
             problems.append("GRPC_PORT must be 0..65535")
         if not 1 <= self.workers <= 64:
             problems.append("WORKERS must be 1..64")
+        if self.supervised and self.workers != 1:
+            problems.append("WORKERS must be 1 in a worker (SUPERVISED is set): a worker never supervises")
         if self.max_metadata_bytes < 8_192:
             problems.append("MAX_METADATA_BYTES must be >= 8192 (bearer tokens take up to 8192)")
         if self.planner_threads < 1:
             problems.append("PLANNER_THREADS must be >= 1")
+        if self.long_planner_threads < 1:
+            problems.append("LONG_PLANNER_THREADS must be >= 1")
+        if not 1 <= self.quick_plan_ms <= 60_000:
+            problems.append("QUICK_PLAN_MS must be 1..60000")
         if self.max_units < 1:
             problems.append("MAX_UNITS must be >= 1")
         if self.default_strategy not in ("exact", "genetic", "random"):

@@ -17,7 +17,10 @@ from throttling_sequencer.domain.model import Plan, Problem, Strategy
 class StopSignal:
     """Tells a planner running in a worker thread when to stop: a deadline, or a cancel.
 
-    Planners poll `should_stop()` between iterations and then return their best plan so far.
+    Planners poll `should_stop()` between iterations and then return their best plan so far,
+    often enough that little work is done past the deadline. The service creates the signal
+    when a request arrives (so a cancel reaches a plan still queued) and sets `deadline` when a
+    worker thread picks the plan up: queueing never spends the budget.
     """
 
     def __init__(self, deadline: float, clock: Callable[[], float] = time.monotonic) -> None:

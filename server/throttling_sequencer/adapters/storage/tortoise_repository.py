@@ -73,8 +73,10 @@ class TortoisePlanRepository:
         await Tortoise.close_connections()
 
     async def reconnect(self) -> None:
-        """Drop pooled connections (e.g. to a former writer after a failover); the next query dials anew."""
-        await self._guard(lambda: connections.close_all(discard=True), "reconnect")
+        """Re-dial pooled connections (e.g. to a former writer after a failover): idle ones at their
+        next use, busy ones when released. Queries in flight are left alone; closing the pool
+        instead waits for them (up to 10 s, stalling the caller) and then cuts them off."""
+        await self._guard(_expire_pooled_connections, "reconnect")
 
     async def add(self, plan: Plan) -> None:
         await self._guard(lambda: PlanRecord.create(**_to_row(plan)), "INSERT plans")
@@ -113,8 +115,17 @@ class TortoisePlanRepository:
             return await operation()
         except DoesNotExist:
             raise
-        except (BaseORMException, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+        except (
+            BaseORMException,
+            OSError,
+            asyncpg.PostgresError,
+            asyncpg.InterfaceError,
+            asyncpg.InternalClientError,
+        ) as error:
             # A read-only former writer (SQLSTATE 25006) lands here too: transient, like an outage.
+            # So does InternalClientError ("cannot switch to state 15; another operation (2) is in
+            # progress"): pgbouncer announced a lost server while the connection sat between two
+            # statements, and asyncpg refuses the next one. The connection is dead, not shared.
             raise StorageUnavailable(
                 f"plan store unavailable: {error}", error=type(error).__name__
             ) from error
@@ -129,6 +140,13 @@ def listing(limit: int, after: PageCursor | None, owner: str | None) -> QuerySet
             Q(created_at__lt=after.created_at) | Q(created_at=after.created_at, id__lt=after.plan_id)
         )
     return query.order_by("-created_at", "-id").limit(limit)
+
+
+async def _expire_pooled_connections() -> None:
+    for client in connections.all():
+        expire: Callable[[], Awaitable[None]] | None = getattr(client, "_expire_connections", None)
+        if expire is not None:  # asyncpg pools; SQLite has nothing to re-dial
+            await expire()
 
 
 def _to_row(plan: Plan) -> dict[str, Any]:
