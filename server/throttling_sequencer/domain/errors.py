@@ -54,6 +54,21 @@ class StorageUnavailable(ThrottlingError):
     """The plan store could not be reached; the request may be retried."""
 
 
+class StorageRejected(ThrottlingError):
+    """The plan store refused this data for good (a data, constraint or encoding error): retrying
+    the same write cannot succeed, unlike StorageUnavailable."""
+
+
+class BacklogFull(ThrottlingError):
+    """Too many answered plans wait for the database: new ones are refused until it catches up."""
+
+    def __init__(self, waiting: int, limit: str) -> None:
+        super().__init__(
+            f"the plan store is behind: {waiting} answered plans wait to be stored ({limit}); retry later",
+            waiting=waiting,
+        )
+
+
 class Unauthenticated(ThrottlingError):
     """The caller did not prove who it is: no token, or a token that fails a check."""
 

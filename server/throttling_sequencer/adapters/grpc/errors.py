@@ -17,6 +17,8 @@ _CODES: list[tuple[type[errors.ThrottlingError], grpc.StatusCode, str]] = [
     (errors.DeadlineTooShort, grpc.StatusCode.DEADLINE_EXCEEDED, "DEADLINE_TOO_SHORT"),
     (errors.StreamTooLong, grpc.StatusCode.DEADLINE_EXCEEDED, "STREAM_TOO_LONG"),
     (errors.StorageUnavailable, grpc.StatusCode.UNAVAILABLE, "STORAGE_UNAVAILABLE"),
+    (errors.StorageRejected, grpc.StatusCode.INVALID_ARGUMENT, "STORAGE_REJECTED"),
+    (errors.BacklogFull, grpc.StatusCode.RESOURCE_EXHAUSTED, "BACKLOG_FULL"),
     (errors.Unauthenticated, grpc.StatusCode.UNAUTHENTICATED, "UNAUTHENTICATED"),
 ]
 

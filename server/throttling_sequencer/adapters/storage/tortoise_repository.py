@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from uuid import UUID
@@ -10,14 +11,20 @@ import asyncpg
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 from tortoise import Tortoise, connections
-from tortoise.exceptions import BaseORMException, DoesNotExist
+from tortoise.exceptions import (
+    BaseORMException,
+    DBConnectionError,
+    DoesNotExist,
+    IntegrityError,
+    ValidationError,
+)
 from tortoise.expressions import Q
 from tortoise.migrations.api import migrate
 from tortoise.queryset import QuerySet
 
 from throttling_sequencer.adapters.storage import codec
 from throttling_sequencer.adapters.storage.models import PlanRecord
-from throttling_sequencer.domain.errors import PlanNotFound, StorageUnavailable
+from throttling_sequencer.domain.errors import PlanNotFound, StorageRejected, StorageUnavailable
 from throttling_sequencer.domain.model import Arrival, Plan, Score, Strategy
 from throttling_sequencer.domain.ports import PageCursor
 
@@ -83,8 +90,10 @@ class TortoisePlanRepository:
 
     async def add_many(self, plans: list[Plan]) -> None:
         """Insert plans; ones already stored (same id) are left alone, so retries are harmless."""
-        records = [PlanRecord(**_to_row(plan)) for plan in plans]
-        await self._guard(lambda: PlanRecord.bulk_create(records, ignore_conflicts=True), "INSERT plans")
+        await self._guard(
+            lambda: PlanRecord.bulk_create([PlanRecord(**_to_row(p)) for p in plans], ignore_conflicts=True),
+            "INSERT plans",
+        )
 
     async def get(self, plan_id: UUID, *, owner: str | None) -> Plan:
         match = {"id": plan_id} if owner is None else {"id": plan_id, "user_id": owner}
@@ -99,8 +108,8 @@ class TortoisePlanRepository:
         return [_from_row(r) for r in records]
 
     async def _guard(self, operation: Callable[[], Awaitable[T]], statement: str) -> T:
-        """One database call: a client span, and faults turned into StorageUnavailable (a missing
-        row stays DoesNotExist)."""
+        """One database call: a client span, and faults turned into StorageUnavailable (retry) or
+        StorageRejected (this data can never be written); a missing row stays DoesNotExist."""
         system = "postgresql" if self._database_url.startswith("postgres") else "sqlite"
         with _tracer.start_as_current_span(
             f"{system} {statement}",
@@ -115,20 +124,53 @@ class TortoisePlanRepository:
             return await operation()
         except DoesNotExist:
             raise
-        except (
-            BaseORMException,
-            OSError,
-            asyncpg.PostgresError,
-            asyncpg.InterfaceError,
-            asyncpg.InternalClientError,
-        ) as error:
-            # A read-only former writer (SQLSTATE 25006) lands here too: transient, like an outage.
-            # So does InternalClientError ("cannot switch to state 15; another operation (2) is in
-            # progress"): pgbouncer announced a lost server while the connection sat between two
-            # statements, and asyncpg refuses the next one. The connection is dead, not shared.
-            raise StorageUnavailable(
-                f"plan store unavailable: {error}", error=type(error).__name__
-            ) from error
+        except Exception as error:
+            if _is_permanent(error):
+                raise StorageRejected(
+                    f"plan store refused the data: {error}", error=type(error).__name__
+                ) from error
+            if isinstance(error, TRANSIENT):
+                # A read-only former writer (SQLSTATE 25006) lands here too: transient, like an outage.
+                # So does InternalClientError ("cannot switch to state 15; another operation (2) is in
+                # progress"): pgbouncer announced a lost server while the connection sat between two
+                # statements, and asyncpg refuses the next one. The connection is dead, not shared.
+                raise StorageUnavailable(
+                    f"plan store unavailable: {error}", error=type(error).__name__
+                ) from error
+            raise
+
+
+#: Faults of the database or the way to it: the same write may succeed later.
+TRANSIENT = (
+    BaseORMException,
+    OSError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    sqlite3.Error,
+)
+#: SQLSTATE classes that depend on the row written: data exception, integrity constraint violation,
+#: program limit exceeded (e.g. an index row too large). Anything else, such as a missing table or
+#: a read-only node, is about the database and worth retrying.
+PERMANENT_SQLSTATE_CLASSES = ("22", "23", "54")
+
+
+def _is_permanent(error: BaseException) -> bool:
+    """Whether this write can never succeed as it is (the driver's error may be wrapped by Tortoise)."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(
+            seen, OSError | asyncpg.InterfaceError | asyncpg.InternalClientError | DBConnectionError
+        ):
+            return False
+        if isinstance(seen, ValidationError | IntegrityError | sqlite3.IntegrityError | sqlite3.DataError):
+            return True
+        if isinstance(seen, UnicodeError | OverflowError):  # a value the driver cannot encode
+            return True
+        if isinstance(seen, asyncpg.PostgresError):
+            return str(getattr(seen, "sqlstate", "") or "")[:2] in PERMANENT_SQLSTATE_CLASSES
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def listing(limit: int, after: PageCursor | None, owner: str | None) -> QuerySet[PlanRecord]:
