@@ -96,7 +96,12 @@ class Application:
             status: StorageStatus = self.container.resolve(StorageStatus)
             port = self.settings.metrics_port + self.settings.worker_index
             try:
-                self._metrics = metrics.serve(self.settings.grpc_host, port, lambda: status.pending_writes)
+                self._metrics = metrics.serve(
+                    self.settings.grpc_host,
+                    port,
+                    lambda: status.pending_writes,
+                    lambda: status.poisoned_writes,
+                )
                 self.metrics_port = self._metrics.server_address[1]
             except OSError as error:  # metrics are worth a log line, not an outage
                 logger.error("metrics endpoint not started", port=port, error=str(error))

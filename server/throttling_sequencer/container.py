@@ -37,7 +37,14 @@ def make_repository(settings: Settings) -> ManagedRepository:
         return InMemoryPlanRepository()
     database = TortoisePlanRepository(url)
     if settings.uses_outbox:
-        return OutboxRepository(database, settings.outbox_journal, grace=settings.shutdown_grace_seconds)
+        return OutboxRepository(
+            database,
+            settings.outbox_journal,
+            grace=settings.shutdown_grace_seconds,
+            workers=settings.workers,
+            max_pending=settings.outbox_max_pending,
+            max_pending_bytes=settings.outbox_max_pending_bytes,
+        )
     return database
 
 

@@ -1,5 +1,5 @@
 """Prometheus metrics: per-RPC counts and latency, plans by strategy, the planner's certified
-gap, and the outbox backlog. Served on THROTTLING_METRICS_PORT (0 turns the endpoint off).
+gap, and the outbox backlog and poisoned writes. Served on THROTTLING_METRICS_PORT (0 turns the endpoint off).
 """
 
 from __future__ import annotations
@@ -28,6 +28,9 @@ PLAN_GAP = Histogram(
     buckets=(1e-9, 1e-6, 1e-4, 1e-3, 1e-2, 0.1, 1, 10),
 )
 PENDING_WRITES = Gauge("throttling_pending_writes", "Answered plans journaled but not yet in the database")
+POISONED_WRITES = Gauge(
+    "throttling_poisoned_writes", "Answered plans the database refused for good, kept in a poison file"
+)
 
 
 def observe_rpc(method: str, status: str, seconds: float) -> None:
@@ -43,8 +46,14 @@ def observe_plan(plan: Plan) -> None:
         PLAN_GAP.observe(plan.optimality_gap)
 
 
-def serve(host: str, port: int, pending_writes: Callable[[], float]) -> WSGIServer:
+def serve(
+    host: str,
+    port: int,
+    pending_writes: Callable[[], float],
+    poisoned_writes: Callable[[], float] = lambda: 0.0,
+) -> WSGIServer:
     """Start the /metrics endpoint in a daemon thread; returns the server to shut down."""
     PENDING_WRITES.set_function(pending_writes)
+    POISONED_WRITES.set_function(poisoned_writes)
     server, _thread = start_http_server(port, addr=host)
     return server

@@ -29,6 +29,11 @@ class Settings:
     outbox: str = "auto"
     #: Set by the `serve --workers` supervisor: each worker keeps its own outbox journal.
     worker_index: int = 0
+    #: Most answered plans the outbox holds before the database has them; past it, new plans are
+    #: refused (RESOURCE_EXHAUSTED) until the database catches up.
+    outbox_max_pending: int = 100_000
+    #: Most bytes of journal lines those plans may take (which also bounds their memory).
+    outbox_max_pending_bytes: int = 128 * 1024 * 1024
     default_strategy: str = "exact"
     #: Threads of the quick planning lane: plans allowed at most quick_plan_ms (the default budget).
     planner_threads: int = 4
@@ -100,7 +105,8 @@ class Settings:
 
     @property
     def outbox_journal(self) -> Path:
-        return self.data_dir / f"outbox-{self.worker_index}.jsonl"
+        """This worker's journal directory; journals of indexes >= `workers` are adopted on start."""
+        return self.data_dir / f"outbox-{self.worker_index}"
 
     @property
     def grpc_address(self) -> str:
@@ -162,6 +168,10 @@ class Settings:
             problems.append("AUTH_ROLES_CLAIM must be a dotted claim path, e.g. realm_access.roles")
         if self.outbox not in ("auto", "on", "off"):
             problems.append("OUTBOX must be auto, on or off")
+        if self.outbox_max_pending < 1 or self.outbox_max_pending_bytes < 1:
+            problems.append("OUTBOX_MAX_PENDING and OUTBOX_MAX_PENDING_BYTES must be >= 1")
+        if self.worker_index < 0:
+            problems.append("WORKER_INDEX must be >= 0")
         if self.log_format not in ("json", "text"):
             problems.append("LOG_FORMAT must be json or text")
         if self.otel_exporter not in ("none", "console", "otlp"):

@@ -23,6 +23,7 @@ from tests.support import game_state, game_state_pb
 from throttling.v1 import planning_pb2
 from throttling.v1 import throttling_service_pb2 as pb
 from throttling.v1.throttling_service_pb2_grpc import ThrottlingServiceStub
+from throttling_sequencer.adapters.storage.journal import Journal
 from throttling_sequencer.adapters.storage.memory import InMemoryPlanRepository
 from throttling_sequencer.adapters.storage.models import PlanRecord
 from throttling_sequencer.adapters.storage.outbox import OutboxRepository
@@ -277,7 +278,7 @@ async def test_a_plan_answered_while_postgres_is_down_survives_a_server_restart(
         async with grpc.aio.insecure_channel(f"127.0.0.1:{first.port}") as channel:
             answered = (await ThrottlingServiceStub(channel).CreatePlan(request, timeout=5)).plan
         await first.stop()  # cannot flush: the plan stays journaled
-        assert answered.plan_id in (tmp_path / "data" / "outbox-0.jsonl").read_text()
+        assert UUID(answered.plan_id) in [p.plan_id for p in Journal(tmp_path / "data" / "outbox-0").read()]
     finally:
         await asyncio.to_thread(postgres.start)
 

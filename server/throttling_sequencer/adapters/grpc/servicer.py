@@ -96,6 +96,7 @@ class ThrottlingServicer(pb_grpc.ThrottlingServiceServicer):
             outbox=self._storage.outbox is not None,
             pending_writes=self._storage.pending_writes,
             max_write_delay_seconds=self._storage.max_write_delay,
+            poisoned_writes=self._storage.poisoned_writes,
         )
 
     async def GetPlan(self, request: pb.GetPlanRequest, context: Context) -> pb.GetPlanResponse:

@@ -1,4 +1,5 @@
-"""What the storage side reports about itself: its kind, and the outbox backlog if there is one."""
+"""What the storage side reports about itself: its kind, and the outbox backlog and poisoned
+plans if there is an outbox."""
 
 from __future__ import annotations
 
@@ -15,6 +16,10 @@ class StorageStatus:
     @property
     def pending_writes(self) -> int:
         return self.outbox.pending if self.outbox is not None else 0
+
+    @property
+    def poisoned_writes(self) -> int:
+        return self.outbox.poisoned if self.outbox is not None else 0
 
     @property
     def max_write_delay(self) -> float:

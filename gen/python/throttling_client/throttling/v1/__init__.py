@@ -337,6 +337,12 @@ class GetStatusResponse(betterproto2.Message):
     Longest time an answered plan waited for the database since start, in seconds.
     """
 
+    poisoned_writes: "int" = betterproto2.field(5, betterproto2.TYPE_INT64)
+    """
+    Answered plans the database refused for good (e.g. a constraint or data error), kept aside
+    in the outbox's poison file instead of blocking the others; see the server log for why.
+    """
+
 
 default_message_pool.register_message("throttling.v1", "GetStatusResponse", GetStatusResponse)
 
