@@ -102,19 +102,20 @@ class FlakyDatabase:
 
 
 class FailingDisk:
-    """os.fsync that fails the next `failures` calls with EIO, as a dying disk does."""
+    """An os function (fsync by default) that fails its next `failures` calls with EIO, as a dying
+    disk does."""
 
-    def __init__(self, failures: int) -> None:
+    def __init__(self, failures: int, function: Callable[..., None] = os.fsync) -> None:
         self.failures = failures
         self.calls = 0
-        self._fsync = os.fsync
+        self._function = function
 
-    def __call__(self, fd: int) -> None:
+    def __call__(self, *args: int) -> None:
         self.calls += 1
         if self.failures:
             self.failures -= 1
             raise OSError(errno.EIO, "Input/output error")
-        self._fsync(fd)
+        self._function(*args)
 
 
 def journaled(directory: Path) -> list[UUID]:
@@ -296,7 +297,9 @@ async def test_close_past_its_grace_never_cuts_journal_io_short(tmp_path: Path) 
 # -- one bad row must not block the rest (issue 9, item 10) ---------------------------------------
 
 
-async def test_a_plan_refused_for_good_is_set_aside_and_the_rest_are_stored(tmp_path: Path) -> None:
+async def test_a_plan_refused_for_good_is_set_aside_and_the_rest_are_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Regression: one plan the database refuses (e.g. a too-long user id) blocked all writes."""
     journal = tmp_path / "outbox-0"
     database = FlakyDatabase()
@@ -306,8 +309,10 @@ async def test_a_plan_refused_for_good_is_set_aside_and_the_rest_are_stored(tmp_
     plans = [plan(i) for i in range(450)]
     bad = [plans[7], plans[333]]
     database.refused = {p.plan_id for p in bad}
-    for p in plans:
-        await outbox.add(p)
+    with monkeypatch.context() as fast_disk:
+        fast_disk.setattr(os, "fsync", lambda fd: None)
+        for p in plans:
+            await outbox.add(p)
     database.up = True
     await settle(outbox)
     assert set(database.rows) == {p.plan_id for p in plans} - database.refused
@@ -387,8 +392,10 @@ async def test_draining_rewrites_nothing_and_removes_stored_segments(
     outbox = OutboxRepository(database, journal, segment_bytes=64 * 1024)
     await outbox.open()
     plans = [plan(i) for i in range(4 * BATCH)]
-    for p in plans:
-        await outbox.add(p)
+    with monkeypatch.context() as fast_disk:  # appends are not what this test measures
+        fast_disk.setattr(os, "fsync", lambda fd: None)
+        for p in plans:
+            await outbox.add(p)
     segments = Journal(journal).segments()
     assert len(segments) >= 3
     written = outbox.journal.bytes_written
@@ -481,21 +488,31 @@ async def test_an_append_whose_cut_also_fails_is_repaired_before_another_plan_is
     await outbox.open()
     first = plan(0)
     await outbox.add(first)
-    # The append's fsync fails, the cut-off's fsync fails, and so does the repair on the next add.
-    monkeypatch.setattr(os, "fsync", FailingDisk(failures=3))
-    failed = [plan(1), plan(2)]
-    for p in failed:
+    # The append's fsync fails and so does cutting it off: the next append cuts it off first.
+    monkeypatch.setattr(os, "fsync", FailingDisk(failures=1))
+    monkeypatch.setattr(os, "ftruncate", FailingDisk(failures=1, function=os.ftruncate))
+    failed = plan(1)
+    with pytest.raises(StorageUnavailable):
+        await outbox.add(failed)
+    second = plan(2)
+    await outbox.add(second)
+    assert journaled(journal) == [first.plan_id, second.plan_id]
+    # Again, and that repair fails too: its plan is refused as well; the next one repairs.
+    monkeypatch.setattr(os, "fsync", FailingDisk(failures=1))
+    monkeypatch.setattr(os, "ftruncate", FailingDisk(failures=2, function=os.ftruncate))
+    for p in (plan(3), plan(4)):
         with pytest.raises(StorageUnavailable):
             await outbox.add(p)
-    last = plan(3)
-    await outbox.add(last)  # the disk is back: the torn line is cut off first
-    assert journaled(journal) == [first.plan_id, last.plan_id]
-    await outbox.close()  # database away: both stay journaled...
+    last = plan(5)
+    await outbox.add(last)
+    kept = [first.plan_id, second.plan_id, last.plan_id]
+    assert journaled(journal) == kept
+    await outbox.close()  # database away: they stay journaled...
     database.up = True
     again = OutboxRepository(database, journal)  # ...and the restart replays only those
     await again.open()
     await settle(again)
-    assert set(database.rows) == {first.plan_id, last.plan_id}
+    assert set(database.rows) == set(kept)
     await again.close()
 
 
