@@ -119,6 +119,8 @@ class Journal:
             self._lock_fd = None
 
     def segments(self) -> list[int]:
+        if not self.directory.is_dir():
+            return []
         numbers = []
         for path in self.directory.iterdir():
             match = SEGMENT.match(path.name)
