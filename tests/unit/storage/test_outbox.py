@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
@@ -563,3 +564,53 @@ async def test_a_journal_of_a_worker_index_that_no_longer_runs_is_adopted(tmp_pa
     assert journaled(tmp_path / "outbox-2") == []
     await survivor.close()
     await sibling.close()
+
+
+class OneAtATimeDatabase(FlakyDatabase):
+    """Records how many of its operations ever ran at once (asyncpg allows one per connection).
+    A cancelled operation takes a round trip to unwind, as a driver's cancel request does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.running = 0
+        self.most = 0
+        self.writing = asyncio.Event()
+
+    async def _one(self, operation: Callable[[], Any]) -> Any:
+        self.running += 1
+        self.most = max(self.most, self.running)
+        try:
+            await asyncio.sleep(0)  # a real driver yields here: room for another operation to start
+            return await operation()
+        except asyncio.CancelledError:
+            await asyncio.to_thread(lambda: None)  # the cancel's round trip
+            raise
+        finally:
+            self.running -= 1
+
+    async def reconnect(self) -> None:
+        await self._one(super().reconnect)
+
+    async def add_many(self, plans: list[Plan]) -> None:
+        async def write() -> None:
+            self.writing.set()
+            await FlakyDatabase.add_many(self, plans)
+
+        await self._one(write)
+
+    async def close(self) -> None:
+        await self._one(super().close)
+
+
+async def test_close_never_overlaps_the_write_it_cancels(tmp_path: Path) -> None:
+    """The outbox runs one database operation at a time: flush, reconnect and close included."""
+    database = OneAtATimeDatabase()
+    database.gate = asyncio.Event()  # writes hang
+    outbox = OutboxRepository(database, tmp_path / "outbox-0", grace=0)
+    await outbox.open()
+    p = plan()
+    await outbox.add(p)
+    await asyncio.wait_for(database.writing.wait(), timeout=10)
+    await outbox.close()  # grace 0: the write is cancelled, and the store closes after it unwound
+    assert database.most == 1
+    assert journaled(tmp_path / "outbox-0") == [p.plan_id]  # not stored: kept for the next start
