@@ -105,7 +105,8 @@ class Settings:
 
     @property
     def outbox_journal(self) -> Path:
-        """This worker's journal directory; journals of indexes >= `workers` are adopted on start."""
+        """This worker's journal directory. Worker 0 also adopts, on start, the journals of indexes
+        >= `workers` that no running process holds."""
         return self.data_dir / f"outbox-{self.worker_index}"
 
     @property

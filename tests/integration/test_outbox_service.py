@@ -156,10 +156,11 @@ async def test_two_processes_never_share_a_journal_and_a_dead_ones_is_adopted(tm
     await apply_migrations(database)
     holder, held = await asyncio.to_thread(hold_journal, tmp_path / "outbox-1")
     try:
-        # Same journal, another process: a clear start-up error naming the holder.
-        second = OutboxRepository(TortoisePlanRepository(database), tmp_path / "outbox-1", lock_wait=0)
+        # Same journal, another process: a clear start-up error naming the holder, at once (the
+        # wait for a sibling that adopts a journal at start is not for a live owner).
+        second = OutboxRepository(TortoisePlanRepository(database), tmp_path / "outbox-1", lock_wait=600)
         with pytest.raises(JournalInUse, match=rf"outbox-1 is in use by pid {holder.pid}"):
-            await second.open()
+            await asyncio.wait_for(second.open(), timeout=60)
         # A one-worker server would adopt index 1, but not while a live process holds it.
         live = OutboxRepository(TortoisePlanRepository(database), tmp_path / "outbox-0", workers=1)
         await live.open()

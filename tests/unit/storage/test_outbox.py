@@ -21,7 +21,7 @@ import pytest
 
 from tests.support import game_state
 from throttling_sequencer.adapters.storage import codec
-from throttling_sequencer.adapters.storage.journal import POISON, Journal
+from throttling_sequencer.adapters.storage.journal import ADOPTER, OWNER, POISON, Journal
 from throttling_sequencer.adapters.storage.outbox import BATCH, OutboxRepository
 from throttling_sequencer.domain.errors import BacklogFull, PlanNotFound, StorageRejected, StorageUnavailable
 from throttling_sequencer.domain.model import Plan, PlannerOverrides, Score, Strategy
@@ -563,6 +563,29 @@ async def test_a_journal_of_a_worker_index_that_no_longer_runs_is_adopted(tmp_pa
     assert sibling.poisoned == 1 and survivor.poisoned == 0
     assert journaled(tmp_path / "outbox-2") == []
     await survivor.close()
+    await sibling.close()
+
+
+async def test_a_worker_whose_journal_is_being_adopted_waits_and_starts_empty(tmp_path: Path) -> None:
+    """Workers start together: worker 0 may be adopting a sibling's journal when the sibling opens."""
+    database = FlakyDatabase()
+    adopter = Journal(tmp_path / "outbox-1")
+    assert adopter.lock(ADOPTER)
+    sibling = OutboxRepository(database, tmp_path / "outbox-1", lock_wait=600)
+    tried = threading.Event()
+    take = sibling.journal.lock
+
+    def noted(role: str = OWNER) -> bool:
+        taken = take(role)
+        tried.set()
+        return taken
+
+    sibling.journal.lock = noted  # type: ignore[method-assign]
+    opening = asyncio.create_task(sibling.open())
+    await asyncio.to_thread(tried.wait, 60)
+    assert not opening.done()  # waiting, not failing
+    adopter.release()
+    await asyncio.wait_for(opening, timeout=60)
     await sibling.close()
 
 

@@ -32,6 +32,8 @@ SEGMENT = re.compile(r"^(\d{12})\.jsonl$")
 #: `outbox-<worker index>.jsonl` next to it, and is adopted on start.
 JOURNAL = re.compile(r"^outbox-(\d+)$")
 LOCK = "lock"
+#: Why a process holds a journal's lock: it owns the journal, or adopts it for a moment at start.
+OWNER, ADOPTER = "owner", "adopting"
 POISON = "poison.jsonl"
 
 
@@ -68,6 +70,19 @@ def legacy_file(directory: Path) -> Path:
     return directory.with_name(directory.name + ".jsonl")
 
 
+def alive(pid: int) -> bool:
+    """Whether a process with this id runs here (one in another PID namespace does not count)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _fsync(fd: int) -> None:
     os.fsync(fd)  # looked up at call time, so a test can make the disk fail
 
@@ -89,8 +104,9 @@ class Journal:
 
     # -- ownership (any thread, before or after the journal thread runs) --------------------
 
-    def lock(self) -> bool:
-        """Take the journal for this process; False if another process holds it."""
+    def lock(self, role: str = OWNER) -> bool:
+        """Take the journal for this process, as its owner or to adopt it (`role`, written in the
+        lock file for whoever waits); False if another process holds it."""
         self.directory.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.directory / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -101,16 +117,18 @@ class Journal:
                 return False
             raise
         os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        os.write(fd, f"{os.getpid()} {role}\n".encode())
         self._lock_fd = fd
         return True
 
-    def holder(self) -> str:
-        """Who holds the lock, as far as its file says (for the error message)."""
+    def holder(self) -> tuple[int, str]:
+        """Who holds the lock and why, as far as its file says: (pid, role), (0, "") if unknown.
+        Written just after the lock is taken, so it may still name the previous holder."""
         try:
-            return "pid " + ((self.directory / LOCK).read_text().strip() or "unknown")
-        except OSError:
-            return "an unknown process"
+            pid, role = (self.directory / LOCK).read_text().split()
+            return int(pid), role
+        except (OSError, ValueError):
+            return 0, ""
 
     def release(self) -> None:
         self.close()

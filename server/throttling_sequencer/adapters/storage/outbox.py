@@ -50,9 +50,10 @@ MAX_BACKOFF = 2.0
 BATCH = 200
 #: A segment takes new plans until it holds this many bytes; then the next one starts.
 SEGMENT_BYTES = 8 * 1024 * 1024
-#: How long `open` waits for a journal another process holds (a sibling worker may be adopting
-#: it for a moment) before giving up with JournalInUse.
-LOCK_WAIT_SECONDS = 5.0
+#: How long `open` waits for its journal while another worker adopts it (workers start together,
+#: and the first one adopts journals it finds unlocked, which takes a moment per plan in them)
+#: before giving up with JournalInUse. A journal held by its live owner fails at once.
+LOCK_WAIT_SECONDS = 60.0
 LOCK_POLL_SECONDS = 0.05
 
 T = TypeVar("T")
@@ -418,12 +419,14 @@ class OutboxRepository:
     async def _take_journal(self) -> None:
         waited = 0.0
         while not await asyncio.to_thread(self.journal.lock):
-            if waited >= self._lock_wait:
+            pid, role = self.journal.holder()
+            if (role == files.OWNER and files.alive(pid)) or waited >= self._lock_wait:
+                holder = f"pid {pid}" if pid else "another process"
                 raise JournalInUse(
-                    f"outbox journal {self.journal.directory} is in use by {self.journal.holder()}: "
-                    "each server process needs its own THROTTLING_WORKER_INDEX or THROTTLING_DATA_DIR"
+                    f"outbox journal {self.journal.directory} is in use by {holder}: each server "
+                    "process needs its own THROTTLING_WORKER_INDEX or THROTTLING_DATA_DIR"
                 )
-            await asyncio.sleep(LOCK_POLL_SECONDS)
+            await asyncio.sleep(LOCK_POLL_SECONDS)  # a sibling adopting it at start: soon done
             waited += LOCK_POLL_SECONDS
 
     def _recover(self) -> Replayed:
@@ -461,10 +464,13 @@ class OutboxRepository:
         return [(plan, len(line)) for plan, line in lines]
 
     def _adoptable(self) -> Iterator[Journal]:
-        """Journals of worker indexes at or past the worker count whose lock is free."""
-        own = files.index_of(self.journal.directory)
-        if own is None:
+        """For the first worker (index 0), the journals of other indexes at or past the worker count
+        whose lock is free: their processes are gone. (A `serve --workers` worker is told it is
+        one of one, so that is every other index; a sibling that starts meanwhile waits for the
+        lock, then finds its journal empty: its plans are this worker's to store.)"""
+        if files.index_of(self.journal.directory) != 0:
             return
+        own = 0
         indexes: set[int] = set()
         for path in self.journal.directory.parent.iterdir():
             index = files.index_of(path.with_suffix("") if path.suffix == ".jsonl" else path)
@@ -472,7 +478,7 @@ class OutboxRepository:
                 indexes.add(index)
         for index in sorted(indexes):
             orphan = Journal(self.journal.directory.with_name(f"outbox-{index}"))
-            if orphan.lock():
+            if orphan.lock(files.ADOPTER):
                 yield orphan
             else:
                 logger.info("journal in use by a live process; left to it", journal=str(orphan.directory))
