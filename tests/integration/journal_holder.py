@@ -33,16 +33,17 @@ class AwayDatabase:
     async def add_many(self, plans: list[Plan]) -> None:
         raise StorageUnavailable("away")
 
-    async def get(self, plan_id: UUID) -> Plan:
+    async def get(self, plan_id: UUID, *, owner: str | None) -> Plan:
         raise StorageUnavailable("away")
 
-    async def list(self, limit: int, after: PageCursor | None) -> list[Plan]:
+    async def list(self, limit: int, after: PageCursor | None, *, owner: str | None) -> list[Plan]:
         raise StorageUnavailable("away")
 
 
 def a_plan() -> Plan:
+    """A plan as the development-mode caller (anonymous) would have been answered."""
     return Plan(
-        plan_id=uuid4(), request_id="r", user_id="holder", created_at=datetime.now(UTC),
+        plan_id=uuid4(), request_id="r", user_id="anonymous", created_at=datetime.now(UTC),
         strategy=Strategy.EXACT, game_state=game_state(), overrides=PlannerOverrides(),
         throttles=(300, 12), score=Score(1.0, 0.5, 0.0, 2, 2), final_speed=3.0, target_distance=5000.0,
         distance_covered=4999.5, compute_seconds=0.002,

@@ -173,7 +173,7 @@ async def test_two_processes_never_share_a_journal_and_a_dead_ones_is_adopted(tm
     heir = OutboxRepository(TortoisePlanRepository(database), tmp_path / "outbox-0", workers=1)
     await heir.open()
     await asyncio.wait_for(heir.drained(), timeout=30)
-    stored = await heir.get(held)
+    stored = await heir.get(held, owner=None)
     await heir.close()
     assert stored.plan_id == held
     assert Journal(tmp_path / "outbox-1").read() == []
@@ -213,6 +213,6 @@ async def test_postgres_errors_are_told_apart_and_only_bad_rows_are_set_aside(
         await asyncio.wait_for(outbox.drained(), timeout=30)
         assert outbox.poisoned == 3
         for plan in good:
-            assert (await outbox.get(plan.plan_id)).plan_id == plan.plan_id
+            assert (await outbox.get(plan.plan_id, owner=None)).plan_id == plan.plan_id
     finally:
         await outbox.close()
