@@ -1,0 +1,59 @@
+"""A seedable random source for kernels: xoshiro256** over a 4-word state array.
+
+Kernels cannot use numpy's Generator state, so the state travels as a uint64[4] array that
+persists between kernel calls: a search cut into slices draws the same numbers as one run.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+from numpy.typing import NDArray
+
+State = NDArray[np.uint64]
+
+_U32 = np.uint64(0xFFFFFFFF)
+
+
+def new_state(seed: int | None) -> State:
+    """Fresh state from `seed` (same seed, same draws) or from OS entropy when None."""
+    words = np.random.SeedSequence(seed).generate_state(4, np.uint64).astype(np.uint64)
+    if not words.any():  # xoshiro's one forbidden state; SeedSequence all but never yields it
+        words[0] = 1
+    return words
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _rotl(x: np.uint64, k: np.uint64) -> np.uint64:
+    return (x << k) | (x >> (np.uint64(64) - k))
+
+
+@njit(nogil=True, cache=True)
+def next_u64(s: State) -> np.uint64:
+    result = _rotl(s[1] * np.uint64(5), np.uint64(7)) * np.uint64(9)
+    t = s[1] << np.uint64(17)
+    s[2] ^= s[0]
+    s[3] ^= s[1]
+    s[1] ^= s[2]
+    s[0] ^= s[3]
+    s[2] ^= t
+    s[3] = _rotl(s[3], np.uint64(45))
+    return result
+
+
+@njit(nogil=True, cache=True)
+def uniform(s: State) -> float:
+    """A float in [0, 1) with 53 random bits."""
+    return float(next_u64(s) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+@njit(nogil=True, cache=True)
+def integer(s: State, low: int, high: int) -> int:
+    """An integer in [low, high], unbiased (Lemire's multiply-and-reject; span < 2**32)."""
+    span = np.uint64(high - low + 1)
+    m = (next_u64(s) >> np.uint64(32)) * span
+    if (m & _U32) < span:
+        floor = (np.uint64(0x100000000) - span) % span
+        while (m & _U32) < floor:
+            m = (next_u64(s) >> np.uint64(32)) * span
+    return low + int(m >> np.uint64(32))

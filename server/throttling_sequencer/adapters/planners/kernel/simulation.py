@@ -1,0 +1,96 @@
+"""The physics of domain/physics.py, compiled: same operations in the same order, so the same bits.
+
+`domain.physics` stays the readable definition; tests hold these kernels to it exactly. A
+problem travels as PROBLEM = [distance, initial_speed, mass, friction] and the score's
+parameters as WEIGHTS = [distance_weight, speed_weight, length_weight, nonzero_weight,
+speed_threshold] (see `problem_array`, `weights_array`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+from numpy.typing import NDArray
+
+from throttling_sequencer.domain.config import PlannerConfig
+from throttling_sequencer.domain.model import Problem
+
+FloatArray = NDArray[np.float64]
+Throttles = NDArray[np.int64]
+
+
+def problem_array(problem: Problem) -> FloatArray:
+    return np.array([problem.distance, problem.initial_speed, problem.mass, problem.friction])
+
+
+def weights_array(config: PlannerConfig) -> FloatArray:
+    c = config
+    return np.array([c.distance_weight, c.speed_weight, c.length_weight, c.nonzero_weight, c.speed_threshold])
+
+
+@njit(nogil=True, cache=True)
+def final_state_of(problem: FloatArray, throttles: Throttles, length: int) -> tuple[float, float]:
+    """(final speed, distance covered) after the first `length` throttles (physics.final_state)."""
+    keep = 1.0 - problem[3]
+    mass = problem[2]
+    speed = problem[1]
+    covered = 0.0
+    for t in range(length):
+        speed = (speed + throttles[t] / mass) * keep
+        covered += speed
+    return speed, covered
+
+
+@njit(nogil=True, cache=True)
+def total_of(problem: FloatArray, weights: FloatArray, throttles: Throttles, length: int) -> float:
+    """The score of the first `length` throttles (physics.score(...).total)."""
+    speed, covered = final_state_of(problem, throttles, length)
+    threshold = weights[4]
+    penalty = 0.0 if 0.0 <= speed <= threshold else abs(speed - threshold)
+    nonzero = 0
+    for t in range(length):
+        if throttles[t] != 0:
+            nonzero += 1
+    total: float = (
+        weights[0] * abs(problem[0] - covered)
+        + weights[1] * penalty
+        + weights[2] * float(length)
+        + weights[3] * float(nonzero)
+    )
+    return total
+
+
+@njit(nogil=True, cache=True)
+def simulate(problem: FloatArray, throttles: Throttles) -> tuple[FloatArray, FloatArray]:
+    """Speed and distance covered after each tick (physics.simulate)."""
+    keep = 1.0 - problem[3]
+    mass = problem[2]
+    speed = problem[1]
+    covered = 0.0
+    n = throttles.shape[0]
+    speeds = np.empty(n)
+    distances = np.empty(n)
+    for t in range(n):
+        speed = (speed + throttles[t] / mass) * keep
+        covered += speed
+        speeds[t] = speed
+        distances[t] = covered
+    return speeds, distances
+
+
+@njit(nogil=True, cache=True)
+def final_state(problem: FloatArray, throttles: Throttles) -> tuple[float, float]:
+    return final_state_of(problem, throttles, throttles.shape[0])
+
+
+@njit(nogil=True, cache=True)
+def score(problem: FloatArray, weights: FloatArray, throttles: Throttles) -> float:
+    return total_of(problem, weights, throttles, throttles.shape[0])
+
+
+def warm_up() -> None:
+    """Compile or load the public kernels for plans as int64 arrays."""
+    problem, weights, plan = np.ones(4), np.ones(5), np.ones(2, dtype=np.int64)
+    simulate(problem, plan)
+    final_state(problem, plan)
+    score(problem, weights, plan)
