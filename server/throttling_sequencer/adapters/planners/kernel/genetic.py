@@ -12,7 +12,7 @@ import numpy as np
 from numba import njit
 from numpy.typing import NDArray
 
-from throttling_sequencer.adapters.planners.kernel.rng import State, integer, new_state, uniform
+from throttling_sequencer.adapters.planners.kernel.rng import State, happens, integer, new_state, odds
 from throttling_sequencer.adapters.planners.kernel.simulation import FloatArray, total_of
 
 Genes = NDArray[np.int32]
@@ -33,7 +33,8 @@ def _sort_into(
     for i in range(order.shape[0]):
         j = order[i]
         n = pool_lengths[j]
-        genes[i, :n] = pool[j, :n]
+        for t in range(n):  # loops, not slices: no array views to build in the hot path
+            genes[i, t] = pool[j, t]
         lengths[i] = n
         scores[i] = pool_scores[j]
 
@@ -68,7 +69,7 @@ def seed_population(
         for t in range(n):
             pool[i, t] = integer(state, low, high)
         pool_lengths[i] = n
-        pool_scores[i] = total_of(problem, weights, pool[i], n)
+        pool_scores[i] = total_of(problem, weights, pool, i, n)
     _sort_into(genes, lengths, scores, pool, pool_lengths, pool_scores)
 
 
@@ -102,6 +103,7 @@ def evolve(
     pool_lengths = np.empty_like(lengths)
     pool_scores = np.empty_like(scores)
     chosen = np.empty(others, dtype=np.int64)
+    mutation = odds(mutation_rate)
     for _ in range(generations):
         # Parents first in the pool: the elite, then the random others.
         for k in range(others):
@@ -111,7 +113,8 @@ def evolve(
         for k in range(parents):
             row = k if k < elite else chosen[k - elite]
             n = lengths[row]
-            pool[k, :n] = genes[row, :n]
+            for t in range(n):
+                pool[k, t] = genes[row, t]
             pool_lengths[k] = n
             pool_scores[k] = scores[row]
         for c in range(parents, size):
@@ -121,22 +124,23 @@ def evolve(
             cut_a = integer(state, 0, int(pool_lengths[a]))
             cut_b = integer(state, 0, length_b)
             n = min(cut_a + length_b - cut_b, max_ticks)
-            child = pool[c]
-            for t in range(n):
-                child[t] = pool[a, t] if t < cut_a else pool[b, t - cut_a + cut_b]
+            for t in range(cut_a):  # n >= cut_a: a's part always fits
+                pool[c, t] = pool[a, t]
+            for t in range(cut_a, n):
+                pool[c, t] = pool[b, t - cut_a + cut_b]
             if n == 0:
                 n = 1
-                child[0] = integer(state, low, high)
+                pool[c, 0] = integer(state, low, high)
             for t in range(n):
-                if uniform(state) < mutation_rate:
-                    child[t] = integer(state, low, high)
-            if uniform(state) < mutation_rate and n > 1:
+                if happens(state, mutation):
+                    pool[c, t] = integer(state, low, high)
+            if happens(state, mutation) and n > 1:
                 gone = integer(state, 0, n - 1)
                 for t in range(gone, n - 1):
-                    child[t] = child[t + 1]
+                    pool[c, t] = pool[c, t + 1]
                 n -= 1
             pool_lengths[c] = n
-            pool_scores[c] = total_of(problem, weights, child, n)
+            pool_scores[c] = total_of(problem, weights, pool, c, n)
         _sort_into(genes, lengths, scores, pool, pool_lengths, pool_scores)
 
 

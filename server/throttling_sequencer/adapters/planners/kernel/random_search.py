@@ -28,15 +28,15 @@ def sample(
     last improving draw, or -1 if none improved).
     """
     max_ticks = best.shape[0]
-    candidate = np.empty(max_ticks, dtype=np.int64)
+    candidate = np.empty((1, max_ticks), dtype=np.int64)
     improved_at = -1
     for i in range(count):
         n = integer(state, 1, max_ticks)
         for t in range(n):
-            candidate[t] = integer(state, low, high)
-        total = total_of(problem, weights, candidate, n)
+            candidate[0, t] = integer(state, low, high)
+        total = total_of(problem, weights, candidate, 0, n)
         if best_length == 0 or total < best_total:
-            best[:n] = candidate[:n]
+            best[:n] = candidate[0, :n]
             best_length, best_total, improved_at = n, total, i
     return best_length, best_total, improved_at
 

@@ -42,9 +42,16 @@ def next_u64(s: State) -> np.uint64:
 
 
 @njit(nogil=True, cache=True)
-def uniform(s: State) -> float:
-    """A float in [0, 1) with 53 random bits."""
-    return float(next_u64(s) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+def odds(probability: float) -> np.uint64:
+    """The threshold for `happens`: ceil(probability * 2**53)."""
+    return np.uint64(np.ceil(max(probability, 0.0) * 9007199254740992.0))
+
+
+@njit(nogil=True, cache=True)
+def happens(s: State, threshold: np.uint64) -> bool:
+    """True with the probability given to `odds`: for a uniform u = k / 2**53 from the top 53
+    bits k of a draw, u < probability exactly when k < ceil(probability * 2**53)."""
+    return bool((next_u64(s) >> np.uint64(11)) < threshold)
 
 
 @njit(nogil=True, cache=True)

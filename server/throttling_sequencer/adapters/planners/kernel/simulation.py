@@ -17,6 +17,8 @@ from throttling_sequencer.domain.model import Problem
 
 FloatArray = NDArray[np.float64]
 Throttles = NDArray[np.int64]
+#: Plans as rows of a matrix (row i's throttles up to its length); int32 or int64.
+Plans = NDArray[np.int32] | NDArray[np.int64]
 
 
 def problem_array(problem: Problem) -> FloatArray:
@@ -29,28 +31,28 @@ def weights_array(config: PlannerConfig) -> FloatArray:
 
 
 @njit(nogil=True, cache=True)
-def final_state_of(problem: FloatArray, throttles: Throttles, length: int) -> tuple[float, float]:
-    """(final speed, distance covered) after the first `length` throttles (physics.final_state)."""
+def run(problem: FloatArray, plans: Plans, row: int, length: int) -> tuple[float, float, int]:
+    """(final speed, distance covered, nonzero throttles) of PLANS[row, :length]: physics.final_state."""
     keep = 1.0 - problem[3]
     mass = problem[2]
     speed = problem[1]
     covered = 0.0
+    nonzero = 0
     for t in range(length):
-        speed = (speed + throttles[t] / mass) * keep
+        throttle = plans[row, t]
+        speed = (speed + throttle / mass) * keep
         covered += speed
-    return speed, covered
+        if throttle != 0:
+            nonzero += 1
+    return speed, covered, nonzero
 
 
 @njit(nogil=True, cache=True)
-def total_of(problem: FloatArray, weights: FloatArray, throttles: Throttles, length: int) -> float:
-    """The score of the first `length` throttles (physics.score(...).total)."""
-    speed, covered = final_state_of(problem, throttles, length)
+def total_of(problem: FloatArray, weights: FloatArray, plans: Plans, row: int, length: int) -> float:
+    """The score of PLANS[row, :length]: physics.score(...).total."""
+    speed, covered, nonzero = run(problem, plans, row, length)
     threshold = weights[4]
     penalty = 0.0 if 0.0 <= speed <= threshold else abs(speed - threshold)
-    nonzero = 0
-    for t in range(length):
-        if throttles[t] != 0:
-            nonzero += 1
     total: float = (
         weights[0] * abs(problem[0] - covered)
         + weights[1] * penalty
@@ -80,12 +82,15 @@ def simulate(problem: FloatArray, throttles: Throttles) -> tuple[FloatArray, Flo
 
 @njit(nogil=True, cache=True)
 def final_state(problem: FloatArray, throttles: Throttles) -> tuple[float, float]:
-    return final_state_of(problem, throttles, throttles.shape[0])
+    n = throttles.shape[0]
+    speed, covered, _ = run(problem, throttles.reshape((1, n)), 0, n)
+    return speed, covered
 
 
 @njit(nogil=True, cache=True)
 def score(problem: FloatArray, weights: FloatArray, throttles: Throttles) -> float:
-    return total_of(problem, weights, throttles, throttles.shape[0])
+    n = throttles.shape[0]
+    return total_of(problem, weights, throttles.reshape((1, n)), 0, n)
 
 
 def warm_up() -> None:
