@@ -1,0 +1,269 @@
+"""Kernel benchmark: planner threads in parallel, and a server's memory once its kernels are loaded.
+
+Threads: the same plans run by one planner thread, then by two at once (each its own copy of
+the work, started together); the ratio is plans/s with two over plans/s with one. Kernels drop
+the GIL, so on two free cores it nears 2x. The two set-ups alternate three times (median).
+Other processes share the cores, and Linux splits CPU time between sessions (autogroup), not
+threads, so the table also shows the cores the process got, and a bound that does not depend
+on them: the share of a plan spent holding the GIL (outside the kernels), f, caps two threads
+at 2 / (1 + f) times one (Amdahl).
+
+Memory: a real `throttling-sequencer serve` (SQLite in a temp dir, free port), two plans per
+strategy so every kernel is loaded, then VmRSS (and its peak, VmHWM) from /proc.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import grpc
+from numba.core.registry import CPUDispatcher
+
+from bench.planners import load_scenarios
+from bench.service import free_port, requests, wait_serving
+from throttling.v1 import planning_pb2
+from throttling.v1 import throttling_service_pb2 as pb
+from throttling.v1.throttling_service_pb2_grpc import ThrottlingServiceStub
+from throttling_sequencer.adapters.planners.genetic import GeneticPlanner
+from throttling_sequencer.adapters.planners.kernel.warm import warm_up
+from throttling_sequencer.domain.config import PlannerConfig
+from throttling_sequencer.domain.model import Problem
+from throttling_sequencer.domain.ports import Planner, StopSignal
+
+THREAD_TARGET = 1.7
+RSS_TARGET_MB = 250.0
+Job = tuple[Problem, PlannerConfig]
+
+
+@dataclass(frozen=True)
+class Rate:
+    plans_per_second: float
+    cores: float  # CPU seconds the process used per second of wall time
+
+
+@dataclass(frozen=True)
+class Scaling:
+    strategy: str
+    one_thread: Rate
+    two_threads: Rate
+    ratios: list[float]
+    gil_share: float | None  # of a plan's time, outside the kernels
+
+    @property
+    def ratio(self) -> float:
+        return statistics.median(self.ratios)
+
+    @property
+    def bound(self) -> float | None:
+        return None if self.gil_share is None else 2 / (1 + self.gil_share)
+
+
+@dataclass(frozen=True)
+class Memory:
+    serving_mb: float
+    warm_mb: float
+    peak_mb: float
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_threads(planner: Planner, jobs: list[Job], threads: int) -> Rate:
+    """Plans/s when `threads` threads each plan every job, all starting at once."""
+    start = threading.Barrier(threads + 1)
+
+    def work() -> None:
+        start.wait()
+        for problem, config in jobs:
+            planner.plan(problem, config, StopSignal(math.inf))
+
+    workers = [threading.Thread(target=work) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    start.wait()
+    started, cpu = time.perf_counter(), _cpu_seconds()
+    for worker in workers:
+        worker.join()
+    wall = time.perf_counter() - started
+    return Rate(threads * len(jobs) / wall, (_cpu_seconds() - cpu) / wall)
+
+
+@contextmanager
+def kernel_clock(module: ModuleType) -> Iterator[list[float]]:
+    """Time every call the module makes to a compiled kernel (its module-level names)."""
+    spent = [0.0]
+    originals = {k: v for k, v in vars(module).items() if isinstance(v, CPUDispatcher)}
+
+    def timed(kernel: Any) -> Callable[..., Any]:
+        def call(*args: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return kernel(*args)
+            finally:
+                spent[0] += time.perf_counter() - started
+
+        return call
+
+    for name, kernel in originals.items():
+        setattr(module, name, timed(kernel))
+    try:
+        yield spent
+    finally:
+        for name, kernel in originals.items():
+            setattr(module, name, kernel)
+
+
+def gil_share(planner: Planner, jobs: list[Job]) -> float | None:
+    """The share of one thread's planning time spent outside kernels, i.e. holding the GIL."""
+    module = sys.modules[type(planner).__module__]
+    if not any(isinstance(v, CPUDispatcher) for v in vars(module).values()):
+        return None
+    with kernel_clock(module) as spent:
+        started = time.perf_counter()
+        for problem, config in jobs:
+            planner.plan(problem, config, StopSignal(math.inf))
+        total = time.perf_counter() - started
+    return max(0.0, 1.0 - spent[0] / total)
+
+
+def scaling(strategy: str, planner: Planner, jobs: list[Job], rounds: int = 3) -> Scaling:
+    run_threads(planner, jobs[:2], 2)  # first calls load the kernels
+    ones, twos = [], []
+    for _ in range(rounds):
+        ones.append(run_threads(planner, jobs, 1))
+        twos.append(run_threads(planner, jobs, 2))
+    ratios = [two.plans_per_second / one.plans_per_second for one, two in zip(ones, twos, strict=True)]
+
+    def median(rates: list[Rate]) -> Rate:
+        return Rate(
+            statistics.median(r.plans_per_second for r in rates), statistics.median(r.cores for r in rates)
+        )
+
+    return Scaling(strategy, median(ones), median(twos), ratios, gil_share(planner, jobs))
+
+
+def compiled_exact() -> Planner | None:
+    """The exact planner, if its search runs in a compiled kernel on this branch (else None)."""
+    exact = importlib.import_module("throttling_sequencer.adapters.planners.exact")
+    modules = [m for name, m in list(sys.modules.items()) if "planners" in name and "exact" in name]
+    if not any(isinstance(v, CPUDispatcher) for m in modules for v in vars(m).values()):
+        return None
+    planner: Planner = exact.ExactPlanner()
+    return planner
+
+
+def thread_rows(quick: bool, progress: Callable[[str], None]) -> tuple[list[Scaling], list[str]]:
+    problems = [s.problem for s in load_scenarios()]
+    notes = []
+    warm_up()
+    ga_jobs = [(p, PlannerConfig(seed=k)) for k, p in enumerate(problems[: 2 if quick else 4])]
+    progress(f"threads: genetic, {len(ga_jobs)} plans of 300 generations per thread")
+    rows = [scaling("genetic", GeneticPlanner(), ga_jobs)]
+    exact = compiled_exact()
+    if exact is None:
+        notes.append("exact: no compiled kernel on this branch, not measured")
+    else:
+        exact_jobs = [(p, PlannerConfig()) for p in problems] * (3 if quick else 10)
+        progress(f"threads: exact, {len(exact_jobs)} plans per thread")
+        rows.append(scaling("exact", exact, exact_jobs))
+    return rows, notes
+
+
+def _status_mb(pid: int, field: str) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    raise LookupError(field)
+
+
+def server_memory(progress: Callable[[str], None]) -> Memory:
+    port = free_port()
+    with tempfile.TemporaryDirectory() as data:
+        env = {
+            **os.environ,
+            "THROTTLING_GRPC_PORT": str(port),
+            "THROTTLING_DATA_DIR": data,
+            "THROTTLING_LOG_LEVEL": "WARNING",
+            "THROTTLING_METRICS_PORT": "0",
+        }
+        progress("memory: one server process, two plans per strategy")
+        server = subprocess.Popen(
+            [sys.executable, "-m", "throttling_sequencer.cli", "serve"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_serving(port, timeout=120)
+            serving = _status_mb(server.pid, "VmRSS")
+            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+                stub = ThrottlingServiceStub(channel)
+                for strategy in ("STRATEGY_EXACT", "STRATEGY_GENETIC", "STRATEGY_RANDOM"):
+                    for body in requests()[:2]:
+                        options = planning_pb2.PlannerOptions(strategy=strategy, time_budget_ms=2000)
+                        request = pb.CreatePlanRequest(game_state=body.game_state, options=options)
+                        stub.CreatePlan(request, timeout=120)
+            return Memory(serving, _status_mb(server.pid, "VmRSS"), _status_mb(server.pid, "VmHWM"))
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+
+def render(rows: list[Scaling], notes: list[str], memory: Memory) -> str:
+    columns = [
+        ("strategy", 9, "<"),
+        ("1 thread plans/s", 16, ">"),
+        ("2 threads plans/s", 17, ">"),
+        ("ratio", 6, ">"),
+        ("rounds", 15, ">"),
+        ("cores used 1/2", 14, ">"),
+        ("GIL-held", 8, ">"),
+        ("bound", 6, ">"),
+    ]
+    header = " ".join(f"{name:{align}{width}}" for name, width, align in columns)
+    lines = [header, "-" * len(header)]
+    for r in rows:
+        one, two = r.one_thread, r.two_threads
+        values = [
+            r.strategy,
+            f"{one.plans_per_second:.1f}",
+            f"{two.plans_per_second:.1f}",
+            f"{r.ratio:.2f}x",
+            " ".join(f"{x:.2f}" for x in r.ratios),
+            f"{one.cores:.2f} / {two.cores:.2f}",
+            "n/a" if r.gil_share is None else f"{100 * r.gil_share:.1f} %",
+            "n/a" if r.bound is None else f"{r.bound:.2f}x",
+        ]
+        lines.append(
+            " ".join(f"{v:{align}{width}}" for v, (_, width, align) in zip(values, columns, strict=True))
+        )
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    lines.append(
+        f"target >= {THREAD_TARGET}x with 2 threads on {len(os.sched_getaffinity(0))} cores; load average "
+        f"{load}: with other sessions busy the process gets fewer cores than threads, and the ratio "
+        f"follows the cores it got (bound = 2 / (1 + GIL-held share), for two free cores)"
+    )
+    lines.extend(notes)
+    verdict = "within" if memory.warm_mb <= RSS_TARGET_MB else "OVER"
+    lines.append(
+        f"server RSS: {memory.serving_mb:.0f} MB when serving, {memory.warm_mb:.0f} MB after plans with "
+        f"every strategy (peak {memory.peak_mb:.0f} MB); {verdict} the {RSS_TARGET_MB:.0f} MB target"
+    )
+    return "\n".join(lines)
