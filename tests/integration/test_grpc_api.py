@@ -31,6 +31,18 @@ RANDOM = planning_pb2.PlannerOptions(strategy=planning_pb2.STRATEGY_RANDOM, seed
 SERVICE = "throttling.v1.ThrottlingService"
 
 
+def long_genetic(time_budget_ms: int) -> pb.CreatePlanRequest:
+    """The longest GA search a request can ask for (~1 s of CPU for its 300 generations): an
+    unreachable target keeps every plan near max_ticks = 1000 long."""
+    options = planning_pb2.PlannerOptions(
+        strategy=planning_pb2.STRATEGY_GENETIC,
+        max_ticks=1000,
+        max_throttle=10_000,
+        time_budget_ms=time_budget_ms,
+    )
+    return create(options, distance=1e9)
+
+
 def create(options: planning_pb2.PlannerOptions = RANDOM, **kwargs: Any) -> pb.CreatePlanRequest:
     return pb.CreatePlanRequest(game_state=game_state_pb(**kwargs), options=options)
 
@@ -136,17 +148,18 @@ async def test_exact_progress_carries_its_bound(stub: ThrottlingServiceStub) -> 
 async def test_cancelling_plan_progress_stops_the_planner(
     stub: ThrottlingServiceStub, log_records: list[Any]
 ) -> None:
-    options = planning_pb2.PlannerOptions(strategy=planning_pb2.STRATEGY_GENETIC, time_budget_ms=30_000)
-    call = stub.StreamPlanProgress(pb.StreamPlanProgressRequest(game_state=game_state_pb(), options=options))
+    long = long_genetic(time_budget_ms=30_000)
+    call = stub.StreamPlanProgress(
+        pb.StreamPlanProgressRequest(game_state=long.game_state, options=long.options)
+    )
     assert (await call.read()).WhichOneof("event") == "progress"
     started = time.monotonic()
     call.cancel()
 
     await asyncio.to_thread(wait_until, rpc_logged(log_records, "StreamPlanProgress", "CANCELLED"), 5.0)
-    # The planner thread stopped too: the next plan is not queued behind a 30 s search.
-    await stub.CreatePlan(
-        create(planning_pb2.PlannerOptions(strategy=planning_pb2.STRATEGY_GENETIC, time_budget_ms=100))
-    )
+    # The planner thread stopped too: the next plan is not queued behind a 30 s search. (Not a
+    # genetic plan: the compiled GA finishes all 300 generations well within a short budget.)
+    await stub.CreatePlan(create())
     assert time.monotonic() - started < 10
     assert not any(r["message"] == "planned" and r["extra"].get("iterations") == 300 for r in log_records)
 
@@ -228,11 +241,7 @@ async def test_a_deadline_too_short_to_plan_is_deadline_exceeded(stub: Throttlin
 
 
 async def test_a_long_plan_does_not_stall_other_calls(stub: ThrottlingServiceStub) -> None:
-    slow = asyncio.ensure_future(
-        stub.CreatePlan(
-            create(planning_pb2.PlannerOptions(strategy=planning_pb2.STRATEGY_GENETIC, time_budget_ms=1500))
-        )
-    )
+    slow = asyncio.ensure_future(stub.CreatePlan(long_genetic(time_budget_ms=30_000)))
     await asyncio.sleep(0.1)
     for _ in range(5):
         await stub.ListPlans(pb.ListPlansRequest(page_size=1))
