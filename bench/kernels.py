@@ -1,4 +1,8 @@
-"""Kernel benchmark: planner threads in parallel, and a server's memory once its kernels are loaded.
+"""Kernel benchmark: GA speed per CPU second, planner threads in parallel, server memory.
+
+GA speed: the compiled GA and the pure-Python baseline take turns on the same scenarios and
+budget (as in the planners table), but generations are counted per second of the planning
+thread's own CPU time, so the ratio does not move with what else the machine runs.
 
 Threads: the same plans run by one planner thread, then by two at once (each its own copy of
 the work, started together); the ratio is plans/s with two over plans/s with one. Kernels drop
@@ -34,6 +38,7 @@ from typing import Any
 import grpc
 from numba.core.registry import CPUDispatcher
 
+from bench.baseline_ga import PurePythonGeneticPlanner
 from bench.planners import load_scenarios
 from bench.service import free_port, requests, wait_serving
 from throttling.v1 import planning_pb2
@@ -45,9 +50,44 @@ from throttling_sequencer.domain.config import PlannerConfig
 from throttling_sequencer.domain.model import Problem
 from throttling_sequencer.domain.ports import Planner, StopSignal
 
+GA_TARGET = 20.0
 THREAD_TARGET = 1.7
 RSS_TARGET_MB = 250.0
 Job = tuple[Problem, PlannerConfig]
+
+
+@dataclass(frozen=True)
+class GaSpeed:
+    compiled: float  # generations per CPU second
+    baseline: float
+    wall_ratio: float  # the same, per wall-clock second
+
+    @property
+    def ratio(self) -> float:
+        return self.compiled / self.baseline
+
+
+def ga_speed(quick: bool, progress: Callable[[str], None]) -> GaSpeed:
+    scenarios = load_scenarios()[:: 12 if quick else 6]
+    config = PlannerConfig(seed=1, time_budget_ms=250 if quick else 1000)
+    planners: dict[str, Planner] = {"compiled": GeneticPlanner(), "baseline": PurePythonGeneticPlanner()}
+    generations = dict.fromkeys(planners, 0)
+    cpu = dict.fromkeys(planners, 0.0)
+    wall = dict.fromkeys(planners, 0.0)
+    progress(f"GA speed: compiled and pure-Python baseline in turns, {len(scenarios)} scenarios")
+    for scenario in scenarios:
+        for name, planner in planners.items():
+            started, cpu_started = time.perf_counter(), time.thread_time()
+            stop = StopSignal(time.monotonic() + config.time_budget_seconds)
+            generations[name] += planner.plan(scenario.problem, config, stop).iterations
+            cpu[name] += time.thread_time() - cpu_started
+            wall[name] += time.perf_counter() - started
+
+    def rate(name: str, seconds: dict[str, float]) -> float:
+        return generations[name] / seconds[name]
+
+    wall_ratio = rate("compiled", wall) / rate("baseline", wall)
+    return GaSpeed(rate("compiled", cpu), rate("baseline", cpu), wall_ratio)
 
 
 @dataclass(frozen=True)
@@ -226,7 +266,13 @@ def server_memory(progress: Callable[[str], None]) -> Memory:
             server.wait(timeout=30)
 
 
-def render(rows: list[Scaling], notes: list[str], memory: Memory) -> str:
+def render(ga: GaSpeed, rows: list[Scaling], notes: list[str], memory: Memory) -> str:
+    lines = [
+        f"GA generations per CPU second: {ga.compiled:.0f} compiled vs {ga.baseline:.0f} pure-Python "
+        f"baseline = {ga.ratio:.1f}x (target >= {GA_TARGET:.0f}x; per wall-clock second "
+        f"{ga.wall_ratio:.1f}x)",
+        "",
+    ]
     columns = [
         ("strategy", 9, "<"),
         ("1 thread plans/s", 16, ">"),
@@ -238,7 +284,7 @@ def render(rows: list[Scaling], notes: list[str], memory: Memory) -> str:
         ("bound", 6, ">"),
     ]
     header = " ".join(f"{name:{align}{width}}" for name, width, align in columns)
-    lines = [header, "-" * len(header)]
+    lines += [header, "-" * len(header)]
     for r in rows:
         one, two = r.one_thread, r.two_threads
         values = [
