@@ -54,7 +54,9 @@ class GeneticPlanner:
         p = self.parameters
         state = new_state(config.seed)
         physics, weights = problem_array(problem), weights_array(config)
-        low, high = config.min_throttle, config.max_throttle
+        # Plain ints and floats, so every call matches the one signature warm_up compiled.
+        low, high = int(config.min_throttle), int(config.max_throttle)
+        elite, others, rate = int(p.elite_parents), int(p.random_parents), float(p.mutation_rate)
         genes = np.zeros((p.population, config.max_ticks), dtype=np.int32)
         lengths = np.zeros(p.population, dtype=np.int32)
         scores = np.zeros(p.population)
@@ -65,20 +67,7 @@ class GeneticPlanner:
 
         generation = 0
         for count in slices(p.generations, stop):
-            evolve(
-                genes,
-                lengths,
-                scores,
-                state,
-                physics,
-                weights,
-                low,
-                high,
-                p.elite_parents,
-                p.random_parents,
-                p.mutation_rate,
-                count,
-            )
+            evolve(genes, lengths, scores, state, physics, weights, low, high, elite, others, rate, count)
             generation += count
             if scores[0] < best_score:
                 best_score = scores[0]
