@@ -1,9 +1,10 @@
 """The genetic strategy's generation loop, compiled (see adapters/planners/genetic.py).
 
 A population is three arrays kept sorted best-first between calls: GENES[i, :LENGTHS[i]] is
-plan i (what lies past its length is never read), SCORES[i] its score. `evolve` runs a given number of
-generations in place, so the caller can cut a search into slices and check its StopSignal in
-between; the random state persists in the same way, so slicing never changes the result.
+plan i (what lies past its length is never read), SCORES[i] its score. `evolve` runs a given
+number of generations in place, so the caller can cut a search into slices and check its
+StopSignal in between; the random state persists in the same way, so slicing never changes
+the result.
 """
 
 from __future__ import annotations
