@@ -10,9 +10,9 @@ the result.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 from numpy.typing import NDArray
 
+from throttling_sequencer.adapters.planners.kernel.jit import kernel
 from throttling_sequencer.adapters.planners.kernel.rng import State, happens, integer, new_state, odds
 from throttling_sequencer.adapters.planners.kernel.simulation import FloatArray, total_of
 
@@ -20,7 +20,7 @@ Genes = NDArray[np.int32]
 Lengths = NDArray[np.int32]
 
 
-@njit(nogil=True, cache=True)
+@kernel
 def _sort_into(
     genes: Genes,
     lengths: Lengths,
@@ -40,7 +40,7 @@ def _sort_into(
         scores[i] = pool_scores[j]
 
 
-@njit(nogil=True, cache=True)
+@kernel
 def _seen(chosen: NDArray[np.int64], k: int) -> bool:
     """Whether chosen[k] is among chosen[:k]."""
     for i in range(k):  # noqa: SIM110 (a plain loop compiles to the tightest code)
@@ -49,7 +49,7 @@ def _seen(chosen: NDArray[np.int64], k: int) -> bool:
     return False
 
 
-@njit(nogil=True, cache=True)
+@kernel
 def seed_population(
     genes: Genes,
     lengths: Lengths,
@@ -74,7 +74,7 @@ def seed_population(
     _sort_into(genes, lengths, scores, pool, pool_lengths, pool_scores)
 
 
-@njit(nogil=True, cache=True)
+@kernel
 def evolve(
     genes: Genes,
     lengths: Lengths,

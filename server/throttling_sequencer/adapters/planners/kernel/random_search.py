@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from throttling_sequencer.adapters.planners.kernel.jit import kernel
 from throttling_sequencer.adapters.planners.kernel.rng import State, integer, new_state
 from throttling_sequencer.adapters.planners.kernel.simulation import FloatArray, Throttles, total_of
 
 
-@njit(nogil=True, cache=True)
+@kernel
 def sample(
     state: State,
     problem: FloatArray,

@@ -7,8 +7,9 @@ persists between kernel calls: a search cut into slices draws the same numbers a
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 from numpy.typing import NDArray
+
+from throttling_sequencer.adapters.planners.kernel.jit import kernel
 
 State = NDArray[np.uint64]
 
@@ -23,12 +24,12 @@ def new_state(seed: int | None) -> State:
     return words
 
 
-@njit(nogil=True, cache=True, inline="always")
+@kernel
 def _rotl(x: np.uint64, k: np.uint64) -> np.uint64:
     return (x << k) | (x >> (np.uint64(64) - k))
 
 
-@njit(nogil=True, cache=True)
+@kernel
 def next_u64(s: State) -> np.uint64:
     result = _rotl(s[1] * np.uint64(5), np.uint64(7)) * np.uint64(9)
     t = s[1] << np.uint64(17)
@@ -41,20 +42,20 @@ def next_u64(s: State) -> np.uint64:
     return result
 
 
-@njit(nogil=True, cache=True)
+@kernel
 def odds(probability: float) -> np.uint64:
     """The threshold for `happens`: ceil(probability * 2**53)."""
     return np.uint64(np.ceil(max(probability, 0.0) * 9007199254740992.0))
 
 
-@njit(nogil=True, cache=True)
+@kernel
 def happens(s: State, threshold: np.uint64) -> bool:
     """True with the probability given to `odds`: for a uniform u = k / 2**53 from the top 53
     bits k of a draw, u < probability exactly when k < ceil(probability * 2**53)."""
     return bool((next_u64(s) >> np.uint64(11)) < threshold)
 
 
-@njit(nogil=True, cache=True)
+@kernel
 def integer(s: State, low: int, high: int) -> int:
     """An integer in [low, high], unbiased (Lemire's multiply-and-reject; span < 2**32)."""
     span = np.uint64(high - low + 1)

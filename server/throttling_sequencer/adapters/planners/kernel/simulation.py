@@ -9,9 +9,9 @@ speed_threshold] (see `problem_array`, `weights_array`).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 from numpy.typing import NDArray
 
+from throttling_sequencer.adapters.planners.kernel.jit import kernel
 from throttling_sequencer.domain.config import PlannerConfig
 from throttling_sequencer.domain.model import Problem
 
@@ -30,7 +30,7 @@ def weights_array(config: PlannerConfig) -> FloatArray:
     return np.array([c.distance_weight, c.speed_weight, c.length_weight, c.nonzero_weight, c.speed_threshold])
 
 
-@njit(nogil=True, cache=True)
+@kernel
 def run(problem: FloatArray, plans: Plans, row: int, length: int) -> tuple[float, float, int]:
     """(final speed, distance covered, nonzero throttles) of PLANS[row, :length]: physics.final_state."""
     keep = 1.0 - problem[3]
@@ -47,7 +47,7 @@ def run(problem: FloatArray, plans: Plans, row: int, length: int) -> tuple[float
     return speed, covered, nonzero
 
 
-@njit(nogil=True, cache=True)
+@kernel
 def total_of(problem: FloatArray, weights: FloatArray, plans: Plans, row: int, length: int) -> float:
     """The score of PLANS[row, :length]: physics.score(...).total."""
     speed, covered, nonzero = run(problem, plans, row, length)
@@ -62,7 +62,7 @@ def total_of(problem: FloatArray, weights: FloatArray, plans: Plans, row: int, l
     return total
 
 
-@njit(nogil=True, cache=True)
+@kernel
 def simulate(problem: FloatArray, throttles: Throttles) -> tuple[FloatArray, FloatArray]:
     """Speed and distance covered after each tick (physics.simulate)."""
     keep = 1.0 - problem[3]
@@ -80,14 +80,14 @@ def simulate(problem: FloatArray, throttles: Throttles) -> tuple[FloatArray, Flo
     return speeds, distances
 
 
-@njit(nogil=True, cache=True)
+@kernel
 def final_state(problem: FloatArray, throttles: Throttles) -> tuple[float, float]:
     n = throttles.shape[0]
     speed, covered, _ = run(problem, throttles.reshape((1, n)), 0, n)
     return speed, covered
 
 
-@njit(nogil=True, cache=True)
+@kernel
 def score(problem: FloatArray, weights: FloatArray, throttles: Throttles) -> float:
     n = throttles.shape[0]
     return total_of(problem, weights, throttles.reshape((1, n)), 0, n)
