@@ -8,9 +8,10 @@ Threads: the same plans run by one planner thread, then by two at once (each its
 the work, started together); the ratio is plans/s with two over plans/s with one. Kernels drop
 the GIL, so on two free cores it nears 2x. The two set-ups alternate three times (median).
 Other processes share the cores, and Linux splits CPU time between sessions (autogroup), not
-threads, so the table also shows the cores the process got, and a bound that does not depend
-on them: the share of a plan spent holding the GIL (outside the kernels), f, caps two threads
-at 2 / (1 + f) times one (Amdahl).
+threads, so the table also shows the cores the process got, a control row (hashlib, known to
+release the GIL: it scales only as far as the machine lets this process), and a bound that
+does not depend on the machine: the share of a plan spent holding the GIL (outside the
+kernels), f, caps two threads at 2 / (1 + f) times one (Amdahl).
 
 Memory: a real `throttling-sequencer serve` (SQLite in a temp dir, free port), two plans per
 strategy so every kernel is loaded, then VmRSS (and its peak, VmHWM) from /proc.
@@ -18,6 +19,7 @@ strategy so every kernel is loaded, then VmRSS (and its peak, VmHWM) from /proc.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import math
 import os
@@ -125,16 +127,37 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_threads(planner: Planner, jobs: list[Job], threads: int) -> Rate:
-    """Plans/s when `threads` threads each plan every job, all starting at once."""
-    start = threading.Barrier(threads + 1)
-
-    def work() -> None:
-        start.wait()
+def plan_all(planner: Planner, jobs: list[Job]) -> Callable[[], int]:
+    def work() -> int:
         for problem, config in jobs:
             planner.plan(problem, config, StopSignal(math.inf))
+        return len(jobs)
 
-    workers = [threading.Thread(target=work) for _ in range(threads)]
+    return work
+
+
+def hash_blocks(blocks: int = 4, size: int = 16 << 20) -> Callable[[], int]:
+    """A control: hashlib drops the GIL on large buffers, so this scales as far as cores allow."""
+    data = b"\0" * size
+
+    def work() -> int:
+        for _ in range(blocks):
+            hashlib.sha256(data).digest()
+        return blocks
+
+    return work
+
+
+def run_threads(work: Callable[[], int], threads: int) -> Rate:
+    """Items/s when `threads` threads each do `work`, all starting at once."""
+    start = threading.Barrier(threads + 1)
+    done = [0] * threads
+
+    def run(k: int) -> None:
+        start.wait()
+        done[k] = work()
+
+    workers = [threading.Thread(target=run, args=(k,)) for k in range(threads)]
     for worker in workers:
         worker.start()
     start.wait()
@@ -142,7 +165,7 @@ def run_threads(planner: Planner, jobs: list[Job], threads: int) -> Rate:
     for worker in workers:
         worker.join()
     wall = time.perf_counter() - started
-    return Rate(threads * len(jobs) / wall, (_cpu_seconds() - cpu) / wall)
+    return Rate(sum(done) / wall, (_cpu_seconds() - cpu) / wall)
 
 
 @contextmanager
@@ -183,20 +206,40 @@ def gil_share(planner: Planner, jobs: list[Job]) -> float | None:
     return max(0.0, 1.0 - spent[0] / total)
 
 
-def scaling(strategy: str, planner: Planner, jobs: list[Job], rounds: int = 3) -> Scaling:
-    run_threads(planner, jobs[:2], 2)  # first calls load the kernels
-    ones, twos = [], []
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    work: Callable[[], int]
+    gil_share: float | None = None
+
+
+def scaling(workloads: list[Workload], rounds: int) -> list[Scaling]:
+    """Each round runs every workload on 1 thread, then on 2, so all see the same conditions."""
+    ones: dict[str, list[Rate]] = {w.name: [] for w in workloads}
+    twos: dict[str, list[Rate]] = {w.name: [] for w in workloads}
     for _ in range(rounds):
-        ones.append(run_threads(planner, jobs, 1))
-        twos.append(run_threads(planner, jobs, 2))
-    ratios = [two.plans_per_second / one.plans_per_second for one, two in zip(ones, twos, strict=True)]
+        for w in workloads:
+            ones[w.name].append(run_threads(w.work, 1))
+            twos[w.name].append(run_threads(w.work, 2))
 
     def median(rates: list[Rate]) -> Rate:
         return Rate(
             statistics.median(r.plans_per_second for r in rates), statistics.median(r.cores for r in rates)
         )
 
-    return Scaling(strategy, median(ones), median(twos), ratios, gil_share(planner, jobs))
+    return [
+        Scaling(
+            w.name,
+            median(ones[w.name]),
+            median(twos[w.name]),
+            [
+                b.plans_per_second / a.plans_per_second
+                for a, b in zip(ones[w.name], twos[w.name], strict=True)
+            ],
+            w.gil_share,
+        )
+        for w in workloads
+    ]
 
 
 def compiled_exact() -> Planner | None:
@@ -213,17 +256,21 @@ def thread_rows(quick: bool, progress: Callable[[str], None]) -> tuple[list[Scal
     problems = [s.problem for s in load_scenarios()]
     notes = []
     warm_up()
-    ga_jobs = [(p, PlannerConfig(seed=k)) for k, p in enumerate(problems[: 2 if quick else 4])]
-    progress(f"threads: genetic, {len(ga_jobs)} plans of 300 generations per thread")
-    rows = [scaling("genetic", GeneticPlanner(), ga_jobs)]
+    ga_jobs = [(p, PlannerConfig(seed=k)) for k, p in enumerate(problems[:2])]
+    genetic = GeneticPlanner()
+    workloads = [
+        Workload("control", hash_blocks()),
+        Workload("genetic", plan_all(genetic, ga_jobs), gil_share(genetic, ga_jobs)),
+    ]
     exact = compiled_exact()
     if exact is None:
         notes.append("exact: no compiled kernel on this branch, not measured")
     else:
-        exact_jobs = [(p, PlannerConfig()) for p in problems] * (3 if quick else 10)
-        progress(f"threads: exact, {len(exact_jobs)} plans per thread")
-        rows.append(scaling("exact", exact, exact_jobs))
-    return rows, notes
+        exact_jobs = [(p, PlannerConfig()) for p in problems]
+        workloads.append(Workload("exact", plan_all(exact, exact_jobs), gil_share(exact, exact_jobs)))
+    rounds = 3 if quick else 9
+    progress(f"threads: {', '.join(w.name for w in workloads)} on 1 then 2 threads, {rounds} rounds")
+    return scaling(workloads, rounds), notes
 
 
 def _status_mb(pid: int, field: str) -> float:
@@ -275,10 +322,10 @@ def render(ga: GaSpeed, rows: list[Scaling], notes: list[str], memory: Memory) -
     ]
     columns = [
         ("strategy", 9, "<"),
-        ("1 thread plans/s", 16, ">"),
-        ("2 threads plans/s", 17, ">"),
+        ("1 thread /s", 12, ">"),
+        ("2 threads /s", 13, ">"),
         ("ratio", 6, ">"),
-        ("rounds", 15, ">"),
+        ("rounds min-max", 14, ">"),
         ("cores used 1/2", 14, ">"),
         ("GIL-held", 8, ">"),
         ("bound", 6, ">"),
@@ -292,7 +339,7 @@ def render(ga: GaSpeed, rows: list[Scaling], notes: list[str], memory: Memory) -
             f"{one.plans_per_second:.1f}",
             f"{two.plans_per_second:.1f}",
             f"{r.ratio:.2f}x",
-            " ".join(f"{x:.2f}" for x in r.ratios),
+            f"{min(r.ratios):.2f}-{max(r.ratios):.2f}",
             f"{one.cores:.2f} / {two.cores:.2f}",
             "n/a" if r.gil_share is None else f"{100 * r.gil_share:.1f} %",
             "n/a" if r.bound is None else f"{r.bound:.2f}x",
@@ -302,6 +349,7 @@ def render(ga: GaSpeed, rows: list[Scaling], notes: list[str], memory: Memory) -
         )
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
     lines.append(
+        "per second: plans (hashes of 16 MB for the control); "
         f"target >= {THREAD_TARGET}x with 2 threads on {len(os.sched_getaffinity(0))} cores; load average "
         f"{load}: with other sessions busy the process gets fewer cores than threads, and the ratio "
         f"follows the cores it got (bound = 2 / (1 + GIL-held share), for two free cores)"
