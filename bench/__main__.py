@@ -1,7 +1,8 @@
 """`make bench`: planner quality and latency, GA speed-up, planner threads and memory, service
 throughput, front-door latency.
 
-    python -m bench [--quick] [--only planners|kernels|service|frontdoor|soak] [--soak [--soak-seconds N]]
+    python -m bench [--quick] [--only planners|kernels|fairness|service|frontdoor|soak]
+                    [--soak [--soak-seconds N]]
 
 Prints tables; every ratio is against a baseline measured in the same run.
 """
@@ -12,7 +13,7 @@ import argparse
 import sys
 import time
 
-from bench import frontdoor, kernels, planners, service, soak
+from bench import fairness, frontdoor, kernels, planners, service, soak
 from throttling_sequencer import logs
 from throttling_sequencer.adapters.planners.kernel.warm import warm_up
 
@@ -20,7 +21,7 @@ from throttling_sequencer.adapters.planners.kernel.warm import warm_up
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller budgets and samples (about a minute)")
-    parser.add_argument("--only", choices=["planners", "kernels", "service", "frontdoor", "soak"])
+    parser.add_argument("--only", choices=["planners", "kernels", "fairness", "service", "frontdoor", "soak"])
     parser.add_argument("--soak", action="store_true", help="also run the soak (10 minutes by default)")
     parser.add_argument("--soak-seconds", type=float, default=600.0)
     args = parser.parse_args()
@@ -40,6 +41,9 @@ def main() -> int:
         ga = kernels.ga_speed(args.quick, progress)
         rows, notes = kernels.thread_rows(args.quick, progress)
         print(kernels.render(ga, rows, notes, kernels.server_memory(progress)), flush=True)
+    if args.only in (None, "fairness"):
+        print("\n## Fairness: stopping at the budget, and default plans beside long ones\n")
+        print(fairness.render(fairness.fairness_rows(args.quick, progress)), flush=True)
     if args.only in (None, "service"):
         print("\n## Service: exact plans over gRPC (CreatePlan, public scenarios round-robin)\n")
         print(service.render(service.service_rows(args.quick, progress)), flush=True)

@@ -15,13 +15,23 @@ from bridge.stack import COMMANDS
 SERVICES = {"server": "grpc-server", "graphql": "graphql-sidecar", "envoy": "envoy"}
 
 
-def compose_config(repo_root: Path, *profiles: str) -> dict[str, Any]:
+def compose_command() -> list[str]:
+    """docker-compose (Debian's, validates without an engine), else the `docker compose` plugin."""
     binary = shutil.which("docker-compose")
-    if binary is None:
-        pytest.fail("docker-compose is missing: `apt-get install docker-compose` (.ci/run does)")
+    if binary is not None:
+        return [binary]
+    docker = shutil.which("docker")
+    if docker is not None:
+        plugin = subprocess.run([docker, "compose", "version"], capture_output=True, timeout=30)
+        if plugin.returncode == 0:
+            return [docker, "compose"]
+    pytest.fail("docker-compose is missing: `make test` installs it as root (tools/ensure-system-deps)")
+
+
+def compose_config(repo_root: Path, *profiles: str) -> dict[str, Any]:
     flags = [flag for profile in profiles for flag in ("--profile", profile)]
     result = subprocess.run(
-        [binary, "-f", "docker-compose.yml", *flags, "config"],
+        [*compose_command(), "-f", "docker-compose.yml", *flags, "config"],
         cwd=repo_root,
         capture_output=True,
         text=True,

@@ -16,6 +16,8 @@ def main() -> None:
         port=settings.port,
         log_level="warning",
         ws="websockets-sansio",
+        # A larger WebSocket message closes the connection (1009 message too big).
+        ws_max_size=settings.max_body_bytes,
         timeout_graceful_shutdown=10,
     )
 

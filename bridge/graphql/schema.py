@@ -6,18 +6,20 @@ Every resolver is a translation: GraphQL input -> gRPC request -> GraphQL type.
 from __future__ import annotations
 
 import enum
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import grpc
 import strawberry
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.types import Info
 
-from bridge.graphql.upstream import Upstream, graphql_error, metadata_from, stream
+from bridge.graphql.cost import DocumentCost, DocumentSize
+from bridge.graphql.subscriptions import SubscriptionLimits
+from bridge.graphql.upstream import Upstream, metadata_from
 from throttling.v1 import game_state_pb2, planning_pb2
 from throttling.v1 import throttling_service_pb2 as pb
+from throttling.v1.throttling_service_pb2_grpc import ThrottlingServiceStub
 
 
 @strawberry.type(description="A point on the map.")
@@ -116,12 +118,10 @@ class PlanType:
     @classmethod
     async def resolve_reference(cls, info: Info, id: strawberry.ID) -> PlanType:
         upstream, metadata = _upstream(info)
-        try:
-            reply = await upstream.stub.GetPlan(
-                pb.GetPlanRequest(plan_id=str(id)), metadata=metadata, timeout=upstream.call_timeout
-            )
-        except grpc.aio.AioRpcError as error:
-            raise graphql_error(error) from None
+        request = pb.GetPlanRequest(plan_id=str(id))
+        reply = await upstream.call(
+            lambda stub: stub.GetPlan(request, metadata=metadata, timeout=upstream.call_timeout)
+        )
         return _plan(reply.plan)
 
 
@@ -148,6 +148,16 @@ def _upstream(info: Info) -> tuple[Upstream, tuple[tuple[str, str], ...]]:
     context: dict[str, Any] = info.context
     upstream: Upstream = context["upstream"]
     return upstream, metadata_from(context)
+
+
+async def _subscribe(info: Info, start: Callable[[ThrottlingServiceStub], Any]) -> AsyncIterator[Any]:
+    """A server stream for a subscription, while the subscription caps leave it a place."""
+    context: dict[str, Any] = info.context
+    limits: SubscriptionLimits = context["subscriptions"]
+    upstream: Upstream = context["upstream"]
+    with limits.hold(context["connection"], context["client"]):
+        async for message in upstream.stream(start):
+            yield message
 
 
 def _game_state(value: GameStateInputType) -> game_state_pb2.GameState:
@@ -225,12 +235,11 @@ class Query:
         request = pb.CalculateThrottleStepsRequest(
             game_state=_game_state(game_state_input), options=_options(options)
         )
-        try:
-            reply = await upstream.stub.CalculateThrottleSteps(
+        reply = await upstream.call(
+            lambda stub: stub.CalculateThrottleSteps(
                 request, metadata=metadata, timeout=upstream.call_timeout
             )
-        except grpc.aio.AioRpcError as error:
-            raise graphql_error(error) from None
+        )
         return _goals(reply.goals)
 
     @strawberry.field(description="One stored plan.")
@@ -241,10 +250,9 @@ class Query:
     async def plans(self, info: Info, first: int = 20, after: str | None = None) -> PlanPageType:
         upstream, metadata = _upstream(info)
         request = pb.ListPlansRequest(page_size=first, page_token=after or "")
-        try:
-            reply = await upstream.stub.ListPlans(request, metadata=metadata, timeout=upstream.call_timeout)
-        except grpc.aio.AioRpcError as error:
-            raise graphql_error(error) from None
+        reply = await upstream.call(
+            lambda stub: stub.ListPlans(request, metadata=metadata, timeout=upstream.call_timeout)
+        )
         return PlanPageType(plans=[_plan(p) for p in reply.plans], next_cursor=reply.next_page_token or None)
 
 
@@ -256,10 +264,9 @@ class Mutation:
     ) -> PlanType:
         upstream, metadata = _upstream(info)
         request = pb.CreatePlanRequest(game_state=_game_state(game_state_input), options=_options(options))
-        try:
-            reply = await upstream.stub.CreatePlan(request, metadata=metadata, timeout=upstream.call_timeout)
-        except grpc.aio.AioRpcError as error:
-            raise graphql_error(error) from None
+        reply = await upstream.call(
+            lambda stub: stub.CreatePlan(request, metadata=metadata, timeout=upstream.call_timeout)
+        )
         return _plan(reply.plan)
 
 
@@ -273,13 +280,15 @@ class Subscription:
         options: PlannerOptionsInput | None = None,
         tick_interval_ms: int = 0,
     ) -> AsyncGenerator[UnitGoalType, None]:
-        upstream, metadata = _upstream(info)
+        metadata = metadata_from(info.context)
         request = pb.StreamThrottleStepsRequest(
             game_state=_game_state(game_state_input),
             options=_options(options),
             tick_interval_ms=tick_interval_ms,
         )
-        async for message in stream(upstream.stub.StreamThrottleSteps(request, metadata=metadata)):
+        async for message in _subscribe(
+            info, lambda stub: stub.StreamThrottleSteps(request, metadata=metadata)
+        ):
             if message.WhichOneof("event") == "tick":
                 goal = message.tick.goal
                 yield UnitGoalType(
@@ -293,11 +302,13 @@ class Subscription:
     async def plan_progress(
         self, info: Info, game_state_input: GameStateInputType, options: PlannerOptionsInput | None = None
     ) -> AsyncGenerator[PlanProgressType, None]:
-        upstream, metadata = _upstream(info)
+        metadata = metadata_from(info.context)
         request = pb.StreamPlanProgressRequest(
             game_state=_game_state(game_state_input), options=_options(options)
         )
-        async for message in stream(upstream.stub.StreamPlanProgress(request, metadata=metadata)):
+        async for message in _subscribe(
+            info, lambda stub: stub.StreamPlanProgress(request, metadata=metadata)
+        ):
             if message.WhichOneof("event") == "progress":
                 p = message.progress
                 yield PlanProgressType(
@@ -321,9 +332,10 @@ class Subscription:
                 )
 
 
-#: Hostile documents are refused before they reach a resolver.
+#: Hostile documents are refused before they reach a resolver (cost limits: bridge/graphql/cost.py).
 MAX_DEPTH = 12
 MAX_ALIASES = 30
+#: Also the most fields fragments may expand a document to: no more than could be written out.
 MAX_TOKENS = 4_000
 
 schema = strawberry.federation.Schema(
@@ -333,8 +345,10 @@ schema = strawberry.federation.Schema(
     types=[PlanType],
     federation_version="2.5",
     extensions=[
+        lambda: DocumentSize(max_fields=MAX_TOKENS),
         lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
         lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        DocumentCost,
     ],
 )

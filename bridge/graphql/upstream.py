@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import enum
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 from google.rpc import error_details_pb2, status_pb2
 from graphql import GraphQLError
 from opentelemetry.instrumentation.grpc import aio_client_interceptors
 
+from bridge.graphql.settings import GraphQLSettings
 from throttling.v1.throttling_service_pb2_grpc import ThrottlingServiceStub
+
+R = TypeVar("R")
 
 #: gRPC status -> GraphQL `extensions.code` (Apollo's conventional names where they exist).
 CODES = {
@@ -28,22 +33,87 @@ CODES = {
 FORWARDED_HEADERS = ("authorization", "x-request-id")
 
 
-class Upstream:
-    """One grpc.aio channel, created in the app's lifespan (channels belong to one event loop)."""
+class Lane(enum.Enum):
+    """Which channels a call uses: subscriptions never take the streams queries need."""
 
-    def __init__(self, target: str, call_timeout: float, ca_file: str = "") -> None:
-        # The trace context of the GraphQL request goes upstream as gRPC metadata (traceparent).
-        interceptors = aio_client_interceptors()
-        if ca_file:
-            credentials = grpc.ssl_channel_credentials(root_certificates=Path(ca_file).read_bytes())
-            self.channel = grpc.aio.secure_channel(target, credentials, interceptors=interceptors)
-        else:
-            self.channel = grpc.aio.insecure_channel(target, interceptors=interceptors)
-        self.stub = ThrottlingServiceStub(self.channel)
-        self.call_timeout = call_timeout
+    QUERY = "query"
+    SUBSCRIPTION = "subscription"
+
+
+class _Channel:
+    __slots__ = ("busy", "channel", "stub")
+
+    def __init__(self, channel: grpc.aio.Channel) -> None:
+        self.channel = channel
+        self.stub = ThrottlingServiceStub(channel)
+        self.busy = 0
+
+
+class Upstream:
+    """Pools of grpc.aio channels per lane, created in the app's lifespan (channels belong to one loop).
+
+    A server caps the streams of one connection (64 by default), and a call over the cap waits
+    for a free stream. Each channel here is its own connection (a local subchannel pool: grpc
+    would otherwise share one connection between channels with equal arguments), and a call
+    takes the least busy channel of its lane.
+    """
+
+    def __init__(self, settings: GraphQLSettings) -> None:
+        self.call_timeout = settings.call_timeout
+        credentials = None
+        if settings.grpc_ca_file:
+            credentials = grpc.ssl_channel_credentials(
+                root_certificates=Path(settings.grpc_ca_file).read_bytes()
+            )
+        counts = {Lane.QUERY: settings.query_channels, Lane.SUBSCRIPTION: settings.subscription_channels}
+        self.lanes = {
+            lane: [_Channel(_connect(settings.grpc_target, credentials)) for _ in range(count)]
+            for lane, count in counts.items()
+        }
+
+    @contextmanager
+    def stub(self, lane: Lane) -> Iterator[ThrottlingServiceStub]:
+        """The stub of the least busy channel of `lane`, counted busy until the block ends."""
+        channel = min(self.lanes[lane], key=lambda c: c.busy)
+        channel.busy += 1
+        try:
+            yield channel.stub
+        finally:
+            channel.busy -= 1
+
+    async def call(self, start: Callable[[ThrottlingServiceStub], Awaitable[R]]) -> R:
+        """A unary call on the query lane; gRPC errors become GraphQL errors."""
+        with self.stub(Lane.QUERY) as stub:
+            try:
+                return await start(stub)
+            except grpc.aio.AioRpcError as error:
+                raise graphql_error(error) from None
+
+    async def stream(self, start: Callable[[ThrottlingServiceStub], Any]) -> AsyncIterator[Any]:
+        """A server stream on the subscription lane; errors become GraphQL errors; leaving cancels it."""
+        with self.stub(Lane.SUBSCRIPTION) as stub:
+            call = start(stub)
+            try:
+                async for message in call:
+                    yield message
+            except grpc.aio.AioRpcError as error:
+                raise graphql_error(error) from None
+            finally:
+                call.cancel()
 
     async def close(self) -> None:
-        await self.channel.close(grace=None)
+        for channels in self.lanes.values():
+            for channel in channels:
+                await channel.channel.close(grace=None)
+
+
+def _connect(target: str, credentials: grpc.ChannelCredentials | None) -> grpc.aio.Channel:
+    # The trace context of the GraphQL request goes upstream as gRPC metadata (traceparent).
+    interceptors = aio_client_interceptors()
+    options = [("grpc.use_local_subchannel_pool", 1)]
+    if credentials is not None:
+        return grpc.aio.secure_channel(target, credentials, options=options, interceptors=interceptors)
+    return grpc.aio.insecure_channel(target, options=options, interceptors=interceptors)
 
 
 def metadata_from(context: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
@@ -93,14 +163,3 @@ def graphql_path(field: str) -> str:
     if field == "game_state" or field.startswith("game_state."):
         field = "game_state_input" + field[len("game_state") :]
     return re.sub(r"_([a-z])", lambda m: m.group(1).upper(), field)
-
-
-async def stream(call: Any) -> AsyncIterator[Any]:
-    """Iterate a server stream; errors become GraphQL errors; leaving early cancels the call."""
-    try:
-        async for message in call:
-            yield message
-    except grpc.aio.AioRpcError as error:
-        raise graphql_error(error) from None
-    finally:
-        call.cancel()

@@ -7,8 +7,8 @@ and streams get `shutdown_grace_seconds` to finish, then storage closes and plan
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
-from concurrent.futures import Executor
 from pathlib import Path
 from wsgiref.simple_server import WSGIServer
 
@@ -27,7 +27,9 @@ from throttling_sequencer.adapters.grpc.servicer import ThrottlingServicer
 from throttling_sequencer.adapters.storage.status import StorageStatus
 from throttling_sequencer.adapters.storage.tortoise_repository import apply_migrations
 from throttling_sequencer.container import ManagedRepository
+from throttling_sequencer.service.lanes import PlanningLanes
 from throttling_sequencer.settings import Settings
+from throttling_sequencer.startup import GRPC_PORT_SETTING, StartupError, ensure_port_free
 
 SERVICE_NAME = throttling_service_pb2.DESCRIPTOR.services_by_name["ThrottlingService"].full_name
 
@@ -44,7 +46,12 @@ class Application:
         self._stopped = asyncio.Event()
 
     async def start(self) -> int:
-        """Open storage, start serving; returns the bound port (useful when configured as 0)."""
+        """Open storage, start serving; returns the bound port (useful when configured as 0).
+
+        Raises StartupError (one line saying what to change) when the port cannot be bound.
+        """
+        if not self.settings.reuse_port:  # workers share the port; their supervisor checked it
+            ensure_port_free(self.settings.grpc_host, self.settings.grpc_port, GRPC_PORT_SETTING)
         url = self.settings.resolved_database_url
         if url.startswith("sqlite://"):
             self.settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -60,6 +67,8 @@ class Application:
                 # Only workers share a port; otherwise a port in use must be an error.
                 ("grpc.so_reuseport", 1 if self.settings.reuse_port else 0),
                 ("grpc.max_receive_message_length", self.settings.max_message_bytes),
+                ("grpc.max_metadata_size", self.settings.max_metadata_bytes),
+                ("grpc.absolute_max_metadata_size", self.settings.max_metadata_bytes),
                 ("grpc.max_concurrent_streams", self.settings.max_concurrent_streams),
             ],
         )
@@ -73,13 +82,14 @@ class Application:
                 reflection.SERVICE_NAME,
             )
             reflection.enable_server_reflection(names, server)
-        if self.settings.tls_cert_file:
-            key, chain = Path(self.settings.tls_key_file), Path(self.settings.tls_cert_file)
-            pair = await asyncio.to_thread(lambda: (key.read_bytes(), chain.read_bytes()))
-            credentials = grpc.ssl_server_credentials([pair])
-            self.port = server.add_secure_port(self.settings.grpc_address, credentials)
-        else:
-            self.port = server.add_insecure_port(self.settings.grpc_address)
+        try:
+            self.port = await self._bind(server)
+        except RuntimeError:  # gRPC's bind failed: the port was taken since the check above
+            await repository.close()
+            raise StartupError(
+                f"cannot listen on {self.settings.grpc_address}: the port is in use or the address "
+                f"is not this machine's; set {GRPC_PORT_SETTING} or THROTTLING_GRPC_HOST"
+            ) from None
         await server.start()
         self._server = server
         if self.settings.metrics_port:
@@ -95,11 +105,21 @@ class Application:
         logger.info(
             "serving",
             address=f"{self.settings.grpc_host}:{self.port}",
+            worker=self.settings.worker_index,
+            pid=os.getpid(),
             tls=bool(self.settings.tls_cert_file),
             database=_redact(url),
             strategy=self.settings.default_strategy,
         )
         return self.port
+
+    async def _bind(self, server: grpc.aio.Server) -> int:
+        if not self.settings.tls_cert_file:
+            return server.add_insecure_port(self.settings.grpc_address)
+        key, chain = Path(self.settings.tls_key_file), Path(self.settings.tls_cert_file)
+        pair = await asyncio.to_thread(lambda: (key.read_bytes(), chain.read_bytes()))
+        credentials = grpc.ssl_server_credentials([pair])
+        return server.add_secure_port(self.settings.grpc_address, credentials)
 
     async def stop(self, grace: float | None = None) -> None:
         """Drain and stop; safe to call twice."""
@@ -112,8 +132,8 @@ class Application:
         await server.stop(grace)
         repository: ManagedRepository = self.container.resolve(ManagedRepository)
         await repository.close()
-        executor: Executor = self.container.resolve(Executor)
-        executor.shutdown(wait=True, cancel_futures=True)
+        lanes: PlanningLanes = self.container.resolve(PlanningLanes)
+        lanes.shutdown(cancel_futures=True)
         if self._metrics is not None:
             self._metrics.shutdown()
             self._metrics.server_close()
@@ -139,7 +159,12 @@ def _authenticator(settings: Settings) -> Authenticator | None:
             "set THROTTLING_AUTH_ISSUER to require bearer tokens"
         )
         return None
-    logger.info("bearer tokens required", issuer=settings.auth_issuer, audience=settings.auth_audience)
+    logger.info(
+        "bearer tokens required",
+        issuer=settings.auth_issuer,
+        audience=settings.auth_audience,
+        admin_role=settings.auth_admin_role or None,
+    )
     return Authenticator(
         issuer=settings.auth_issuer,
         audience=settings.auth_audience,
@@ -147,6 +172,11 @@ def _authenticator(settings: Settings) -> Authenticator | None:
         leeway_seconds=settings.auth_leeway_seconds,
         jwks_url=settings.auth_jwks_url,
         refresh_cooldown=settings.auth_refresh_cooldown_seconds,
+        jwks_lifespan=settings.auth_jwks_lifespan_seconds,
+        failure_ttl=settings.auth_jwks_failure_cache_seconds,
+        fetch_timeout=settings.auth_jwks_timeout_seconds,
+        admin_role=settings.auth_admin_role,
+        roles_claim=settings.auth_roles_claim,
     )
 
 

@@ -21,6 +21,7 @@ from throttling_sequencer.domain.errors import InvalidInput
 from throttling_sequencer.domain.model import Plan, Strategy
 from throttling_sequencer.service.planning import CallContext, PlanningService
 from throttling_sequencer.settings import Settings, SettingsError
+from throttling_sequencer.startup import StartupError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,14 +54,20 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as error:
         parser.error(str(error))
     if args.command == "serve":
-        if args.port is not None:
-            settings = settings.with_changes(grpc_port=args.port)
-        if args.workers is not None:
-            settings = settings.with_changes(workers=args.workers)
+        try:
+            if args.port is not None:
+                settings = settings.with_changes(grpc_port=args.port)
+            if args.workers is not None:
+                settings = settings.with_changes(workers=args.workers)
+        except SettingsError as error:
+            parser.error(str(error))
         logs.configure(settings.log_level, settings.log_format)
-        if settings.workers > 1:
-            return workers.run(settings, settings.workers)
-        asyncio.run(Application(settings).run_until_signalled())
+        try:
+            if settings.workers > 1:
+                return workers.run(settings, settings.workers)
+            asyncio.run(Application(settings).run_until_signalled())
+        except StartupError as error:  # one line saying what to change, not a traceback
+            parser.exit(1, f"{parser.prog}: error: {error}\n")
         return 0
     if args.command == "migrate":
         logs.configure(settings.log_level, settings.log_format)

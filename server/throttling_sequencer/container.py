@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 import punq
@@ -18,6 +18,7 @@ from throttling_sequencer.adapters.storage.status import StorageStatus
 from throttling_sequencer.adapters.storage.tortoise_repository import TortoisePlanRepository
 from throttling_sequencer.domain.model import Strategy
 from throttling_sequencer.domain.ports import Planner, PlanRepository
+from throttling_sequencer.service.lanes import PlanningLanes
 from throttling_sequencer.service.planning import PlanningService
 from throttling_sequencer.settings import Settings
 
@@ -48,9 +49,12 @@ def build(settings: Settings) -> punq.Container:
     storage = settings.resolved_database_url.split("://", 1)[0]
     outbox = repository if isinstance(repository, OutboxRepository) else None
     container.register(StorageStatus, instance=StorageStatus(storage, outbox))
-    container.register(
-        Executor, instance=ThreadPoolExecutor(settings.planner_threads, thread_name_prefix="planner")
+    lanes = PlanningLanes(
+        quick=ThreadPoolExecutor(settings.planner_threads, thread_name_prefix="planner-quick"),
+        long=ThreadPoolExecutor(settings.long_planner_threads, thread_name_prefix="planner-long"),
+        quick_seconds=settings.quick_plan_ms / 1000.0,
     )
+    container.register(PlanningLanes, instance=lanes)
     planners: dict[Strategy, Planner] = {
         Strategy.EXACT: ExactPlanner(),
         Strategy.GENETIC: GeneticPlanner(),
@@ -61,7 +65,7 @@ def build(settings: Settings) -> punq.Container:
         factory=lambda: PlanningService(
             planners=planners,
             repository=container.resolve(ManagedRepository),
-            executor=container.resolve(Executor),
+            executor=container.resolve(PlanningLanes),
             default_strategy=Strategy(settings.default_strategy),
         ),
         scope=punq.Scope.singleton,

@@ -30,18 +30,29 @@ class Settings:
     #: Set by the `serve --workers` supervisor: each worker keeps its own outbox journal.
     worker_index: int = 0
     default_strategy: str = "exact"
+    #: Threads of the quick planning lane: plans allowed at most quick_plan_ms (the default budget).
     planner_threads: int = 4
+    #: Threads of the long planning lane: plans allowed more than quick_plan_ms. Long plans queue
+    #: behind each other here, never in front of quick ones.
+    long_planner_threads: int = 2
+    #: Plans whose time budget, capped by the caller's deadline, is at most this go to the quick lane.
+    quick_plan_ms: int = 1_000
     max_units: int = 1_000
     #: Largest request message accepted, in bytes (a 1,000-unit game state is about 60 KB).
     max_message_bytes: int = 1_048_576
+    #: Largest request metadata (headers) accepted, in bytes; larger is RESOURCE_EXHAUSTED. One
+    #: number for gRPC's soft and hard limits, so the refusal is certain, not probabilistic.
+    max_metadata_bytes: int = 16_384
     #: Concurrent streams one HTTP/2 connection may hold open.
     max_concurrent_streams: int = 64
     #: Longest a server stream may run before it is ended with DEADLINE_EXCEEDED.
     max_stream_seconds: float = 600.0
     shutdown_grace_seconds: float = 10.0
     reflection: bool = True
-    #: Server processes sharing the port (`serve --workers`); set by the supervisor for its workers.
+    #: Server processes sharing the port (`serve --workers`); the supervisor gives each worker 1.
     workers: int = 1
+    #: Set by the `serve --workers` supervisor on each worker: it serves and never supervises.
+    supervised: bool = False
     reuse_port: bool = False
     #: OIDC issuer whose tokens are accepted; empty turns authentication off (development mode).
     auth_issuer: str = ""
@@ -52,6 +63,16 @@ class Settings:
     auth_leeway_seconds: float = 30.0
     #: Least seconds between JWKS refetches for unknown key ids (rotation vs. abuse).
     auth_refresh_cooldown_seconds: float = 10.0
+    #: Seconds the issuer's keys are used before a background refresh (the old keys keep serving).
+    auth_jwks_lifespan_seconds: float = 300.0
+    #: Seconds a failed discovery/JWKS fetch is remembered before the issuer is asked again.
+    auth_jwks_failure_cache_seconds: float = 5.0
+    #: Seconds one discovery or JWKS request may take.
+    auth_jwks_timeout_seconds: float = 5.0
+    #: Callers whose token lists this role read every user's plans; empty: nobody does.
+    auth_admin_role: str = "throttling-admin"
+    #: Dotted path to the token's roles (Keycloak's realm roles: realm_access.roles).
+    auth_roles_claim: str = "realm_access.roles"
     #: PEM certificate chain and key for TLS on the gRPC port; both empty means plaintext.
     tls_cert_file: str = ""
     tls_key_file: str = ""
@@ -115,8 +136,16 @@ class Settings:
             problems.append("GRPC_PORT must be 0..65535")
         if not 1 <= self.workers <= 64:
             problems.append("WORKERS must be 1..64")
+        if self.supervised and self.workers != 1:
+            problems.append("WORKERS must be 1 in a worker (SUPERVISED is set): a worker never supervises")
+        if self.max_metadata_bytes < 8_192:
+            problems.append("MAX_METADATA_BYTES must be >= 8192 (bearer tokens take up to 8192)")
         if self.planner_threads < 1:
             problems.append("PLANNER_THREADS must be >= 1")
+        if self.long_planner_threads < 1:
+            problems.append("LONG_PLANNER_THREADS must be >= 1")
+        if not 1 <= self.quick_plan_ms <= 60_000:
+            problems.append("QUICK_PLAN_MS must be 1..60000")
         if self.max_units < 1:
             problems.append("MAX_UNITS must be >= 1")
         if self.default_strategy not in ("exact", "genetic", "random"):
@@ -125,6 +154,12 @@ class Settings:
             problems.append("AUTH_ISSUER must be an http(s) URL")
         if {a.strip() for a in self.auth_algorithms.split(",")} & {"none", "HS256", "HS384", "HS512"}:
             problems.append("AUTH_ALGORITHMS must list asymmetric algorithms only (e.g. RS256,ES256)")
+        if min(self.auth_jwks_lifespan_seconds, self.auth_jwks_failure_cache_seconds) < 0:
+            problems.append("AUTH_JWKS_LIFESPAN_SECONDS and AUTH_JWKS_FAILURE_CACHE_SECONDS must be >= 0")
+        if not self.auth_jwks_timeout_seconds > 0:
+            problems.append("AUTH_JWKS_TIMEOUT_SECONDS must be > 0")
+        if not all(self.auth_roles_claim.split(".")):
+            problems.append("AUTH_ROLES_CLAIM must be a dotted claim path, e.g. realm_access.roles")
         if self.outbox not in ("auto", "on", "off"):
             problems.append("OUTBOX must be auto, on or off")
         if self.log_format not in ("json", "text"):

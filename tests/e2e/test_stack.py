@@ -49,7 +49,7 @@ def test_stack_serves_rest_graphql_and_grpc_then_stops_on_ctrl_c(repo_root: Path
             assert stack.poll() is None, (tmp_path / "stack.log").read_text()
             return healthy(url)
 
-        wait_until(up, timeout=30)
+        wait_until(up, what=f"the stack to answer {url}/api/v1/health with 200")
         # The README's curl, verbatim in substance: a bare GameState in, a bare array out.
         goals = httpx.post(
             f"{url}/api/v1/throttle/calculate_throttle_steps",
@@ -69,6 +69,7 @@ def test_stack_serves_rest_graphql_and_grpc_then_stops_on_ctrl_c(repo_root: Path
         )
         assert "throttling.v1.ThrottlingService" in listed.stdout
         assert (tmp_path / "data" / "throttling.sqlite3").exists()
+        assert (tmp_path / "data" / "envoy.yaml").exists()  # its own, not a shared /tmp/envoy.yaml
         query = "{ plans(first: 1) { plans { id goals { throttle } } } }"
         graphql = httpx.post(f"{url}/graphql", json={"query": query}, timeout=30).json()
         assert graphql["data"]["plans"]["plans"][0]["id"] == plans[0]["planId"]
@@ -76,7 +77,7 @@ def test_stack_serves_rest_graphql_and_grpc_then_stops_on_ctrl_c(repo_root: Path
         stack.send_signal(signal.SIGINT)
         assert stack.wait(timeout=30) == 0
         for port in (grpc_port, envoy_port, admin_port, graphql_port):
-            wait_until(lambda port=port: port_closed(port), timeout=10)  # type: ignore[misc]
+            wait_until(lambda port=port: port_closed(port), what=f"port {port} to close")  # type: ignore[misc]
     finally:
         stop_process(stack)
         log.close()

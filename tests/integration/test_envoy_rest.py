@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 from pathlib import Path
@@ -15,7 +14,7 @@ import pytest
 from bridge.envoy import envoy_binary
 from tests.conftest import EnvoyProcess, make_settings
 from tests.rpc_errors import field_violations
-from tests.support import DEFAULT_STATE_JSON, game_state_pb
+from tests.support import DEFAULT_STATE_JSON, game_state_pb, wait_for
 from throttling.v1 import throttling_service_pb2 as pb
 from throttling.v1.throttling_service_pb2_grpc import ThrottlingServiceStub
 from throttling_sequencer.app import Application
@@ -139,13 +138,14 @@ async def test_health_is_200_only_while_the_server_serves(tmp_path: Path) -> Non
         await proxy.wait_healthy()
         await app.health.enter_graceful_shutdown()
         async with httpx.AsyncClient(base_url=proxy.url) as client:
-            for _ in range(100):
-                response = await client.get("/api/v1/health")
-                if response.status_code == 503:
-                    break
-                await asyncio.sleep(0.1)
-        assert response.status_code == 503
-        assert response.json()["code"] == 14
+            replies: list[httpx.Response] = []
+
+            async def unhealthy() -> bool:
+                replies.append(await client.get("/api/v1/health"))
+                return replies[-1].status_code == 503
+
+            await wait_for(unhealthy, "Envoy to answer /api/v1/health with 503 once health is NOT_SERVING")
+        assert replies[-1].json()["code"] == 14
     finally:
         proxy.stop()
         await app.stop()

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import grpc
 import httpx
@@ -16,31 +16,29 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.conftest import make_settings
 from tests.rpc_errors import error_info
-from tests.support import free_port, game_state_pb, problem, rpc_logged, wait_until
+from tests.support import free_port, game_state_pb, problem, rpc_logged, wait_for, wait_until
 from throttling.v1 import planning_pb2
 from throttling.v1 import throttling_service_pb2 as pb
 from throttling.v1.throttling_service_pb2_grpc import ThrottlingServiceStub
+from throttling_sequencer import container as composition
+from throttling_sequencer.adapters.planners.genetic import GeneticParameters, GeneticPlanner
 from throttling_sequencer.app import Application
 from throttling_sequencer.container import ManagedRepository
 from throttling_sequencer.domain.config import PlannerConfig
 from throttling_sequencer.domain.errors import StorageUnavailable
 from throttling_sequencer.domain.model import Plan
 from throttling_sequencer.domain.physics import score, simulate
+from throttling_sequencer.domain.ports import PlannerResult
 
 RANDOM = planning_pb2.PlannerOptions(strategy=planning_pb2.STRATEGY_RANDOM, seed=11)
+#: The longest search there is, bounded by generations, not by the budget: 300 generations of
+#: plans near 1,000 ticks, as an unreachable target keeps them (~1 s of CPU for the compiled GA;
+#: on the default payload its plans shrink to a few dozen ticks and it is done in ~50 ms).
+LONGEST = planning_pb2.PlannerOptions(
+    strategy=planning_pb2.STRATEGY_GENETIC, max_ticks=1_000, max_throttle=10_000, time_budget_ms=60_000
+)
+FAR = game_state_pb(distance=1e9)
 SERVICE = "throttling.v1.ThrottlingService"
-
-
-def long_genetic(time_budget_ms: int) -> pb.CreatePlanRequest:
-    """The longest GA search a request can ask for (~1 s of CPU for its 300 generations): an
-    unreachable target keeps every plan near max_ticks = 1000 long."""
-    options = planning_pb2.PlannerOptions(
-        strategy=planning_pb2.STRATEGY_GENETIC,
-        max_ticks=1000,
-        max_throttle=10_000,
-        time_budget_ms=time_budget_ms,
-    )
-    return create(options, distance=1e9)
 
 
 def create(options: planning_pb2.PlannerOptions = RANDOM, **kwargs: Any) -> pb.CreatePlanRequest:
@@ -145,23 +143,34 @@ async def test_exact_progress_carries_its_bound(stub: ThrottlingServiceStub) -> 
     assert messages[-1].done.optimality_gap == pytest.approx(progress[-1].optimality_gap)
 
 
-async def test_cancelling_plan_progress_stops_the_planner(
-    stub: ThrottlingServiceStub, log_records: list[Any]
-) -> None:
-    long = long_genetic(time_budget_ms=30_000)
-    call = stub.StreamPlanProgress(
-        pb.StreamPlanProgressRequest(game_state=long.game_state, options=long.options)
-    )
-    assert (await call.read()).WhichOneof("event") == "progress"
-    started = time.monotonic()
-    call.cancel()
+class RecordingGenetic(GeneticPlanner):
+    """The real genetic planner, remembering how many generations each search ran."""
 
-    await asyncio.to_thread(wait_until, rpc_logged(log_records, "StreamPlanProgress", "CANCELLED"), 5.0)
-    # The planner thread stopped too: the next plan is not queued behind a 30 s search. (Not a
-    # genetic plan: the compiled GA finishes all 300 generations well within a short budget.)
-    await stub.CreatePlan(create())
-    assert time.monotonic() - started < 10
-    assert not any(r["message"] == "planned" and r["extra"].get("iterations") == 300 for r in log_records)
+    generations: ClassVar[list[int]] = []
+
+    def plan(self, *args: Any, **kwargs: Any) -> PlannerResult:
+        result = super().plan(*args, **kwargs)
+        self.generations.append(result.iterations)
+        return result
+
+
+async def test_cancelling_plan_progress_stops_the_planner(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(composition, "GeneticPlanner", RecordingGenetic)
+    monkeypatch.setattr(RecordingGenetic, "generations", [])
+    app = Application(make_settings())
+    await app.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
+            call = ThrottlingServiceStub(channel).StreamPlanProgress(
+                pb.StreamPlanProgressRequest(game_state=FAR, options=LONGEST)
+            )
+            assert (await call.read()).WhichOneof("event") == "progress"
+            call.cancel()
+            await wait_for(lambda: bool(RecordingGenetic.generations), "the cancelled search to return")
+    finally:
+        await app.stop()
+    # Stopped by the cancel, not by running out of generations (seconds of work at 1,000 ticks).
+    assert RecordingGenetic.generations[0] < GeneticParameters().generations
 
 
 async def test_stream_sends_every_tick_then_done(stub: ThrottlingServiceStub) -> None:
@@ -187,12 +196,14 @@ async def test_stream_sends_every_tick_then_done(stub: ThrottlingServiceStub) ->
 async def test_stream_paces_ticks(stub: ThrottlingServiceStub) -> None:
     options = planning_pb2.PlannerOptions(strategy=planning_pb2.STRATEGY_RANDOM, max_ticks=3, seed=2)
     request = pb.StreamThrottleStepsRequest(game_state=game_state_pb(), options=options, tick_interval_ms=40)
+    sent = time.monotonic()
     arrivals = []
     async for _ in stub.StreamThrottleSteps(request):
         arrivals.append(time.monotonic())
     ticks = len(arrivals) - 1
-    # n ticks are separated by n - 1 pauses.
-    assert arrivals[ticks - 1] - arrivals[0] >= 0.04 * (ticks - 1) * 0.9
+    # n ticks are separated by n - 1 pauses, so the last cannot arrive sooner after the request
+    # (a lower bound only, which load cannot break; 1 ms for the clocks' rounding).
+    assert arrivals[ticks - 1] - sent >= 0.04 * (ticks - 1) - 0.001
 
 
 async def test_cancelling_a_stream_reaches_the_server(
@@ -205,7 +216,7 @@ async def test_cancelling_a_stream_reaches_the_server(
     assert first.WhichOneof("event") == "tick"
     call.cancel()
 
-    await asyncio.to_thread(wait_until, rpc_logged(log_records, "StreamThrottleSteps", "CANCELLED"), 5.0)
+    await asyncio.to_thread(wait_until, rpc_logged(log_records, "StreamThrottleSteps", "CANCELLED"))
 
 
 async def test_list_plans_is_newest_first_and_pages(stub: ThrottlingServiceStub) -> None:
@@ -226,12 +237,10 @@ async def test_unknown_plan_is_not_found_with_its_id(stub: ThrottlingServiceStub
 
 
 async def test_a_deadline_shorter_than_the_budget_still_gets_a_plan(stub: ThrottlingServiceStub) -> None:
+    """A 10 s budget, a 0.5 s deadline: the planner stops early and answers (not DEADLINE_EXCEEDED)."""
     options = planning_pb2.PlannerOptions(strategy=planning_pb2.STRATEGY_GENETIC, time_budget_ms=10_000)
-    started = time.monotonic()
     response = await stub.CreatePlan(create(options), timeout=0.5)
     assert response.plan.goals
-    assert response.plan.compute_time.ToMilliseconds() < 500
-    assert time.monotonic() - started < 0.5
 
 
 async def test_a_deadline_too_short_to_plan_is_deadline_exceeded(stub: ThrottlingServiceStub) -> None:
@@ -241,12 +250,12 @@ async def test_a_deadline_too_short_to_plan_is_deadline_exceeded(stub: Throttlin
 
 
 async def test_a_long_plan_does_not_stall_other_calls(stub: ThrottlingServiceStub) -> None:
-    slow = asyncio.ensure_future(stub.CreatePlan(long_genetic(time_budget_ms=30_000)))
-    await asyncio.sleep(0.1)
+    slow = stub.StreamPlanProgress(pb.StreamPlanProgressRequest(game_state=FAR, options=LONGEST))
+    assert (await slow.read()).WhichOneof("event") == "progress"  # the long plan is running
     for _ in range(5):
         await stub.ListPlans(pb.ListPlansRequest(page_size=1))
     assert not slow.done(), "quick calls should finish while the genetic planner is still running"
-    await slow
+    slow.cancel()
 
 
 async def test_each_rpc_logs_one_line_with_the_callers_request_id(
@@ -269,6 +278,13 @@ async def test_health_reports_serving(channel: grpc.aio.Channel) -> None:
     for service in ("", "throttling.v1.ThrottlingService"):
         response = await health.Check(health_pb2.HealthCheckRequest(service=service))
         assert response.status == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_health_watch_streams_the_status(channel: grpc.aio.Channel) -> None:
+    """Watch is what a drain announces NOT_SERVING on (the tracing interceptor broke it once)."""
+    watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest())
+    assert (await watch.read()).status == health_pb2.HealthCheckResponse.SERVING
+    watch.cancel()
 
 
 def grpcurl() -> str:

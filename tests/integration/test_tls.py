@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 import ipaddress
 import ssl
@@ -19,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from tests.conftest import EnvoyProcess, make_settings
-from tests.support import DEFAULT_STATE_JSON, game_state_pb
+from tests.support import DEFAULT_STATE_JSON, answers_200, game_state_pb, wait_for
 from throttling.v1 import throttling_service_pb2 as pb
 from throttling.v1.throttling_service_pb2_grpc import ThrottlingServiceStub
 from throttling_sequencer.app import Application
@@ -95,15 +94,9 @@ async def secure(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Secu
     proxy.start()
     try:
         context = ssl.create_default_context(cafile=str(certificates.ca))
+        health = f"https://127.0.0.1:{proxy.settings.listen_port}/api/v1/health"
         async with httpx.AsyncClient(verify=context) as client:
-            for _ in range(200):
-                try:
-                    health = f"https://127.0.0.1:{proxy.settings.listen_port}/api/v1/health"
-                    if (await client.get(health)).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.1)
+            await wait_for(lambda: answers_200(client, health), f"Envoy to answer {health} with 200 over TLS")
         yield Secure(app, proxy, certificates)
     finally:
         proxy.stop()

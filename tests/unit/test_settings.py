@@ -36,6 +36,9 @@ def test_environment_variables_override_defaults() -> None:
         ("DATABASE_URL", "mysql://x"),
         ("DEFAULT_STRATEGY", "magic"),
         ("PLANNER_THREADS", "0"),
+        ("LONG_PLANNER_THREADS", "0"),
+        ("QUICK_PLAN_MS", "0"),
+        ("QUICK_PLAN_MS", "60001"),
     ],
 )
 def test_unusable_values_fail_at_startup_naming_the_variable(name: str, value: str) -> None:

@@ -17,7 +17,10 @@ from throttling_sequencer.domain.model import Plan, Problem, Strategy
 class StopSignal:
     """Tells a planner running in a worker thread when to stop: a deadline, or a cancel.
 
-    Planners poll `should_stop()` between iterations and then return their best plan so far.
+    Planners poll `should_stop()` between iterations and then return their best plan so far,
+    often enough that little work is done past the deadline. The service creates the signal
+    when a request arrives (so a cancel reaches a plan still queued) and sets `deadline` when a
+    worker thread picks the plan up: queueing never spends the budget.
     """
 
     def __init__(self, deadline: float, clock: Callable[[], float] = time.monotonic) -> None:
@@ -72,12 +75,15 @@ class PageCursor:
 
 
 class PlanRepository(Protocol):
+    """Plans by id and newest first. Reads name an `owner`: only that user's plans are seen
+    (None: every user's, for administrators)."""
+
     async def add(self, plan: Plan) -> None: ...
 
-    async def get(self, plan_id: UUID) -> Plan:
-        """Raises PlanNotFound."""
+    async def get(self, plan_id: UUID, *, owner: str | None) -> Plan:
+        """Raises PlanNotFound, also when the plan belongs to someone other than `owner`."""
         ...
 
-    async def list(self, limit: int, after: PageCursor | None) -> list[Plan]:
+    async def list(self, limit: int, after: PageCursor | None, *, owner: str | None) -> list[Plan]:
         """Newest first (created_at, then plan_id, descending), strictly after the cursor."""
         ...

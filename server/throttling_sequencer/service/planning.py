@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import AsyncGenerator, Callable, Iterator, Mapping
 from concurrent.futures import Executor
@@ -32,6 +33,7 @@ from throttling_sequencer.domain.ports import (
     StopSignal,
 )
 from throttling_sequencer.service import paging
+from throttling_sequencer.service.lanes import PlanningLanes
 
 #: Below this much time before the caller's deadline, planning is refused outright.
 MIN_PLANNING_SECONDS = 0.005
@@ -59,11 +61,20 @@ class Progress:
 
 @dataclass(frozen=True, slots=True)
 class CallContext:
-    """Who is calling and by when they need the answer (a time.monotonic() instant, or None)."""
+    """Who is calling and by when they need the answer (a time.monotonic() instant, or None).
+
+    A caller reads their own plans only; an administrator reads everyone's.
+    """
 
     request_id: str
     user_id: str
     deadline: float | None = None
+    admin: bool = False
+
+    @property
+    def owner(self) -> str | None:
+        """Whose plans this caller may read: their own, or everyone's (None) for administrators."""
+        return None if self.admin else self.user_id
 
 
 class PlanningService:
@@ -71,7 +82,7 @@ class PlanningService:
         self,
         planners: Mapping[Strategy, Planner],
         repository: PlanRepository,
-        executor: Executor,
+        executor: Executor | PlanningLanes,
         default_strategy: Strategy = Strategy.EXACT,
         defaults: PlannerConfig | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -80,7 +91,7 @@ class PlanningService:
     ) -> None:
         self._planners = dict(planners)
         self._repository = repository
-        self._executor = executor
+        self._lanes = executor if isinstance(executor, PlanningLanes) else PlanningLanes.single(executor)
         self._default_strategy = default_strategy
         self._defaults = defaults or PlannerConfig()
         self._now = now
@@ -105,25 +116,14 @@ class PlanningService:
         config = self._defaults.with_overrides(overrides)
         problem = Problem.from_game_state(state)
 
-        started = self._monotonic()
-        stop = StopSignal(self._planning_deadline(started, config, call.deadline), self._monotonic)
-        report: ProgressCallback | None = None
-        if on_progress is not None:
-            callback = on_progress
-
-            def report(throttles: tuple[int, ...], iteration: int, lower_bound: float | None) -> None:
-                callback(
-                    Progress(
-                        iteration=iteration,
-                        elapsed_seconds=self._monotonic() - started,
-                        throttles=throttles,
-                        score=score(problem, config, throttles),
-                        lower_bound=lower_bound,
-                    )
-                )
-
-        result = await self._run(planner, problem, config, stop, report)
-        elapsed = self._monotonic() - started
+        arrived = self._monotonic()
+        # Refused at once if the caller's deadline is too close; the lane is chosen by the most
+        # time the plan may take. The budget itself starts when a worker picks the plan up.
+        allowed = self._planning_deadline(arrived, config, call.deadline) - arrived
+        stop = StopSignal(math.inf, self._monotonic)
+        job = self._job(planner, problem, config, call.deadline, stop, on_progress)
+        started, result, finished = await self._run(self._lanes.for_plan(allowed), job, stop)
+        elapsed = finished - started
 
         final_speed, covered = final_state(problem, result.throttles)
         plan = Plan(
@@ -153,6 +153,7 @@ class PlanningService:
             gap=plan.optimality_gap,
             iterations=result.iterations,
             compute_ms=round(elapsed * 1000, 3),
+            queued_ms=round((started - arrived) * 1000, 3),
         )
         return plan
 
@@ -170,6 +171,7 @@ class PlanningService:
             loop.call_soon_threadsafe(found.put_nowait, progress)
 
         planning = asyncio.ensure_future(self.create_plan(state, overrides, call, on_progress))
+        waiting: asyncio.Future[Progress] | None = None
         try:
             while not planning.done():
                 waiting = asyncio.ensure_future(found.get())
@@ -184,20 +186,25 @@ class PlanningService:
             yield planning.result()
         finally:
             planning.cancel()
+            if waiting is not None:  # closed mid-wait: a pending get() would be destroyed pending
+                waiting.cancel()
 
-    async def get_plan(self, plan_id: str) -> Plan:
+    async def get_plan(self, plan_id: str, call: CallContext) -> Plan:
+        """The plan, if the caller may read it; another user's plan is PlanNotFound, exactly like
+        a plan that does not exist, so ids reveal nothing."""
         try:
             key = UUID(plan_id)
         except ValueError:
             raise InvalidInput([FieldViolation("plan_id", "is not a UUID")]) from None
-        return await self._repository.get(key)
+        return await self._repository.get(key, owner=call.owner)
 
-    async def list_plans(self, page_size: int, page_token: str) -> PlanPage:
+    async def list_plans(self, page_size: int, page_token: str, call: CallContext) -> PlanPage:
+        """The plans the caller may read, newest first."""
         if page_size < 0 or page_size > MAX_PAGE_SIZE:
             raise InvalidInput([FieldViolation("page_size", f"must be between 0 and {MAX_PAGE_SIZE}")])
         limit = page_size or DEFAULT_PAGE_SIZE
         # One extra row tells whether another page follows without a count query.
-        rows = await self._repository.list(limit + 1, paging.decode(page_token))
+        rows = await self._repository.list(limit + 1, paging.decode(page_token), owner=call.owner)
         plans = tuple(rows[:limit])
         token = paging.encode(plans[-1]) if len(rows) > limit else ""
         return PlanPage(plans=plans, next_page_token=token)
@@ -217,20 +224,54 @@ class PlanningService:
         reserve = min(RESERVE_CAP_SECONDS, RESERVE_FRACTION * remaining)
         return min(deadline, caller_deadline - reserve)
 
-    async def _run(
+    def _job(
         self,
         planner: Planner,
         problem: Problem,
         config: PlannerConfig,
+        caller_deadline: float | None,
         stop: StopSignal,
-        on_progress: ProgressCallback | None,
-    ) -> PlannerResult:
-        """Plan in a worker thread so the event loop keeps serving; a cancelled call stops it."""
+        on_progress: Callable[[Progress], None] | None,
+    ) -> Callable[[], tuple[float, PlannerResult, float]]:
+        """Planning as a worker thread runs it: (started, result, finished), timed from pick-up.
+
+        The budget starts here, not on arrival, so time spent queued never eats into it; the
+        caller's deadline kept running meanwhile, so too little of it left is DeadlineTooShort.
+        """
+
+        def job() -> tuple[float, PlannerResult, float]:
+            started = self._monotonic()
+            stop.deadline = self._planning_deadline(started, config, caller_deadline)
+            report: ProgressCallback | None = None
+            if on_progress is not None:
+                callback = on_progress
+
+                def report(throttles: tuple[int, ...], iteration: int, lower_bound: float | None) -> None:
+                    callback(
+                        Progress(
+                            iteration=iteration,
+                            elapsed_seconds=self._monotonic() - started,
+                            throttles=throttles,
+                            score=score(problem, config, throttles),
+                            lower_bound=lower_bound,
+                        )
+                    )
+
+            result = planner.plan(problem, config, stop, report)
+            return started, result, self._monotonic()
+
+        return job
+
+    async def _run(
+        self, lane: Executor, job: Callable[[], tuple[float, PlannerResult, float]], stop: StopSignal
+    ) -> tuple[float, PlannerResult, float]:
+        """Plan in a worker thread so the event loop keeps serving; a cancelled call stops it.
+
+        Cancelled while still queued, the job is dropped without running.
+        """
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(
-                self._executor, planner.plan, problem, config, stop, on_progress
-            )
+            return await loop.run_in_executor(lane, job)
         except asyncio.CancelledError:
             stop.cancel()
             raise

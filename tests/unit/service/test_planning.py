@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import threading
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 from uuid import UUID
 
 import pytest
@@ -15,8 +17,9 @@ from tests.support import game_state
 from throttling_sequencer.adapters.storage.memory import InMemoryPlanRepository
 from throttling_sequencer.domain.config import PlannerConfig
 from throttling_sequencer.domain.errors import DeadlineTooShort, InvalidInput, PlanNotFound
-from throttling_sequencer.domain.model import PlannerOverrides, Problem, Strategy
+from throttling_sequencer.domain.model import Plan, PlannerOverrides, Problem, Strategy
 from throttling_sequencer.domain.ports import PlannerResult, StopSignal
+from throttling_sequencer.service.lanes import PlanningLanes
 from throttling_sequencer.service.planning import CallContext, PlanningService
 
 
@@ -57,7 +60,7 @@ def executor() -> Iterator[ThreadPoolExecutor]:
 
 def service(
     planner: ScriptedPlanner,
-    executor: ThreadPoolExecutor,
+    executor: Executor | PlanningLanes,
     repository: InMemoryPlanRepository | None = None,
     monotonic: Clock | None = None,
     start: datetime | None = None,
@@ -73,6 +76,7 @@ def service(
 
 
 CALL = CallContext(request_id="r-1", user_id="u-1")
+T = TypeVar("T")
 
 
 async def test_a_plan_is_scored_stored_and_returned(executor: ThreadPoolExecutor) -> None:
@@ -84,7 +88,7 @@ async def test_a_plan_is_scored_stored_and_returned(executor: ThreadPoolExecutor
     assert plan.score.ticks == 2 and plan.score.nonzero_ticks == 1
     assert (plan.request_id, plan.user_id, plan.strategy) == ("r-1", "u-1", Strategy.EXACT)
     assert plan.distance_covered == pytest.approx(29.7 + 29.7 * 0.99)
-    assert await repository.get(plan.plan_id) == plan
+    assert await repository.get(plan.plan_id, owner=None) == plan
 
 
 async def test_the_planning_deadline_is_the_budget_or_the_callers_deadline(
@@ -135,7 +139,7 @@ async def test_listing_pages_newest_first_until_the_last_page(executor: ThreadPo
     created = [await planning.create_plan(game_state(), PlannerOverrides(), CALL) for _ in range(5)]
     seen, token = [], ""
     for _ in range(3):
-        page = await planning.list_plans(2, token)
+        page = await planning.list_plans(2, token, CALL)
         seen += [p.plan_id for p in page.plans]
         token = page.next_page_token
         if not token:
@@ -144,10 +148,29 @@ async def test_listing_pages_newest_first_until_the_last_page(executor: ThreadPo
     assert token == ""
 
 
-@pytest.mark.parametrize("token", ["garbage", "e30", "!!!"])
+def token_of(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+FORGED_TOKENS = {
+    "garbage": "garbage",
+    "empty object": "e30",
+    "not base64": "!!!",
+    "id not a string": token_of('{"t": "2026-01-01T00:00:00+00:00", "id": 5}'),
+    "deep nesting": token_of("[" * 100_000 + "]" * 100_000),
+    "naive timestamp": token_of('{"t": "2026-01-01T00:00:00", "id": "00000000-0000-4000-8000-000000000000"}'),
+    "before the first UTC instant": token_of(
+        '{"t": "0001-01-01T00:00:00+05:00", "id": "00000000-0000-4000-8000-000000000000"}'
+    ),
+}
+
+
+@pytest.mark.parametrize("token", FORGED_TOKENS.values(), ids=FORGED_TOKENS.keys())
 async def test_a_forged_page_token_is_invalid_input(executor: ThreadPoolExecutor, token: str) -> None:
+    planning = service(ScriptedPlanner(), executor, start=datetime(2026, 1, 1, tzinfo=UTC))
+    await planning.create_plan(game_state(), PlannerOverrides(), CALL)  # a plan to compare the cursor with
     with pytest.raises(InvalidInput) as error:
-        await service(ScriptedPlanner(), executor).list_plans(10, token)
+        await planning.list_plans(10, token, CALL)
     assert error.value.violations[0].field == "page_token"
 
 
@@ -156,6 +179,127 @@ async def test_get_plan_rejects_a_malformed_id_and_reports_a_missing_one(
 ) -> None:
     planning = service(ScriptedPlanner(), executor)
     with pytest.raises(InvalidInput):
-        await planning.get_plan("not-a-uuid")
+        await planning.get_plan("not-a-uuid", CALL)
     with pytest.raises(PlanNotFound):
-        await planning.get_plan(str(UUID(int=0)))
+        await planning.get_plan(str(UUID(int=0)), CALL)
+
+
+class GatedPlanner(ScriptedPlanner):
+    """Its first plan holds its worker thread until `gate` opens; later plans return at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+
+    def plan(
+        self, problem: Problem, config: PlannerConfig, stop: StopSignal, on_progress: object = None
+    ) -> PlannerResult:
+        first = not self.stops
+        result = super().plan(problem, config, stop, on_progress)
+        if first:
+            assert self.gate.wait(10), "the test never opened the gate"
+        return result
+
+
+class WatchedPool(ThreadPoolExecutor):
+    """A pool that tells when a job has been queued (submit runs on the event loop's thread)."""
+
+    def __init__(self, workers: int) -> None:
+        super().__init__(workers)
+        self.submitted = 0
+        self.second = threading.Event()
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        self.submitted += 1
+        if self.submitted == 2:
+            self.second.set()
+        return super().submit(fn, *args, **kwargs)
+
+
+async def queue_behind_a_running_plan(
+    budget_ms: int, deadline_in: float | None = None, queued_for: float = 10.0
+) -> tuple[GatedPlanner, Clock, asyncio.Task[Plan]]:
+    """One worker thread busy with a long plan, a second plan queued behind it for `queued_for`
+    seconds of the fake clock; returns once the first plan has finished and the second runs."""
+    planner, clock, pool = GatedPlanner(), Clock(), WatchedPool(1)
+    planning = service(planner, pool, monotonic=clock)
+    running = asyncio.create_task(
+        planning.create_plan(game_state(), PlannerOverrides(time_budget_ms=60_000), CALL)
+    )
+    await asyncio.to_thread(planner.started.wait, 5)
+    deadline = None if deadline_in is None else clock.now + deadline_in
+    queued = asyncio.create_task(
+        planning.create_plan(
+            game_state(), PlannerOverrides(time_budget_ms=budget_ms), CallContext("r-2", "u", deadline)
+        )
+    )
+    assert await asyncio.to_thread(pool.second.wait, 5), "the second plan was never queued"
+    clock.now += queued_for
+    planner.gate.set()
+    await running
+    pool.shutdown(wait=True)
+    return planner, clock, queued
+
+
+async def test_a_queued_plans_budget_starts_when_a_worker_picks_it_up() -> None:
+    planner, clock, queued = await queue_behind_a_running_plan(budget_ms=200, queued_for=10.0)
+    plan = await queued
+    # Ten seconds in the queue, yet the planner got the whole 200 ms from when it started.
+    assert planner.stops[1].deadline == pytest.approx(clock.now + 0.2)
+    assert plan.compute_seconds == 0.0  # planning time, not queueing time (the fake clock stood still)
+
+
+async def test_the_callers_deadline_keeps_running_while_the_plan_is_queued() -> None:
+    planner, clock, queued = await queue_behind_a_running_plan(budget_ms=200, deadline_in=5.0, queued_for=4.0)
+    await queued
+    # 1 s of the caller's 5 s left when planning starts: the budget fits, minus the reserve.
+    assert planner.stops[1].deadline == pytest.approx(clock.now + 0.2)
+    planner, clock, queued = await queue_behind_a_running_plan(
+        budget_ms=5000, deadline_in=5.0, queued_for=4.5
+    )
+    await queued
+    assert planner.stops[1].deadline == pytest.approx(clock.now + 0.5 - 0.05)
+
+
+async def test_a_plan_dequeued_too_close_to_the_callers_deadline_is_refused_unplanned() -> None:
+    planner, _, queued = await queue_behind_a_running_plan(budget_ms=200, deadline_in=1.0, queued_for=0.999)
+    with pytest.raises(DeadlineTooShort):
+        await queued
+    assert len(planner.stops) == 1  # the queued plan never reached the planner
+
+
+async def test_long_plans_never_hold_up_quick_ones() -> None:
+    planner, clock = GatedPlanner(), Clock()
+    with ThreadPoolExecutor(1) as quick, ThreadPoolExecutor(1) as long:
+        lanes = PlanningLanes(quick=quick, long=long, quick_seconds=1.0)
+        planning = service(planner, lanes, monotonic=clock)
+        blocked = asyncio.create_task(
+            planning.create_plan(game_state(), PlannerOverrides(time_budget_ms=1001), CALL)
+        )
+        await asyncio.to_thread(planner.started.wait, 5)
+        # The long lane's only thread is busy; the default plan (1 s budget) still runs.
+        await planning.create_plan(game_state(), PlannerOverrides(), CALL)
+        # So does a long budget cut short by the caller's deadline: it cannot take long either.
+        call = CallContext("r", "u", deadline=clock.now + 0.5)
+        await planning.create_plan(game_state(), PlannerOverrides(time_budget_ms=60_000), call)
+        assert not blocked.done()
+        planner.gate.set()
+        await blocked
+    assert len(planner.stops) == 3
+
+
+async def test_closing_progress_mid_wait_leaves_no_read_pending(executor: ThreadPoolExecutor) -> None:
+    """A client cancelling StreamPlanProgress must not leave a queue read behind (asyncio logs
+    'Task was destroyed but it is pending!' when it is collected)."""
+    planner = ScriptedPlanner(block=True)
+    events = service(planner, executor).plan_with_progress(
+        game_state(), PlannerOverrides(time_budget_ms=60_000), CALL
+    )
+    reader = asyncio.ensure_future(anext(events))
+    await asyncio.to_thread(planner.started.wait, 5)
+    reader.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await reader
+    reads = [t for t in asyncio.all_tasks() if "Queue.get" in repr(t.get_coro())]
+    assert all(t.done() or t.cancelling() for t in reads), reads
+    assert planner.stops[0].cancelled

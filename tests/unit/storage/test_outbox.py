@@ -58,16 +58,17 @@ class FlakyDatabase:
             self.inserts.append(p.plan_id)
             self.rows.setdefault(p.plan_id, p)
 
-    async def get(self, plan_id: UUID) -> Plan:
+    async def get(self, plan_id: UUID, *, owner: str | None) -> Plan:
         self._check()
-        try:
-            return self.rows[plan_id]
-        except KeyError:
-            raise PlanNotFound(str(plan_id)) from None
+        row = self.rows.get(plan_id)
+        if row is None or owner not in (None, row.user_id):
+            raise PlanNotFound(str(plan_id))
+        return row
 
-    async def list(self, limit: int, after: PageCursor | None) -> list[Plan]:
+    async def list(self, limit: int, after: PageCursor | None, *, owner: str | None) -> list[Plan]:
         self._check()
-        rows = sorted(self.rows.values(), key=lambda p: (p.created_at, p.plan_id), reverse=True)
+        readable = [p for p in self.rows.values() if owner in (None, p.user_id)]
+        rows = sorted(readable, key=lambda p: (p.created_at, p.plan_id), reverse=True)
         if after is not None:
             rows = [p for p in rows if (p.created_at, p.plan_id) < (after.created_at, after.plan_id)]
         return rows[:limit]
@@ -87,7 +88,7 @@ async def test_plans_reach_the_database(tmp_path: Path) -> None:
         await outbox.add(p)
     await settle(outbox)
     assert set(database.rows) == {p.plan_id for p in stored}
-    assert await outbox.get(stored[0].plan_id) == stored[0]
+    assert await outbox.get(stored[0].plan_id, owner=None) == stored[0]
     await outbox.close()
     assert (tmp_path / "outbox.jsonl").read_text() == ""
 
@@ -103,7 +104,7 @@ async def test_answers_do_not_wait_for_a_dead_database_and_nothing_is_lost(tmp_p
         await outbox.add(p)
     assert time.monotonic() - started < 2.0
     # Readers see what is waiting, newest first.
-    assert await outbox.get(waiting[3].plan_id) == waiting[3]
+    assert await outbox.get(waiting[3].plan_id, owner=None) == waiting[3]
     await asyncio.sleep(0.3)
     assert outbox.pending == 20 and database.reconnects >= 1
     database.up = True
@@ -167,10 +168,10 @@ async def test_listing_merges_waiting_and_stored_plans(tmp_path: Path) -> None:
     await settle(outbox)
     database.up = False
     with pytest.raises(StorageUnavailable):
-        await outbox.list(10, None)
+        await outbox.list(10, None, owner=None)
     database.up = True
     new = plan(10)
     await outbox.add(new)
-    listed = await outbox.list(10, None)
+    listed = await outbox.list(10, None, owner=None)
     assert [p.plan_id for p in listed] == [new.plan_id, old.plan_id]
     await outbox.close()

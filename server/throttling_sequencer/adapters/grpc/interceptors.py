@@ -163,8 +163,8 @@ async def _boundary(
     await call.begin(context)
     try:
         if authenticator is not None:
-            user = await asyncio.to_thread(authenticator.user_of, _header(metadata, "authorization"))
-            call.identity = replace(call.identity, user_id=user)
+            caller = await authenticator.authenticate(_header(metadata, "authorization"))
+            call.identity = replace(call.identity, user_id=caller.user_id, admin=caller.admin)
             request_context.current.set(call.identity)
         yield
     except grpc.aio.AbortError:

@@ -99,11 +99,11 @@ class ThrottlingServicer(pb_grpc.ThrottlingServiceServicer):
         )
 
     async def GetPlan(self, request: pb.GetPlanRequest, context: Context) -> pb.GetPlanResponse:
-        plan = await self._planning.get_plan(request.plan_id)
+        plan = await self._planning.get_plan(request.plan_id, _call_context(context))
         return pb.GetPlanResponse(plan=mappers.plan_to_wire(plan))
 
     async def ListPlans(self, request: pb.ListPlansRequest, context: Context) -> pb.ListPlansResponse:
-        page = await self._planning.list_plans(request.page_size, request.page_token)
+        page = await self._planning.list_plans(request.page_size, request.page_token, _call_context(context))
         return pb.ListPlansResponse(
             plans=[mappers.plan_to_wire(p) for p in page.plans], next_page_token=page.next_page_token
         )
@@ -125,4 +125,6 @@ def _call_context(context: Context) -> CallContext:
     identity = request_context.current.get()
     remaining = context.time_remaining()
     deadline = None if remaining is None else time.monotonic() + remaining
-    return CallContext(request_id=identity.request_id, user_id=identity.user_id, deadline=deadline)
+    return CallContext(
+        request_id=identity.request_id, user_id=identity.user_id, admin=identity.admin, deadline=deadline
+    )

@@ -27,13 +27,16 @@ from numpy.typing import NDArray
 
 from throttling_sequencer.domain.config import PlannerConfig
 from throttling_sequencer.domain.model import Problem, Strategy
+from throttling_sequencer.domain.physics import score
 from throttling_sequencer.domain.ports import PlannerResult, ProgressCallback, StopSignal
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 
-#: Relative slack taken off every bound so floating-point rounding never lifts it above the optimum.
-BOUND_SLACK = 1e-9
+#: Unit roundoff of float64: rounding errors are bounded in multiples of it (see _rounding_slack).
+EPS = float(np.finfo(np.float64).eps) / 2
+#: Most cells (lengths x breakpoints) relaxed between two polls of the stop signal.
+RELAXATION_CELLS = 1 << 15
 #: Adjustment search sizes: deficits per full tick, ticks per deficit group, trim throttle range.
 DEFICIT_LEVELS = 14
 LATE_DEFICIT_LEVELS = 8
@@ -63,6 +66,8 @@ class _Length:
     #: The relaxation: its bound, and the front-loaded distance that attains it.
     bound: float
     target: float
+    #: How far `bound` was lowered for rounding.
+    slack: float
 
     @cached_property
     def a(self) -> FloatArray:
@@ -85,27 +90,33 @@ class ExactPlanner:
         stop: StopSignal,
         on_progress: ProgressCallback | None = None,
     ) -> PlannerResult:
-        relaxations = _relaxations(problem, config)
-        lower_bound = float(relaxations.bounds.min())
-        best: tuple[float, IntArray] | None = None
+        relaxations = _relaxations(problem, config, stop)
+        lower_bound = relaxations.lower_bound(config)
+        best: tuple[float, tuple[int, ...]] | None = None
         explored = 0
         for index in np.argsort(relaxations.bounds, kind="stable"):
-            if best is not None and (best[0] <= _proven(relaxations.bounds[index]) or stop.should_stop()):
+            bound, slack = float(relaxations.bounds[index]), float(relaxations.slack[index])
+            if best is not None and (best[0] <= _proven(bound, slack) or stop.should_stop()):
                 break
             explored += 1
-            candidate = _best_integer_plan(relaxations.length(int(index) + 1), config)
-            if best is None or candidate[0] < best[0]:
-                best = candidate
+            _, plan = _best_integer_plan(relaxations.length(int(index) + 1), config, stop)
+            throttles = tuple(int(u) for u in plan + config.min_throttle)
+            # Compared and reported by the score as the physics defines it, not the closed form.
+            total = score(problem, config, throttles).total
+            if best is None or total < best[0]:
+                best = (total, throttles)
                 if on_progress is not None:
-                    on_progress(tuple(int(u) for u in best[1] + config.min_throttle), explored, lower_bound)
+                    on_progress(throttles, explored, lower_bound)
         assert best is not None
-        throttles = tuple(int(u) for u in best[1] + config.min_throttle)
-        return PlannerResult(throttles=throttles, iterations=explored, lower_bound=lower_bound)
+        return PlannerResult(throttles=best[1], iterations=explored, lower_bound=lower_bound)
 
 
 @dataclass(frozen=True, slots=True)
 class _Relaxations:
-    """Every length's bound (index n - 1); `length(n)` builds one length's details on demand."""
+    """The bounds of lengths 1..len(bounds) (index n - 1); `length(n)` builds one length's details.
+
+    Fewer than max_ticks lengths are present when planning was stopped while relaxing.
+    """
 
     powers: FloatArray
     sums0: FloatArray
@@ -114,6 +125,8 @@ class _Relaxations:
     speed0: FloatArray
     bounds: FloatArray
     targets: FloatArray
+    #: How far each bound was lowered to cover floating-point rounding (see _rounding_slack).
+    slack: FloatArray
 
     def length(self, n: int) -> _Length:
         i = n - 1
@@ -126,16 +139,27 @@ class _Relaxations:
             float(self.speed0[i]),
             float(self.bounds[i]),
             float(self.targets[i]),
+            float(self.slack[i]),
         )
 
+    def lower_bound(self, config: PlannerConfig) -> float:
+        """The least bound; lengths not relaxed score at least their length term, w_l * n."""
+        relaxed = len(self.bounds)
+        best = float(self.bounds.min())
+        if relaxed < config.max_ticks:
+            # physics.score adds non-negative terms to w_l * n, so this is exact in floating point.
+            best = min(best, config.length_weight * (relaxed + 1))
+        return best
 
-def _relaxations(problem: Problem, config: PlannerConfig) -> _Relaxations:
-    """Every length's lower bound (rows n = 1..N), vectorised over lengths and breakpoints."""
+
+def _relaxations(problem: Problem, config: PlannerConfig, stop: StopSignal) -> _Relaxations:
+    """Every length's lower bound (rows n = 1..N), vectorised over lengths and breakpoints.
+
+    The O(N^2) work is done in row blocks of at most RELAXATION_CELLS cells, polling `stop`
+    between blocks: once it says stop, only the lengths relaxed so far are kept.
+    """
     big_n = config.max_ticks
     m, low = problem.mass, config.min_throttle
-    span = config.max_throttle - low
-    wd, ws, wl, wz = config.distance_weight, config.speed_weight, config.length_weight, config.nonzero_weight
-    threshold = config.speed_threshold
     r = 1.0 - problem.friction
     powers: FloatArray = r ** np.arange(1, big_n + 1, dtype=np.float64)  # r^j, j = 1..N
     sums0 = np.concatenate([[0.0], np.cumsum(powers)])  # S_j = r + ... + r^j, S_0 = 0
@@ -144,8 +168,46 @@ def _relaxations(problem: Problem, config: PlannerConfig) -> _Relaxations:
     n = np.arange(1, big_n + 1)
     remaining = problem.distance - problem.initial_speed * sums0[n] - low * cumsums0[n] / m
     speed0 = problem.initial_speed * powers[n - 1] + low * sums0[n] / m
+    block = max(1, RELAXATION_CELLS // (big_n + 1))
+    blocks: list[FloatArray] = []
+    targets: list[FloatArray] = []
+    for first in range(0, big_n, block):
+        if first > 0 and stop.should_stop():
+            break
+        rows = n[first : first + block]
+        bound, target = _relax(
+            rows, powers, sums0, cumsums0, remaining[rows - 1], speed0[rows - 1], m, config
+        )
+        blocks.append(bound)
+        targets.append(target)
+    relaxed = np.concatenate(blocks)
+    count = len(relaxed)
+    slack = _rounding_slack(problem, config, n[:count], powers, sums0, cumsums0)
+    # Every plan of length n scores at least w_l * n (also where magnitudes overflowed to inf).
+    bounds = np.fmax(relaxed - slack, config.length_weight * n[:count])
+    return _Relaxations(powers, sums0, m, remaining, speed0, bounds, np.concatenate(targets), slack)
+
+
+def _relax(
+    n: IntArray,
+    powers: FloatArray,
+    sums0: FloatArray,
+    cumsums0: FloatArray,
+    remaining: FloatArray,
+    speed0: FloatArray,
+    m: float,
+    config: PlannerConfig,
+) -> tuple[FloatArray, FloatArray]:
+    """The relaxation's minimum for the lengths `n`, and the front-loaded distance attaining it.
+
+    Computed as is, before the rounding slack is taken off.
+    """
+    low, span = config.min_throttle, config.max_throttle - config.min_throttle
+    wd, ws, wl, wz = config.distance_weight, config.speed_weight, config.length_weight, config.nonzero_weight
+    threshold = config.speed_threshold
+    rows = np.arange(len(n))
     # Front-loaded breakpoints: i full ticks of length n buy P[n, i] distance and V[n, i] speed.
-    i = np.arange(big_n + 1)
+    i = np.arange(int(n[-1]) + 1)
     valid = i[None, :] <= n[:, None]
     rest = np.where(valid, n[:, None] - i[None, :], 0)
     bought = np.where(valid, span * (cumsums0[n][:, None] - cumsums0[rest]) / m, np.inf)
@@ -159,10 +221,9 @@ def _relaxations(problem: Problem, config: PlannerConfig) -> _Relaxations:
         )
     values = np.where(valid, values, np.inf)
     best_value = values.min(axis=1)
-    best_target = bought[n - 1, values.argmin(axis=1)]
-    total = bought[n - 1, n]
+    best_target = bought[rows, values.argmin(axis=1)]
+    total = bought[rows, n]
     if span > 0:
-        rows = np.arange(big_n)
 
         def ratio(k: IntArray) -> FloatArray:
             """Speed bought per unit of distance while tick k (1-based) fills: b_k / a_k."""
@@ -172,7 +233,7 @@ def _relaxations(problem: Problem, config: PlannerConfig) -> _Relaxations:
 
         # Hit the distance exactly: P = remaining.
         hits = (remaining > 0) & (remaining < total)
-        k = np.clip((bought < remaining[:, None]).sum(axis=1), 1, big_n)
+        k = np.clip((bought < remaining[:, None]).sum(axis=1), 1, n)
         v_hit = speed[rows, k - 1] + (remaining - bought[rows, k - 1]) * ratio(k)
         count = k if low == 0 else n
         hit_value = ws * np.maximum(0.0, speed0 + v_hit - threshold) + wz * count
@@ -181,22 +242,55 @@ def _relaxations(problem: Problem, config: PlannerConfig) -> _Relaxations:
         best_target = np.where(better, remaining, best_target)
         # Stop exactly at the speed threshold.
         crosses = (speed0 < threshold) & (threshold < speed0 + speed[rows, n])
-        k = np.clip((speed0[:, None] + speed < threshold).sum(axis=1), 1, big_n)
-        with np.errstate(divide="ignore", invalid="ignore"):  # rows that do not cross are dropped
-            p_stop = bought[rows, k - 1] + (threshold - speed0 - speed[rows, k - 1]) / ratio(k)
-        count = k if low == 0 else n
-        stop_value = wd * np.abs(remaining - p_stop) + wz * count
+        k = np.clip((speed0[:, None] + speed < threshold).sum(axis=1), 1, n)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # rows not crossing are dropped
+            rises = ratio(k)
+            p_stop = bought[rows, k - 1] + (threshold - speed0 - speed[rows, k - 1]) / rises
+            # Where the speed crosses is only known up to the rounding of the speeds, divided by
+            # how little speed a unit of distance buys there: the value is taken that much lower.
+            unsure = (4 * n + 8) * EPS * (threshold + speed0 + speed[rows, n]) / rises
+            stop_value = wd * np.maximum(0.0, np.abs(remaining - p_stop) - unsure) + wz * (
+                k if low == 0 else n
+            )
         better = crosses & (stop_value < best_value)
         best_value = np.where(better, stop_value, best_value)
         best_target = np.where(better, p_stop, best_target)
-    bounds = best_value + wl * n
-    bounds -= BOUND_SLACK * (1.0 + np.abs(bounds))
-    return _Relaxations(powers, sums0, m, remaining, speed0, bounds, best_target)
+    return best_value + wl * n, best_target
 
 
-def _proven(bound: float) -> float:
+def _rounding_slack(
+    problem: Problem,
+    config: PlannerConfig,
+    n: IntArray,
+    powers: FloatArray,
+    sums0: FloatArray,
+    cumsums0: FloatArray,
+) -> FloatArray:
+    """An absolute bound on the rounding error of a length-n score, relaxation and physics alike.
+
+    A plan's distance and final speed are sums of non-negative terms, built by the simulator
+    in n steps of 3 roundings and by the closed form from n-term sums of powers: either is
+    within (4n + 8) eps of its exact value, relative to the most it can be (every tick at
+    max_throttle). Each weighted term errs by at most its weight times that, and the bound
+    must cover the relaxation's error and the simulator's: twice the sum.
+    """
+    m, high = problem.mass, config.max_throttle
+    # The largest distance and final speed any plan of length n reaches; |remaining| <= reach.
+    reach = abs(problem.distance) + problem.initial_speed * sums0[n] + high * cumsums0[n] / m
+    fastest = problem.initial_speed * powers[n - 1] + high * sums0[n] / m
+    # The relaxation prices distance in speed at b_k / a_k <= 1, so distance errors reach speed.
+    magnitude = (
+        config.distance_weight * reach
+        + config.speed_weight * (config.speed_threshold + fastest + reach)
+        + (config.length_weight + config.nonzero_weight) * n
+    )
+    slack: FloatArray = np.asarray(2 * (4 * n + 8) * EPS * magnitude, dtype=np.float64)
+    return slack
+
+
+def _proven(bound: float, slack: float) -> float:
     """Scores at or below this match the bound up to its slack: nothing better exists."""
-    return bound + 2 * BOUND_SLACK * (1.0 + abs(bound)) + PROVEN
+    return bound + 2 * slack + PROVEN
 
 
 def _scores(length: _Length, config: PlannerConfig, plans: IntArray) -> FloatArray:
@@ -213,8 +307,8 @@ def _scores(length: _Length, config: PlannerConfig, plans: IntArray) -> FloatArr
     return scores
 
 
-def _best_integer_plan(length: _Length, config: PlannerConfig) -> tuple[float, IntArray]:
-    """The best integer plan of this length that the adjustment search finds."""
+def _best_integer_plan(length: _Length, config: PlannerConfig, stop: StopSignal) -> tuple[float, IntArray]:
+    """The best integer plan of this length that the adjustment search finds before `stop`."""
     n, a = length.n, length.a
     span = config.max_throttle - config.min_throttle
     # Front-loaded roundings of the relaxation's optimum: `f` full ticks, then the partial tick,
@@ -242,7 +336,11 @@ def _best_integer_plan(length: _Length, config: PlannerConfig) -> tuple[float, I
         return result
     tuned_shapes: set[tuple[int, int]] = set()
     for index in np.argsort(scores):
-        if result[0] <= _proven(length.bound) or len(tuned_shapes) == TUNED_BASES:
+        if (
+            result[0] <= _proven(length.bound, length.slack)
+            or len(tuned_shapes) == TUNED_BASES
+            or stop.should_stop()
+        ):
             break
         at, plan = bases[index]
         shape = (at, int(np.count_nonzero(plan[:at] == span)))
@@ -301,11 +399,17 @@ def _tune(
 
     def cap(levels: int, ticks: IntArray) -> int:
         """Deficit depth whose worst-case speed increase fits the slack, or whose cost the budget."""
+        deepest = min(levels, span)
         total = float(np.sum(np.maximum(rise[ticks], 0.0)))
         if total <= 0 or (speeding and ws == 0):
-            return min(levels, span)
-        limit = budget / (ws * total) if speeding else slack / total
-        return int(max(0.0, min(levels, span, limit)))
+            return deepest
+        # Per level of depth: its cost (speeding) or its speed increase. The product can underflow
+        # to 0 though `total` is not (r^j is subnormal on long plans at high friction): compare
+        # before dividing.
+        per_level, room = (ws * total, budget) if speeding else (total, slack)
+        if per_level * deepest <= room:
+            return deepest
+        return 0 if room <= 0 else int(room / per_level)
 
     def deficits(ticks: IntArray, levels: int) -> _Moves:
         return _Moves.dense(ticks, -_moves(len(ticks), cap(levels, ticks)))

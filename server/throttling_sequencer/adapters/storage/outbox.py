@@ -45,8 +45,8 @@ class DurableStore(Protocol):
         """Insert, ignoring plans whose id is already stored (idempotent)."""
         ...
 
-    async def get(self, plan_id: UUID) -> Plan: ...
-    async def list(self, limit: int, after: PageCursor | None) -> list[Plan]: ...
+    async def get(self, plan_id: UUID, *, owner: str | None) -> Plan: ...
+    async def list(self, limit: int, after: PageCursor | None, *, owner: str | None) -> list[Plan]: ...
 
 
 class OutboxRepository:
@@ -118,18 +118,19 @@ class OutboxRepository:
         await asyncio.get_running_loop().run_in_executor(self._io, self._append, line)
         self._wake.set()
 
-    async def get(self, plan_id: UUID) -> Plan:
+    async def get(self, plan_id: UUID, *, owner: str | None) -> Plan:
         waiting = self._pending.get(plan_id)
-        if waiting is not None:
+        if waiting is not None and (owner is None or waiting[0].user_id == owner):
             return waiting[0]
-        return await self._store.get(plan_id)
+        return await self._store.get(plan_id, owner=owner)
 
-    async def list(self, limit: int, after: PageCursor | None) -> list[Plan]:
-        stored = await self._store.list(limit, after)
+    async def list(self, limit: int, after: PageCursor | None, *, owner: str | None) -> list[Plan]:
+        stored = await self._store.list(limit, after, owner=owner)
         waiting = [
             p
             for p, _ in self._pending.values()
-            if after is None or _key(p) < (after.created_at, after.plan_id)
+            if (after is None or _key(p) < (after.created_at, after.plan_id))
+            and (owner is None or p.user_id == owner)
         ]
         merged = {p.plan_id: p for p in [*stored, *waiting]}
         return sorted(merged.values(), key=_key, reverse=True)[:limit]

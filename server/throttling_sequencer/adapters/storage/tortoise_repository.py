@@ -13,6 +13,7 @@ from tortoise import Tortoise, connections
 from tortoise.exceptions import BaseORMException, DoesNotExist
 from tortoise.expressions import Q
 from tortoise.migrations.api import migrate
+from tortoise.queryset import QuerySet
 
 from throttling_sequencer.adapters.storage import codec
 from throttling_sequencer.adapters.storage.models import PlanRecord
@@ -72,8 +73,10 @@ class TortoisePlanRepository:
         await Tortoise.close_connections()
 
     async def reconnect(self) -> None:
-        """Drop pooled connections (e.g. to a former writer after a failover); the next query dials anew."""
-        await self._guard(lambda: connections.close_all(discard=True), "reconnect")
+        """Re-dial pooled connections (e.g. to a former writer after a failover): idle ones at their
+        next use, busy ones when released. Queries in flight are left alone; closing the pool
+        instead waits for them (up to 10 s, stalling the caller) and then cuts them off."""
+        await self._guard(_expire_pooled_connections, "reconnect")
 
     async def add(self, plan: Plan) -> None:
         await self._guard(lambda: PlanRecord.create(**_to_row(plan)), "INSERT plans")
@@ -83,20 +86,16 @@ class TortoisePlanRepository:
         records = [PlanRecord(**_to_row(plan)) for plan in plans]
         await self._guard(lambda: PlanRecord.bulk_create(records, ignore_conflicts=True), "INSERT plans")
 
-    async def get(self, plan_id: UUID) -> Plan:
+    async def get(self, plan_id: UUID, *, owner: str | None) -> Plan:
+        match = {"id": plan_id} if owner is None else {"id": plan_id, "user_id": owner}
         try:
-            record = await self._guard(lambda: PlanRecord.get(id=plan_id), "SELECT plans")
+            record = await self._guard(lambda: PlanRecord.get(**match), "SELECT plans")
         except DoesNotExist:
             raise PlanNotFound(str(plan_id)) from None
         return _from_row(record)
 
-    async def list(self, limit: int, after: PageCursor | None) -> list[Plan]:
-        query = PlanRecord.all()
-        if after is not None:
-            query = query.filter(
-                Q(created_at__lt=after.created_at) | Q(created_at=after.created_at, id__lt=after.plan_id)
-            )
-        records = await self._guard(lambda: query.order_by("-created_at", "-id").limit(limit), "SELECT plans")
+    async def list(self, limit: int, after: PageCursor | None, *, owner: str | None) -> list[Plan]:
+        records = await self._guard(lambda: listing(limit, after, owner), "SELECT plans")
         return [_from_row(r) for r in records]
 
     async def _guard(self, operation: Callable[[], Awaitable[T]], statement: str) -> T:
@@ -116,11 +115,38 @@ class TortoisePlanRepository:
             return await operation()
         except DoesNotExist:
             raise
-        except (BaseORMException, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+        except (
+            BaseORMException,
+            OSError,
+            asyncpg.PostgresError,
+            asyncpg.InterfaceError,
+            asyncpg.InternalClientError,
+        ) as error:
             # A read-only former writer (SQLSTATE 25006) lands here too: transient, like an outage.
+            # So does InternalClientError ("cannot switch to state 15; another operation (2) is in
+            # progress"): pgbouncer announced a lost server while the connection sat between two
+            # statements, and asyncpg refuses the next one. The connection is dead, not shared.
             raise StorageUnavailable(
                 f"plan store unavailable: {error}", error=type(error).__name__
             ) from error
+
+
+def listing(limit: int, after: PageCursor | None, owner: str | None) -> QuerySet[PlanRecord]:
+    """Newest first after the cursor; one user's plans come off the (user_id, created_at) index,
+    everyone's off (created_at, id)."""
+    query = PlanRecord.all() if owner is None else PlanRecord.filter(user_id=owner)
+    if after is not None:
+        query = query.filter(
+            Q(created_at__lt=after.created_at) | Q(created_at=after.created_at, id__lt=after.plan_id)
+        )
+    return query.order_by("-created_at", "-id").limit(limit)
+
+
+async def _expire_pooled_connections() -> None:
+    for client in connections.all():
+        expire: Callable[[], Awaitable[None]] | None = getattr(client, "_expire_connections", None)
+        if expire is not None:  # asyncpg pools; SQLite has nothing to re-dial
+            await expire()
 
 
 def _to_row(plan: Plan) -> dict[str, Any]:
