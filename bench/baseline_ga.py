@@ -1,6 +1,6 @@
 """Baseline for `make bench`: the earlier service's genetic algorithm in pure Python.
 
-The service's GENETIC strategy is the numpy version of this (same operators and parameters);
+The service's GENETIC strategy is the compiled version of this (same operators and parameters);
 this one stays as the yardstick its speed is measured against, in the same process.
 
 Individuals are variable-length integer throttle sequences. Each generation keeps the 20 best

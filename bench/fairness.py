@@ -77,13 +77,13 @@ def stop_overrun(quick: bool) -> list[Timings]:
     ]
 
 
-def _state() -> game_state_pb2.GameState:
+def _state(distance: float = 5000.0) -> game_state_pb2.GameState:
     def unit(x: float, mass: float, friction: float) -> game_state_pb2.Unit:
         return game_state_pb2.Unit(
             coordinate=game_state_pb2.Coordinate(x=x, y=0), mass=mass, friction=friction
         )
 
-    return game_state_pb2.GameState(player_units=[unit(0, 10, 0.01)], enemy_units=[unit(5000, 50, 0.5)])
+    return game_state_pb2.GameState(player_units=[unit(0, 10, 0.01)], enemy_units=[unit(distance, 50, 0.5)])
 
 
 async def _lanes(samples: int) -> list[Timings]:
@@ -104,11 +104,18 @@ async def _lanes(samples: int) -> list[Timings]:
                 return out
 
             idle = Timings("gRPC default plan, server idle", await latencies())
+            # The longest GA search (~1 s of CPU): an unreachable target keeps its plans near 1,000
+            # ticks; on the default payload the compiled GA is done in ~50 ms.
             options = planning_pb2.PlannerOptions(
-                strategy=planning_pb2.STRATEGY_GENETIC, max_ticks=1000, time_budget_ms=60_000, seed=1
+                strategy=planning_pb2.STRATEGY_GENETIC,
+                max_ticks=1000,
+                max_throttle=10_000,
+                time_budget_ms=60_000,
+                seed=1,
             )
+            far = _state(distance=1e9)
             long_plans = [
-                stub.StreamPlanProgress(pb.StreamPlanProgressRequest(game_state=_state(), options=options))
+                stub.StreamPlanProgress(pb.StreamPlanProgressRequest(game_state=far, options=options))
                 for _ in range(LONG_PLANS)
             ]
             running = long_plans[: settings.long_planner_threads]

@@ -99,8 +99,8 @@ def planner_rows(quick: bool, progress: Callable[[str], None]) -> list[Row]:
     rows = []
     progress("exact over the public set")
     rows.append(run_strategy("exact", ExactPlanner(), scenarios, PlannerConfig(), 3 if quick else 10))
-    progress(f"genetic (numpy) and the pure-Python baseline, {len(ga_scenarios)} scenarios")
-    rows.append(run_strategy("genetic (numpy)", GeneticPlanner(), ga_scenarios, budget, 1))
+    progress(f"genetic (compiled) and the pure-Python baseline, {len(ga_scenarios)} scenarios")
+    rows.append(run_strategy("genetic (compiled)", GeneticPlanner(), ga_scenarios, budget, 1))
     rows.append(
         run_strategy("genetic (pure-Python baseline)", PurePythonGeneticPlanner(), ga_scenarios, budget, 1)
     )
@@ -142,7 +142,7 @@ def render(rows: list[Row]) -> str:
     if len(genetic) == 2:
         fast, slow = genetic
         lines.append(
-            f"genetic at equal budget: median gap {statistics.median(fast.gaps):.3g} (numpy) vs "
+            f"genetic at equal budget: median gap {statistics.median(fast.gaps):.3g} (compiled) vs "
             f"{statistics.median(slow.gaps):.3g} (pure Python); iter/s = generations per second"
         )
     return "\n".join(lines)
