@@ -45,8 +45,11 @@ test:
 	@$(MAKE) --no-print-directory $(INSTALLED) $(BUF)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-gen: $(INSTALLED)
-	$(BIN)/python tools/generate.py
+# gen/ from proto/ (Python, TypeScript, descriptor, OpenAPI, Envoy's Kubernetes ConfigMap), and the
+# Redoc page into build/docs (2.5 MB, self-contained: built, not committed). protoc-gen-swagger
+# comes from Debian's golang-grpc-gateway; without it this stops with the command to install it.
+gen: $(INSTALLED) $(BUF)
+	$(BIN)/python tools/generate.py --docs build/docs
 
 lint: $(INSTALLED) $(BUF)
 	$(BIN)/ruff check .
