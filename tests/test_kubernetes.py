@@ -16,6 +16,7 @@ import yaml
 
 from bridge.envoy import envoy_binary
 from bridge.stack import COMMANDS
+from throttling_sequencer.app import SERVICE_NAME
 from tools.generate import KUBERNETES_ENVOY, KUBERNETES_ENVOY_DIR
 
 KUBERNETES_VERSION = "1.30.0"
@@ -138,8 +139,9 @@ def test_the_server_drains_before_it_is_killed(resources: dict[tuple[str, str], 
     assert variables["THROTTLING_OUTBOX"] == "on" and variables["THROTTLING_DATA_DIR"] == "/data"
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
         assert server[probe]["grpc"]["port"] == 50051, probe
-    # Envoy's active health check asks for the same service the readiness probe does.
-    assert server["readinessProbe"]["grpc"]["service"] == "throttling.v1.ThrottlingService"
+    # The service whose health the server reports, and Envoy's active health check asks about.
+    assert server["startupProbe"]["grpc"]["service"] == SERVICE_NAME
+    assert server["readinessProbe"]["grpc"]["service"] == SERVICE_NAME
     pre_stop = server["lifecycle"]["preStop"]["sleep"]["seconds"]
     grace = float(variables["THROTTLING_SHUTDOWN_GRACE_SECONDS"])
     termination = spec["terminationGracePeriodSeconds"]
@@ -168,7 +170,7 @@ def test_envoy_balances_each_request_over_the_headless_service(
     service = resources["Service", "throttling-server"]
     assert address["address"] == service["metadata"]["name"] == KUBERNETES_ENVOY.grpc_host
     assert address["port_value"] in {port["port"] for port in service["spec"]["ports"]}
-    assert grpc["health_checks"][0]["grpc_health_check"]["service_name"] == "throttling.v1.ThrottlingService"
+    assert grpc["health_checks"][0]["grpc_health_check"]["service_name"] == SERVICE_NAME
     graphql = clusters["graphql"]["load_assignment"]["endpoints"][0]["lb_endpoints"][0]
     assert graphql["endpoint"]["address"]["socket_address"]["address"] == "throttling-graphql"
 

@@ -114,10 +114,10 @@ def complete(
     if not services:
         raise ValueError("no service in the descriptor set")
 
-    name, service, file = services[0]
+    first_name, first, file = services[0]
     doc["info"] = {
-        "title": service.name,
-        "description": comments.get(name, ""),
+        "title": first.name,
+        "description": comments.get(first_name, ""),
         "version": file.package.rsplit(".", 1)[-1] or "v1",
         "license": {"name": license_name, "url": f"https://spdx.org/licenses/{license_name}.html"},
     }
@@ -146,33 +146,19 @@ def complete(
     for service_name, service, _ in services:
         for method in service.method:
             rule = method.options.Extensions[annotations_pb2.http]
-            verb, path = _verb_and_path(rule)
-            if not verb:
-                continue
-            operation = doc["paths"][_openapi_path(path)][verb]
-            if rule.body and rule.body != "*":
-                bound = {rule.body, *_path_fields(path)}
-                operation.setdefault("parameters", []).extend(
-                    _query_parameters(method.input_type.lstrip("."), bound, messages, enums, comments)
-                )
-            ok = operation["responses"]["200"]
-            ok["description"] = "A successful response."
-            body = ok["content"]["application/json"]
-            if method.server_streaming:
-                ok["description"] = (
-                    "A JSON array sent incrementally, one element per stream message. The last "
-                    "element says the stream is complete; a stream cut by an error after the "
-                    "first element ends without it (and the body is not valid JSON)."
-                )
-                body["schema"] = {"type": "array", "items": body["schema"]}
-            if path in BARE_ARRAY_ROUTES:
-                ok["description"] = "A bare JSON array (Envoy unwraps the response message's only field)."
-                reference = body["schema"]["$ref"].rsplit("/", 1)[-1]
-                field = schemas[reference]["properties"][BARE_ARRAY_ROUTES[path]]
-                body["schema"] = {key: value for key, value in field.items() if key != "description"}
-                unwrapped.add(reference)
-            _add_errors(operation, path)
-            operation["tags"] = [service_name.rsplit(".", 1)[-1]]
+            for binding in (rule, *rule.additional_bindings):
+                verb, path = _verb_and_path(binding)
+                if not verb:
+                    continue
+                operation = doc["paths"][_openapi_path(path)][verb]
+                if binding.body and binding.body != "*":
+                    bound = {binding.body, *_path_fields(path)}
+                    operation.setdefault("parameters", []).extend(
+                        _query_parameters(method.input_type.lstrip("."), bound, messages, enums, comments)
+                    )
+                unwrapped |= _complete_response(operation, path, method.server_streaming, schemas)
+                _add_errors(operation, path)
+                operation["tags"] = [service_name.rsplit(".", 1)[-1]]
 
     doc["paths"][HEALTH_PATH] = {
         "get": {
@@ -189,13 +175,37 @@ def complete(
     }
     doc["paths"] = dict(sorted(doc["paths"].items()))
     text = json.dumps(doc)
-    for name in unwrapped:  # a message only seen unwrapped is not part of the REST API
-        if f'"#/components/schemas/{name}"' not in text:
-            del schemas[name]
+    for unused in unwrapped:  # a message only seen unwrapped is not part of the REST API
+        if f'"#/components/schemas/{unused}"' not in text:
+            del schemas[unused]
     doc["tags"] = [
-        {"name": service.name, "description": comments.get(name, "")} for name, service, _ in services
+        {"name": service.name, "description": comments.get(full_name, "")}
+        for full_name, service, _ in services
     ] + [{"name": "Envoy", "description": "Answered by the front door itself."}]
     return doc
+
+
+def _complete_response(
+    operation: dict[str, Any], path: str, streaming: bool, schemas: dict[str, Any]
+) -> set[str]:
+    """The 200 body as Envoy sends it; the names of schemas it unwrapped."""
+    ok = operation["responses"]["200"]
+    ok["description"] = "A successful response."
+    body = ok["content"]["application/json"]
+    if streaming:
+        ok["description"] = (
+            "A JSON array sent incrementally, one element per stream message. The last "
+            "element says the stream is complete; a stream cut by an error after the "
+            "first element ends without it (and the body is not valid JSON)."
+        )
+        body["schema"] = {"type": "array", "items": body["schema"]}
+    if path not in BARE_ARRAY_ROUTES:
+        return set()
+    ok["description"] = "A bare JSON array (Envoy unwraps the response message's only field)."
+    reference = body["schema"]["$ref"].rsplit("/", 1)[-1]
+    field = schemas[reference]["properties"][BARE_ARRAY_ROUTES[path]]
+    body["schema"] = {key: value for key, value in field.items() if key != "description"}
+    return {reference}
 
 
 def _add_errors(operation: dict[str, Any], path: str) -> None:
