@@ -126,5 +126,5 @@ def test_generation_stops_with_the_install_command_without_protoc_gen_swagger(
         timeout=60,
     )
     assert result.returncode == 1
-    assert f"Run: {INSTALL_SWAGGER}" in result.stderr
+    assert INSTALL_SWAGGER in result.stderr.splitlines()[-1]
     assert not (tmp_path / "gen").exists()

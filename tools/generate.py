@@ -69,9 +69,10 @@ def swagger_plugin() -> Path:
     """protoc-gen-swagger from $PROTOC_GEN_SWAGGER or PATH, or stop with the command to run."""
     configured = os.environ.get("PROTOC_GEN_SWAGGER") or shutil.which("protoc-gen-swagger")
     if not configured or not os.access(configured, os.X_OK):
+        command = INSTALL_SWAGGER if os.geteuid() == 0 else f"sudo {INSTALL_SWAGGER}"
         raise SystemExit(
             f"protoc-gen-swagger not found{f' at {configured}' if configured else ''}: "
-            f"it is in Debian's golang-grpc-gateway. Run: {INSTALL_SWAGGER}"
+            f"it is in Debian's golang-grpc-gateway. Run: {command}"
         )
     return Path(configured)
 
