@@ -42,7 +42,12 @@ async def run_live_test(repo_root: Path, **urls: str) -> str:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
-    output, _ = await asyncio.wait_for(process.communicate(), timeout=180)
+    try:
+        output, _ = await asyncio.wait_for(process.communicate(), timeout=180)
+    finally:
+        if process.returncode is None:  # timed out: leave nothing running
+            process.kill()
+            await process.wait()
     text = output.decode()
     assert process.returncode == 0, text
     assert re.search(r"^# fail 0$", text, re.MULTILINE), text
