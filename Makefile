@@ -49,6 +49,7 @@ test:
 # Redoc page into build/docs (2.5 MB, self-contained: built, not committed). protoc-gen-swagger
 # comes from Debian's golang-grpc-gateway; without it this stops with the command to install it.
 gen: $(INSTALLED) $(BUF)
+	@$(DEPS) install
 	$(BIN)/python tools/generate.py --docs build/docs
 
 lint: $(INSTALLED) $(BUF)
