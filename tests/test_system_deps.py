@@ -38,7 +38,7 @@ def tools_dir(tmp_path: Path, *names: str) -> Path:
 def test_missing_packages_stop_make_test_with_the_command_to_run(tmp_path: Path) -> None:
     result = run("test", tools_dir(tmp_path, "node", "npm"), tmp_path / "no-postgres")
     assert result.returncode == 1
-    packages = "postgresql-15 haproxy pgbouncer docker-compose"
+    packages = "golang-grpc-gateway postgresql-15 haproxy pgbouncer docker-compose"
     sudo = "" if os.geteuid() == 0 else "sudo "
     if shutil.which("apt-get") is None:
         expected = f"make test needs (install them with your package manager): {packages}"
@@ -54,4 +54,4 @@ def test_missing_packages_stop_make_test_with_the_command_to_run(tmp_path: Path)
 def test_make_up_needs_no_node_nor_test_tools(tmp_path: Path) -> None:
     assert run("up", tools_dir(tmp_path), tmp_path / "no-postgres").returncode == 0
     result = run("install", tools_dir(tmp_path / "again"), tmp_path / "no-postgres")
-    assert "missing: nodejs npm." in result.stderr
+    assert "missing: nodejs npm golang-grpc-gateway." in result.stderr
