@@ -20,7 +20,7 @@ from throttling_sequencer.domain.errors import DeadlineTooShort, InvalidInput, P
 from throttling_sequencer.domain.model import Plan, PlannerOverrides, Problem, Strategy
 from throttling_sequencer.domain.ports import PlannerResult, StopSignal
 from throttling_sequencer.service.lanes import PlanningLanes
-from throttling_sequencer.service.planning import CallContext, PlanningService
+from throttling_sequencer.service.planning import DEFAULT_ANSWER_RESERVE_SECONDS, CallContext, PlanningService
 
 
 class ScriptedPlanner:
@@ -64,6 +64,7 @@ def service(
     repository: InMemoryPlanRepository | None = None,
     monotonic: Clock | None = None,
     start: datetime | None = None,
+    answer_reserve_seconds: float = DEFAULT_ANSWER_RESERVE_SECONDS,
 ) -> PlanningService:
     times = iter(start + timedelta(seconds=i) for i in range(10**6)) if start else None
     return PlanningService(
@@ -72,6 +73,7 @@ def service(
         executor=executor,
         monotonic=monotonic or Clock(),
         now=(lambda: next(times)) if times else (lambda: datetime.now(UTC)),
+        answer_reserve_seconds=answer_reserve_seconds,
     )
 
 
@@ -101,8 +103,21 @@ async def test_the_planning_deadline_is_the_budget_or_the_callers_deadline(
         game_state(), PlannerOverrides(time_budget_ms=5000), CallContext("r", "u", deadline=clock.now + 1.0)
     )
     assert planner.stops[0].deadline == pytest.approx(clock.now + 0.2)
-    # A second's deadline: keep back min(50 ms, 20 %) for storing and answering.
-    assert planner.stops[1].deadline == pytest.approx(clock.now + 1.0 - 0.05)
+    # A second's deadline: keep back 20 % of it (under the 250 ms reserve) for storing and answering.
+    assert planner.stops[1].deadline == pytest.approx(clock.now + 1.0 - 0.2)
+
+
+@pytest.mark.parametrize(
+    ("reserve", "deadline", "kept_back"), [(0.25, 10.0, 0.25), (0.25, 0.5, 0.1), (0.0, 10.0, 0.0)]
+)
+async def test_the_time_kept_back_for_answering_is_a_fifth_of_what_is_left_up_to_the_reserve(
+    executor: ThreadPoolExecutor, reserve: float, deadline: float, kept_back: float
+) -> None:
+    planner, clock = ScriptedPlanner(), Clock()
+    planning = service(planner, executor, monotonic=clock, answer_reserve_seconds=reserve)
+    call = CallContext("r", "u", deadline=clock.now + deadline)
+    await planning.create_plan(game_state(), PlannerOverrides(time_budget_ms=60_000), call)
+    assert planner.stops[0].deadline == pytest.approx(clock.now + deadline - kept_back)
 
 
 async def test_too_little_time_left_is_refused_before_planning(executor: ThreadPoolExecutor) -> None:
@@ -258,7 +273,7 @@ async def test_the_callers_deadline_keeps_running_while_the_plan_is_queued() -> 
         budget_ms=5000, deadline_in=5.0, queued_for=4.5
     )
     await queued
-    assert planner.stops[1].deadline == pytest.approx(clock.now + 0.5 - 0.05)
+    assert planner.stops[1].deadline == pytest.approx(clock.now + 0.5 - 0.1)  # 20 % of what is left
 
 
 async def test_a_plan_dequeued_too_close_to_the_callers_deadline_is_refused_unplanned() -> None:
