@@ -13,7 +13,7 @@ from uuid import UUID
 
 import pytest
 
-from tests.support import game_state
+from tests.support import READY_WITHIN_SECONDS, game_state
 from throttling_sequencer.adapters.storage.memory import InMemoryPlanRepository
 from throttling_sequencer.domain.config import PlannerConfig
 from throttling_sequencer.domain.errors import DeadlineTooShort, InvalidInput, PlanNotFound
@@ -134,7 +134,7 @@ async def test_cancelling_the_call_stops_the_planner_thread(executor: ThreadPool
     task = asyncio.create_task(
         service(planner, executor).create_plan(game_state(), PlannerOverrides(time_budget_ms=60_000), CALL)
     )
-    await asyncio.to_thread(planner.started.wait, 5)
+    assert await asyncio.to_thread(planner.started.wait, READY_WITHIN_SECONDS), "the planner never started"
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -212,7 +212,7 @@ class GatedPlanner(ScriptedPlanner):
         first = not self.stops
         result = super().plan(problem, config, stop, on_progress)
         if first:
-            assert self.gate.wait(10), "the test never opened the gate"
+            assert self.gate.wait(READY_WITHIN_SECONDS), "the test never opened the gate"
         return result
 
 
@@ -241,14 +241,14 @@ async def queue_behind_a_running_plan(
     running = asyncio.create_task(
         planning.create_plan(game_state(), PlannerOverrides(time_budget_ms=60_000), CALL)
     )
-    await asyncio.to_thread(planner.started.wait, 5)
+    assert await asyncio.to_thread(planner.started.wait, READY_WITHIN_SECONDS), "the planner never started"
     deadline = None if deadline_in is None else clock.now + deadline_in
     queued = asyncio.create_task(
         planning.create_plan(
             game_state(), PlannerOverrides(time_budget_ms=budget_ms), CallContext("r-2", "u", deadline)
         )
     )
-    assert await asyncio.to_thread(pool.second.wait, 5), "the second plan was never queued"
+    assert await asyncio.to_thread(pool.second.wait, READY_WITHIN_SECONDS), "the second plan was never queued"
     clock.now += queued_for
     planner.gate.set()
     await running
@@ -291,7 +291,9 @@ async def test_long_plans_never_hold_up_quick_ones() -> None:
         blocked = asyncio.create_task(
             planning.create_plan(game_state(), PlannerOverrides(time_budget_ms=1001), CALL)
         )
-        await asyncio.to_thread(planner.started.wait, 5)
+        assert await asyncio.to_thread(planner.started.wait, READY_WITHIN_SECONDS), (
+            "the planner never started"
+        )
         # The long lane's only thread is busy; the default plan (1 s budget) still runs.
         await planning.create_plan(game_state(), PlannerOverrides(), CALL)
         # So does a long budget cut short by the caller's deadline: it cannot take long either.
@@ -311,7 +313,7 @@ async def test_closing_progress_mid_wait_leaves_no_read_pending(executor: Thread
         game_state(), PlannerOverrides(time_budget_ms=60_000), CALL
     )
     reader = asyncio.ensure_future(anext(events))
-    await asyncio.to_thread(planner.started.wait, 5)
+    assert await asyncio.to_thread(planner.started.wait, READY_WITHIN_SECONDS), "the planner never started"
     reader.cancel()
     with pytest.raises(asyncio.CancelledError):
         await reader
