@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
+import ssl
 import subprocess
 import sys
 import time
+import urllib.request
 from dataclasses import dataclass
 
 from loguru import logger
@@ -41,6 +44,31 @@ def start(settings: Settings) -> list[Child]:
     return [Child(name, subprocess.Popen([sys.executable, *argv])) for name, argv in COMMANDS.items()]
 
 
+def _local(host: str) -> str:
+    """Where to reach a listener bound to `host` from this machine."""
+    return {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+
+
+def ready(envoy: EnvoySettings) -> bool:
+    """Envoy's health route answers 200 (so the gRPC server is SERVING behind it) and the GraphQL
+    sidecar accepts connections: what a user needs before the README's first call."""
+    host = _local(envoy.listen_host)
+    scheme = "https" if envoy.tls_cert_file else "http"
+    url = f"{scheme}://{f'[{host}]' if ':' in host else host}:{envoy.listen_port}/api/v1/health"
+    # Our own listener on this machine: no proxy, and its certificate need not name the address.
+    opener = urllib.request.build_opener(
+        urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=ssl._create_unverified_context())
+    )
+    try:
+        with opener.open(url, timeout=1) as reply:
+            if reply.status != 200:
+                return False
+        with socket.create_connection((_local(envoy.graphql_host), envoy.graphql_port), timeout=1):
+            return True
+    except (OSError, ValueError):  # refused, 503 (an HTTPError), or not up yet
+        return False
+
+
 def stop(children: list[Child]) -> None:
     """Stop in start order, each after the one before has exited: the server drains its streams
     (health NOT_SERVING, in-flight RPCs finish) while the sidecar and Envoy still carry them."""
@@ -68,21 +96,24 @@ def main() -> int:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
     children = start(settings)
-    logger.info(
-        "stack up: gRPC {}, REST, GraphQL (/graphql) and gRPC via Envoy http://{}:{} "
-        "(health /api/v1/health), Envoy admin http://127.0.0.1:{}; Ctrl-C stops all",
-        settings.grpc_address,
-        envoy.listen_host,
-        envoy.listen_port,
-        envoy.admin_port,
-    )
-    exit_code = 0
+    logger.info("starting the stack (gRPC server, GraphQL sidecar, Envoy); Ctrl-C stops all")
+    exit_code, announced = 0, False
     while not stop_requested:
         dead = [c for c in children if c.process.poll() is not None]
         if dead:
             logger.error("{} exited with {}; stopping the stack", dead[0].name, dead[0].process.returncode)
             exit_code = 1
             break
+        if not announced and ready(envoy):  # said once it is true, so a user can call at once
+            announced = True
+            logger.info(
+                "stack up: gRPC {}, REST, GraphQL (/graphql) and gRPC via Envoy http://{}:{} "
+                "(health /api/v1/health), Envoy admin http://127.0.0.1:{}; Ctrl-C stops all",
+                settings.grpc_address,
+                envoy.listen_host,
+                envoy.listen_port,
+                envoy.admin_port,
+            )
         time.sleep(0.2)
     stop(children)
     logger.info("stack stopped")

@@ -10,7 +10,7 @@ import subprocess
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 import httpx
@@ -18,6 +18,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from throttling.v1 import game_state_pb2
 from throttling_sequencer.domain.model import Coordinate, GameState, Problem, Unit
+
+T = TypeVar("T")
 
 #: The earlier service's default payload (its REST docs' example).
 DEFAULT_STATE_JSON: dict[str, Any] = {
@@ -74,6 +76,9 @@ def free_port() -> int:
 #: on 2 cores) is slow to start processes; the wait ends as soon as the condition holds.
 READY_WITHIN_SECONDS = 60.0
 POLL_SECONDS = 0.05
+#: A call's deadline when the deadline is not what a test checks: far beyond any answer on a
+#: loaded machine, so reaching it means a hang, never load.
+HANG_GUARD_SECONDS = 120.0
 
 
 class NotReady(AssertionError):
@@ -114,6 +119,15 @@ async def wait_for(
         if time.monotonic() >= deadline:
             raise NotReady(f"timed out after {within:g} s waiting for {what}")
         await asyncio.sleep(interval)
+
+
+async def within(awaitable: Awaitable[T], what: str, seconds: float = READY_WITHIN_SECONDS) -> T:
+    """Await `awaitable` as a readiness wait: past `seconds` it fails with NotReady saying what
+    never happened (asyncio.wait_for alone fails with a bare TimeoutError that says nothing)."""
+    try:
+        return await asyncio.wait_for(awaitable, seconds)
+    except TimeoutError:
+        raise NotReady(f"timed out after {seconds:g} s waiting for {what}") from None
 
 
 def _describe(condition: Callable[..., object]) -> str:

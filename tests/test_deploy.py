@@ -60,6 +60,16 @@ def test_profiles_add_their_services(repo_root: Path, profile: str, extra: set[s
     assert {name for name, service in services.items() if profile in service.get("profiles", [])} == extra
 
 
+def test_the_failover_profile_replicates_synchronously(repo_root: Path) -> None:
+    """Like the failover lab: the writer waits for its standby, so a crash loses no answered plan."""
+    services = compose_config(repo_root, "failover")["services"]
+    writer, standby = services["pg-a"]["environment"], services["pg-b"]["environment"]
+    assert writer["POSTGRESQL_REPLICATION_MODE"] == "master"
+    assert writer["POSTGRESQL_SYNCHRONOUS_COMMIT_MODE"] == "on"
+    assert writer["POSTGRESQL_NUM_SYNCHRONOUS_REPLICAS"] == "1"
+    assert (standby["POSTGRESQL_REPLICATION_MODE"], standby["POSTGRESQL_MASTER_HOST"]) == ("slave", "pg-a")
+
+
 def test_the_prod_image_is_slim_and_not_root(repo_root: Path) -> None:
     dockerfile = (repo_root / "Dockerfile").read_text()
     stages = [line.split()[-1] for line in dockerfile.splitlines() if line.startswith("FROM ")]

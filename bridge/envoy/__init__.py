@@ -29,6 +29,10 @@ class EnvoySettings:
     #: REST and GraphQL requests per second (sustained) and burst, shared by all callers.
     rate_limit_per_second: int = 500
     rate_limit_burst: int = 1000
+    #: The bucket gains rate_limit_per_second tokens per this many seconds (Envoy refills
+    #: continuously at that rate). Tests stretch it to an hour, so no token comes back while they
+    #: run and whether a call is refused never depends on the clock.
+    rate_limit_fill_seconds: int = 1
     #: TLS on the front door (PEM files); empty means plaintext.
     tls_cert_file: str = ""
     tls_key_file: str = ""
@@ -71,6 +75,7 @@ def render(settings: EnvoySettings, descriptor: Path = DESCRIPTOR) -> str:
         "graphql_port": settings.graphql_port,
         "grpc_cluster_type": cluster_type(settings.grpc_host),
         "rate_limit_per_second": settings.rate_limit_per_second,
+        "rate_limit_fill_seconds": settings.rate_limit_fill_seconds,
         "rate_limit_burst": settings.rate_limit_burst,
         "listener_tls": _listener_tls(settings),
         "upstream_tls": _upstream_tls(settings),

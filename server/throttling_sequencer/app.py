@@ -24,6 +24,7 @@ from throttling_sequencer import metrics, tracing
 from throttling_sequencer.adapters.grpc.auth import Authenticator
 from throttling_sequencer.adapters.grpc.interceptors import RequestBoundary
 from throttling_sequencer.adapters.grpc.servicer import ThrottlingServicer
+from throttling_sequencer.adapters.storage.journal import JournalInUse
 from throttling_sequencer.adapters.storage.status import StorageStatus
 from throttling_sequencer.adapters.storage.tortoise_repository import apply_migrations
 from throttling_sequencer.container import ManagedRepository
@@ -48,7 +49,8 @@ class Application:
     async def start(self) -> int:
         """Open storage, start serving; returns the bound port (useful when configured as 0).
 
-        Raises StartupError (one line saying what to change) when the port cannot be bound.
+        Raises StartupError (one line saying what to change) when the port cannot be bound or
+        another process holds this server's outbox journal.
         """
         if not self.settings.reuse_port:  # workers share the port; their supervisor checked it
             ensure_port_free(self.settings.grpc_host, self.settings.grpc_port, GRPC_PORT_SETTING)
@@ -57,7 +59,10 @@ class Application:
             self.settings.data_dir.mkdir(parents=True, exist_ok=True)
             await apply_migrations(url)
         repository: ManagedRepository = self.container.resolve(ManagedRepository)
-        await repository.open()
+        try:
+            await repository.open()
+        except JournalInUse as error:  # another server uses this data directory: say which
+            raise StartupError(str(error)) from None
 
         provider = tracing.configure(self.settings.otel_exporter)
         authenticator = _authenticator(self.settings)

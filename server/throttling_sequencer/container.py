@@ -74,6 +74,7 @@ def build(settings: Settings) -> punq.Container:
             repository=container.resolve(ManagedRepository),
             executor=container.resolve(PlanningLanes),
             default_strategy=Strategy(settings.default_strategy),
+            answer_reserve_seconds=settings.answer_reserve_ms / 1000.0,
         ),
         scope=punq.Scope.singleton,
     )

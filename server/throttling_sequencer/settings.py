@@ -42,6 +42,9 @@ class Settings:
     long_planner_threads: int = 2
     #: Plans whose time budget, capped by the caller's deadline, is at most this go to the quick lane.
     quick_plan_ms: int = 1_000
+    #: The most of a caller's remaining time (20 % of it at most) kept back for storing and
+    #: answering a plan, when the caller's deadline comes before the plan's time budget.
+    answer_reserve_ms: int = 250
     max_units: int = 1_000
     #: Largest request message accepted, in bytes (a 1,000-unit game state is about 60 KB).
     max_message_bytes: int = 1_048_576
@@ -153,6 +156,8 @@ class Settings:
             problems.append("LONG_PLANNER_THREADS must be >= 1")
         if not 1 <= self.quick_plan_ms <= 60_000:
             problems.append("QUICK_PLAN_MS must be 1..60000")
+        if not 0 <= self.answer_reserve_ms <= 60_000:
+            problems.append("ANSWER_RESERVE_MS must be 0..60000")
         if self.max_units < 1:
             problems.append("MAX_UNITS must be >= 1")
         if self.default_strategy not in ("exact", "genetic", "random"):

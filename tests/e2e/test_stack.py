@@ -45,11 +45,15 @@ def test_stack_serves_rest_graphql_and_grpc_then_stops_on_ctrl_c(repo_root: Path
     )
     try:
 
-        def up() -> bool:
-            assert stack.poll() is None, (tmp_path / "stack.log").read_text()
-            return healthy(url)
+        def announced() -> bool:
+            output = (tmp_path / "stack.log").read_text()
+            assert stack.poll() is None, output
+            return "stack up:" in output
 
-        wait_until(up, what=f"the stack to answer {url}/api/v1/health with 200")
+        wait_until(announced, what="the stack to say it is up")
+        # Once it says so, a user's first calls succeed: it is not said before it is true.
+        assert healthy(url), f"{url}/api/v1/health is not 200 although the stack said it was up"
+        assert not port_closed(graphql_port), "the GraphQL sidecar is not listening although the stack is up"
         # The README's curl, verbatim in substance: a bare GameState in, a bare array out.
         goals = httpx.post(
             f"{url}/api/v1/throttle/calculate_throttle_steps",

@@ -27,7 +27,7 @@ import pytest
 from failover.lab import DATABASE, Lab, wait_until
 from tests.conftest import make_settings
 from tests.integration.test_storage import T0, make_plan
-from tests.support import game_state_pb
+from tests.support import HANG_GUARD_SECONDS, game_state_pb
 from throttling.v1 import throttling_service_pb2 as pb
 from throttling.v1.throttling_service_pb2_grpc import ThrottlingServiceStub
 from throttling_sequencer.adapters.storage.journal import Journal
@@ -120,7 +120,8 @@ class Load:
             started = time.monotonic()
             try:
                 reply = await self._stub.CreatePlan(
-                    pb.CreatePlanRequest(game_state=game_state_pb(distance=distance)), timeout=5
+                    pb.CreatePlanRequest(game_state=game_state_pb(distance=distance)),
+                    timeout=HANG_GUARD_SECONDS,
                 )
                 self.calls.append(Call(started, time.monotonic(), reply.plan.plan_id))
             except grpc.aio.AioRpcError as error:

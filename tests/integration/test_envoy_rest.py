@@ -14,7 +14,7 @@ import pytest
 from bridge.envoy import envoy_binary
 from tests.conftest import EnvoyProcess, make_settings
 from tests.rpc_errors import field_violations
-from tests.support import DEFAULT_STATE_JSON, game_state_pb, wait_for
+from tests.support import DEFAULT_STATE_JSON, HANG_GUARD_SECONDS, game_state_pb, wait_for
 from throttling.v1 import throttling_service_pb2 as pb
 from throttling.v1.throttling_service_pb2_grpc import ThrottlingServiceStub
 from throttling_sequencer.app import Application
@@ -119,7 +119,7 @@ async def test_native_grpc_passes_through_the_same_port(envoy: EnvoyProcess) -> 
         stub = ThrottlingServiceStub(channel)
         goals = (
             await stub.CalculateThrottleSteps(
-                pb.CalculateThrottleStepsRequest(game_state=game_state_pb()), timeout=10
+                pb.CalculateThrottleStepsRequest(game_state=game_state_pb()), timeout=HANG_GUARD_SECONDS
             )
         ).goals
         assert goals

@@ -19,7 +19,7 @@ import grpc
 import pytest
 
 from tests.conftest import make_settings
-from tests.support import game_state_pb
+from tests.support import HANG_GUARD_SECONDS, game_state_pb
 from throttling.v1 import planning_pb2
 from throttling.v1 import throttling_service_pb2 as pb
 from throttling.v1.throttling_service_pb2_grpc import ThrottlingServiceStub
@@ -32,8 +32,6 @@ from throttling_sequencer.domain.ports import PlannerResult, ProgressCallback, S
 
 #: Plans with this seed are held in their lane after their first generation.
 HELD_SEED = 4242
-#: Turns a hang into a failure; the plans it guards take milliseconds.
-HANG_GUARD_SECONDS = 120.0
 GENETIC = planning_pb2.STRATEGY_GENETIC
 
 

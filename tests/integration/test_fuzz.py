@@ -30,12 +30,14 @@ from hypothesis import strategies as st
 
 from tests.conftest import EnvoyProcess, make_settings
 from tests.issuer import AUDIENCE, Issuer, b64, bearer, signature
-from tests.support import DEFAULT_STATE_JSON, game_state_pb
+from tests.support import DEFAULT_STATE_JSON, HANG_GUARD_SECONDS, game_state_pb
 from throttling.v1 import game_state_pb2, planning_pb2
 from throttling.v1 import throttling_service_pb2 as pb
 from throttling.v1.throttling_service_pb2_grpc import ThrottlingServiceStub
 from throttling_sequencer.app import Application
 
+# Every call's deadline is the hang guard (a valid generated plan has a budget of 1 s at most), so
+# DEADLINE_EXCEEDED means a hang, never load: it is not clean.
 CLEAN_GRPC = {grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.RESOURCE_EXHAUSTED}
 FUZZ = settings(deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None)
 # Cheap plans when an input happens to be valid: the random strategy, few samples' worth of ticks.
@@ -111,19 +113,27 @@ def fuzz_grpc(port: int) -> int:
         def status_of(call: Any) -> grpc.StatusCode:
             try:
                 call()
-                return grpc.StatusCode.OK
             except grpc.RpcError as error:
-                return error.code()
+                code: grpc.StatusCode = error.code()
+                return code
+            return grpc.StatusCode.OK
+
+        def clean(call: Any) -> None:
+            """OK or a clean refusal; INTERNAL, or DEADLINE_EXCEEDED (a hang), fails with its details."""
+            try:
+                call()
+            except grpc.RpcError as error:
+                assert error.code() in CLEAN_GRPC, f"{error.code().name}: {error.details()}"
 
         @settings(FUZZ, max_examples=2000)
         @given(st.binary(max_size=3000))
         def random_bytes(data: bytes) -> None:
             nonlocal sent
             sent += 4
-            assert status_of(lambda: raw(data, timeout=10)) in CLEAN_GRPC
-            assert status_of(lambda: list(stream(data, timeout=10))) in CLEAN_GRPC
-            assert status_of(lambda: list(progress(data, timeout=10))) in CLEAN_GRPC
-            assert status_of(lambda: listing(data, timeout=10)) in CLEAN_GRPC
+            clean(lambda: raw(data, timeout=HANG_GUARD_SECONDS))
+            clean(lambda: list(stream(data, timeout=HANG_GUARD_SECONDS)))
+            clean(lambda: list(progress(data, timeout=HANG_GUARD_SECONDS)))
+            clean(lambda: listing(data, timeout=HANG_GUARD_SECONDS))
 
         @settings(FUZZ, max_examples=800)
         @given(st.lists(units, max_size=6), st.lists(units, max_size=3), options)
@@ -135,7 +145,7 @@ def fuzz_grpc(port: int) -> int:
             state = game_state_pb2.GameState(player_units=players, enemy_units=enemies)
             opts.strategy = planning_pb2.STRATEGY_RANDOM if opts.strategy in (1, 3) else opts.strategy
             request = pb.CreatePlanRequest(game_state=state, options=opts)
-            assert status_of(lambda: create(request, timeout=10)) in CLEAN_GRPC
+            clean(lambda: create(request, timeout=HANG_GUARD_SECONDS))
 
         random_bytes()
         structured()
@@ -143,15 +153,19 @@ def fuzz_grpc(port: int) -> int:
         bloated = pb.CreatePlanRequest(
             game_state=game_state_pb2.GameState(player_units=[game_state_pb2.Unit()] * 50_000)
         )
-        assert status_of(lambda: create(bloated, timeout=10)) in CLEAN_GRPC
-        assert status_of(lambda: raw(b"\x0a\xff\xff\x7f" + b"x" * 2_000_000, timeout=10)) in CLEAN_GRPC
+        too_many_units = status_of(lambda: create(bloated, timeout=HANG_GUARD_SECONDS))
+        assert too_many_units == grpc.StatusCode.INVALID_ARGUMENT
+        too_big = b"\x0a\xff\xff\x7f" + b"x" * 2_000_000  # over the 1 MB message limit
+        assert (
+            status_of(lambda: raw(too_big, timeout=HANG_GUARD_SECONDS)) == grpc.StatusCode.RESOURCE_EXHAUSTED
+        )
         sent += 2
     return sent
 
 
 def fuzz_http(url: str) -> int:
     sent = 0
-    with httpx.Client(base_url=url, timeout=10) as client:
+    with httpx.Client(base_url=url, timeout=HANG_GUARD_SECONDS) as client:
 
         @settings(FUZZ, max_examples=800)
         @given(json_bodies)
@@ -254,7 +268,10 @@ def fuzz_page_tokens(port: int) -> int:
     with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
         stub = ThrottlingServiceStub(channel)
         # A stored plan, so that every cursor is compared with one.
-        stub.CreatePlan(pb.CreatePlanRequest(game_state=game_state_pb(), options=CHEAP_OPTIONS), timeout=10)
+        stub.CreatePlan(
+            pb.CreatePlanRequest(game_state=game_state_pb(), options=CHEAP_OPTIONS),
+            timeout=HANG_GUARD_SECONDS,
+        )
 
         @settings(FUZZ, max_examples=600)
         @given(page_tokens)
@@ -262,7 +279,7 @@ def fuzz_page_tokens(port: int) -> int:
             nonlocal sent
             sent += 1
             try:
-                stub.ListPlans(pb.ListPlansRequest(page_size=5, page_token=token), timeout=10)
+                stub.ListPlans(pb.ListPlansRequest(page_size=5, page_token=token), timeout=HANG_GUARD_SECONDS)
             except grpc.RpcError as error:
                 assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, (token[:200], error.details())
                 assert error.details() == "invalid request: page_token", error.details()
@@ -387,7 +404,9 @@ def fuzz_bearer_tokens(port: int, issuer: Issuer) -> int:
             sent += 1
             token = parts[1] if parts[0] == "raw" else mint(issuer, *parts)
             try:
-                stub.ListPlans(pb.ListPlansRequest(page_size=1), metadata=bearer(token), timeout=10)
+                stub.ListPlans(
+                    pb.ListPlansRequest(page_size=1), metadata=bearer(token), timeout=HANG_GUARD_SECONDS
+                )
             except grpc.RpcError as error:
                 assert error.code() == grpc.StatusCode.UNAUTHENTICATED, (token[:300], error.details())
 

@@ -16,7 +16,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from tests.conftest import EnvoyProcess
-from tests.support import rpc_logged, wait_until
+from tests.support import HANG_GUARD_SECONDS, rpc_logged, wait_until, within
 
 GAME_STATE = """{
   playerUnits: [{coordinate: {x: 0, y: 0}, speed: 0, mass: 10, friction: 0.01}]
@@ -89,7 +89,9 @@ async def test_graphiql_is_served_to_browsers(rest: httpx.AsyncClient) -> None:
 
 
 async def receive(ws: ClientConnection) -> dict[str, Any]:
-    message: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), timeout=20))
+    message: dict[str, Any] = json.loads(
+        await within(ws.recv(), "a GraphQL WebSocket message", HANG_GUARD_SECONDS)
+    )
     return message
 
 

@@ -23,6 +23,7 @@ from websockets.exceptions import ConnectionClosed
 
 from tests.conftest import EnvoyProcess, envoy_process, make_settings, sidecar_process
 from tests.integration.test_graphql import GAME_STATE
+from tests.support import HANG_GUARD_SECONDS, wait_for
 from throttling_sequencer.app import Application
 
 PER_CONNECTION = 2
@@ -39,8 +40,6 @@ SIDECAR_ENV = {
 SERVER_STREAMS = IN_ALL
 #: A subscription that stays open: the first tick comes at once, the next after 10 s each.
 SLOW = f"subscription {{ generateSteps(tickIntervalMs: 10000, gameStateInput: {GAME_STATE}) {{ throttle }} }}"
-#: Guards against a hang (the defect these tests catch), not a timing expectation.
-HANG_GUARD_SECONDS = 30.0
 
 
 @dataclass
@@ -84,11 +83,11 @@ async def no_subscription_left_open(guarded: Guarded) -> AsyncIterator[None]:
     """Each test starts once the sidecar has released the previous test's subscriptions."""
     yield
     async with httpx.AsyncClient(base_url=guarded.sidecar) as client:
-        for _ in range(400):
-            if (await client.get("/healthz")).json().get("subscriptions", 0) == 0:
-                return
-            await asyncio.sleep(0.05)
-    raise TimeoutError("the sidecar still counts open subscriptions after their connections closed")
+
+        async def released() -> bool:
+            return bool((await client.get("/healthz")).json().get("subscriptions", 0) == 0)
+
+        await wait_for(released, "the sidecar to release the subscriptions of closed connections")
 
 
 async def receive(ws: ClientConnection, op_id: str) -> dict[str, Any]:

@@ -236,11 +236,35 @@ async def test_unknown_plan_is_not_found_with_its_id(stub: ThrottlingServiceStub
     assert (info.reason, info.metadata["plan_id"]) == ("PLAN_NOT_FOUND", missing)
 
 
-async def test_a_deadline_shorter_than_the_budget_still_gets_a_plan(stub: ThrottlingServiceStub) -> None:
-    """A 10 s budget, a 0.5 s deadline: the planner stops early and answers (not DEADLINE_EXCEEDED)."""
-    options = planning_pb2.PlannerOptions(strategy=planning_pb2.STRATEGY_GENETIC, time_budget_ms=10_000)
-    response = await stub.CreatePlan(create(options), timeout=0.5)
-    assert response.plan.goals
+class EndlessGenetic(RecordingGenetic):
+    """The real genetic planner with more generations than any test waits for: only its stop
+    signal (the budget or the caller's deadline) ends a search."""
+
+    def __init__(self) -> None:
+        super().__init__(GeneticParameters(generations=10**9))
+
+
+async def test_a_deadline_shorter_than_the_budget_still_gets_a_plan(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 60 s budget, a 2 s deadline, a search that never ends by itself: the deadline stops it, a
+    fifth of the time left (400 ms, ample for storing and answering on a loaded machine) is kept
+    back, and the caller gets the plan, not DEADLINE_EXCEEDED."""
+    monkeypatch.setattr(composition, "GeneticPlanner", EndlessGenetic)
+    monkeypatch.setattr(RecordingGenetic, "generations", [])
+    app = Application(make_settings(answer_reserve_ms=60_000))  # the reserve is 20 % of what is left
+    await app.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
+            stub = ThrottlingServiceStub(channel)
+            # A first search loads (or, on a fresh checkout, compiles) the GA's kernels, which
+            # the server does not yet do before serving (issue 11): not the deadline's business.
+            genetic = planning_pb2.PlannerOptions(strategy=planning_pb2.STRATEGY_GENETIC, time_budget_ms=1)
+            await stub.CreatePlan(create(genetic))
+            genetic.time_budget_ms = 60_000
+            response = await stub.CreatePlan(create(genetic), timeout=2.0)
+    finally:
+        await app.stop()
+    assert response.plan.goals and response.plan.strategy == planning_pb2.STRATEGY_GENETIC
+    assert 0 < RecordingGenetic.generations[1] < 10**9  # it searched, and the deadline stopped it
 
 
 async def test_a_deadline_too_short_to_plan_is_deadline_exceeded(stub: ThrottlingServiceStub) -> None:

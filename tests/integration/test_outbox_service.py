@@ -23,7 +23,7 @@ import pytest
 from failover.lab import Cluster
 from tests.conftest import make_settings, new_database
 from tests.integration.journal_holder import AwayDatabase, a_plan
-from tests.support import free_port, game_state_pb, stop_process
+from tests.support import HANG_GUARD_SECONDS, free_port, game_state_pb, stop_process, within
 from throttling.v1 import throttling_service_pb2 as pb
 from throttling.v1.throttling_service_pb2_grpc import ThrottlingServiceStub
 from throttling_sequencer.adapters.storage.journal import POISON, Journal
@@ -78,15 +78,15 @@ async def test_a_full_backlog_refuses_new_plans_with_resource_exhausted(tmp_path
     )  # fmt: skip
     async with serving(settings) as (app, stub):
         with write_locked(tmp_path / "plans.sqlite3"):
-            answered = [(await stub.CreatePlan(create(), timeout=10)).plan for _ in range(2)]
+            answered = [(await stub.CreatePlan(create(), timeout=HANG_GUARD_SECONDS)).plan for _ in range(2)]
             with pytest.raises(grpc.aio.AioRpcError) as refused:
-                await stub.CreatePlan(create(), timeout=10)
+                await stub.CreatePlan(create(), timeout=HANG_GUARD_SECONDS)
             status = await stub.GetStatus(pb.GetStatusRequest())
         assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
         assert "2 answered plans wait to be stored" in (refused.value.details() or "")
         assert status.pending_writes == 2
-        await asyncio.wait_for(outbox_of(app).drained(), timeout=30)
-        later = (await stub.CreatePlan(create(), timeout=10)).plan  # taken again once stored
+        await within(outbox_of(app).drained(), "the outbox to drain")
+        later = (await stub.CreatePlan(create(), timeout=HANG_GUARD_SECONDS)).plan  # taken again once stored
         for plan in [*answered, later]:
             assert (await stub.GetPlan(pb.GetPlanRequest(plan_id=plan.plan_id))).plan.plan_id == plan.plan_id
 
@@ -102,9 +102,9 @@ async def test_a_plan_the_database_refuses_is_set_aside_and_shown_in_status_and_
         outbox = outbox_of(app)
         poison = replace(a_plan(), user_id="x" * 300)  # longer than the user_id column
         await outbox.add(poison)
-        await asyncio.wait_for(outbox.drained(), timeout=30)
-        good = (await stub.CreatePlan(create(), timeout=10)).plan  # writes go on
-        await asyncio.wait_for(outbox.drained(), timeout=30)
+        await within(outbox.drained(), "the outbox to drain")
+        good = (await stub.CreatePlan(create(), timeout=HANG_GUARD_SECONDS)).plan  # writes go on
+        await within(outbox.drained(), "the outbox to drain")
         status = await stub.GetStatus(pb.GetStatusRequest())
         async with httpx.AsyncClient() as client:
             metrics = (await client.get(f"http://127.0.0.1:{app.metrics_port}/metrics")).text
@@ -128,7 +128,7 @@ async def test_a_server_with_fewer_workers_stores_the_journals_of_the_workers_go
         database_url=f"sqlite://{tmp_path / 'plans.sqlite3'}", data_dir=tmp_path, outbox="on"
     )
     async with serving(settings) as (app, stub):
-        await asyncio.wait_for(outbox_of(app).drained(), timeout=30)
+        await within(outbox_of(app).drained(), "the outbox to drain")
         for plan in left:
             stored = (await stub.GetPlan(pb.GetPlanRequest(plan_id=str(plan.plan_id)))).plan
             assert stored.plan_id == str(plan.plan_id)
@@ -164,7 +164,7 @@ async def test_two_processes_never_share_a_journal_and_a_dead_ones_is_adopted(tm
         # A one-worker server would adopt index 1, but not while a live process holds it.
         live = OutboxRepository(TortoisePlanRepository(database), tmp_path / "outbox-0", workers=1)
         await live.open()
-        await asyncio.wait_for(live.drained(), timeout=30)
+        await within(live.drained(), "the live outbox to drain")
         await live.close()
         assert [p.plan_id for p in Journal(tmp_path / "outbox-1").read()] == [held]
     finally:
@@ -172,7 +172,7 @@ async def test_two_processes_never_share_a_journal_and_a_dead_ones_is_adopted(tm
         await asyncio.to_thread(holder.wait)
     heir = OutboxRepository(TortoisePlanRepository(database), tmp_path / "outbox-0", workers=1)
     await heir.open()
-    await asyncio.wait_for(heir.drained(), timeout=30)
+    await within(heir.drained(), "the heir to drain the adopted journal")
     stored = await heir.get(held, owner=None)
     await heir.close()
     assert stored.plan_id == held
@@ -210,7 +210,7 @@ async def test_postgres_errors_are_told_apart_and_only_bad_rows_are_set_aside(
     try:
         for plan in [good[0], bad[0], *good[1:3], bad[1], bad[2], *good[3:]]:
             await outbox.add(plan)
-        await asyncio.wait_for(outbox.drained(), timeout=30)
+        await within(outbox.drained(), "the outbox to drain")
         assert outbox.poisoned == 3
         for plan in good:
             assert (await outbox.get(plan.plan_id, owner=None)).plan_id == plan.plan_id

@@ -21,7 +21,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tests.support import child_environment, game_state_pb, stop_process, wait_for
+from tests.support import HANG_GUARD_SECONDS, child_environment, game_state_pb, stop_process, wait_for
 from throttling.v1 import planning_pb2
 from throttling.v1 import throttling_service_pb2 as pb
 from throttling.v1.throttling_service_pb2_grpc import ThrottlingServiceStub
@@ -80,7 +80,9 @@ async def serve(tmp_path: Path, outbox: str) -> AsyncIterator[Server]:
 async def health(channel: grpc.aio.Channel) -> str:
     """SERVING / NOT_SERVING, or the status code of a refused health check."""
     try:
-        reply = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=10)
+        reply = await health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(), timeout=HANG_GUARD_SECONDS
+        )
     except grpc.aio.AioRpcError as error:
         return error.code().name
     return str(health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status))

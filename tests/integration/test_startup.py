@@ -1,8 +1,10 @@
-"""Start-up through the real launchers: a busy port is one clear line (which port, which variable),
-not a traceback; Envoy's rendered config lives under the stack's data directory."""
+"""Start-up through the real launchers: a busy port or a data directory another server uses is one
+clear line (what is taken, which variable to change), not a traceback; Envoy's rendered config
+lives under the stack's data directory."""
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import socket
 import subprocess
@@ -13,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import child_environment, free_port, stop_process, wait_for
+from tests.support import child_environment, free_port, grpc_serving, stop_process, wait_for
 
 SERVE = [sys.executable, "-m", "throttling_sequencer.cli", "serve"]
 ENVOY = [sys.executable, "-m", "bridge.envoy"]
@@ -47,6 +49,33 @@ def test_a_busy_port_ends_serve_with_one_line(
     assert result.stderr.count("\n") == 1, result.stderr
     assert f"port {busy_port} " in result.stderr
     assert "THROTTLING_GRPC_PORT" in result.stderr and "--port" in result.stderr
+
+
+async def test_a_second_server_on_the_same_outbox_journal_ends_with_one_line(tmp_path: Path) -> None:
+    """Two servers on one data directory (another port): the second stops at once with one line
+    naming the journal, the process holding it and the variable to change."""
+    port = free_port()
+    env = child_environment(THROTTLING_DATA_DIR=str(tmp_path), THROTTLING_OUTBOX="on")
+    with (tmp_path / "first.log").open("wb") as log:
+        first = subprocess.Popen(  # noqa: ASYNC220 (starting is instant)
+            SERVE, env=env | {"THROTTLING_GRPC_PORT": str(port)}, cwd=tmp_path, stdout=log, stderr=log
+        )
+    try:
+
+        async def serving() -> bool:
+            assert first.poll() is None, f"the first server exited with {first.returncode}"
+            return await grpc_serving(f"127.0.0.1:{port}")
+
+        await wait_for(serving, f"the first server to serve on port {port}")
+        second = env | {"THROTTLING_GRPC_PORT": str(free_port())}
+        result = await asyncio.to_thread(run, SERVE, second, tmp_path)
+    finally:
+        first.send_signal(signal.SIGTERM)
+        stop_process(first)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert f"outbox-0 is in use by pid {first.pid}" in result.stderr
+    assert "THROTTLING_DATA_DIR" in result.stderr
 
 
 @pytest.mark.parametrize("variable", ["THROTTLING_ENVOY_PORT", "THROTTLING_ENVOY_ADMIN_PORT"])

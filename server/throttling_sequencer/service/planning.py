@@ -37,9 +37,12 @@ from throttling_sequencer.service.lanes import PlanningLanes
 
 #: Below this much time before the caller's deadline, planning is refused outright.
 MIN_PLANNING_SECONDS = 0.005
-#: Part of the remaining time kept back for storing and answering (capped at RESERVE_CAP).
+#: Part of the caller's remaining time kept back for storing and answering, up to the service's
+#: answer reserve: a plan finished too late to be stored and answered is wasted work.
 RESERVE_FRACTION = 0.2
-RESERVE_CAP_SECONDS = 0.05
+#: The most kept back by default (THROTTLING_ANSWER_RESERVE_MS): storing takes a few ms on an idle
+#: machine, but on a loaded one (or behind a slow fsync) 50 ms was measured to be too little.
+DEFAULT_ANSWER_RESERVE_SECONDS = 0.25
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 
@@ -88,6 +91,7 @@ class PlanningService:
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         new_id: Callable[[], UUID] = uuid4,
         monotonic: Callable[[], float] = time.monotonic,
+        answer_reserve_seconds: float = DEFAULT_ANSWER_RESERVE_SECONDS,
     ) -> None:
         self._planners = dict(planners)
         self._repository = repository
@@ -97,6 +101,7 @@ class PlanningService:
         self._now = now
         self._new_id = new_id
         self._monotonic = monotonic
+        self._answer_reserve = answer_reserve_seconds
 
     async def create_plan(
         self,
@@ -221,7 +226,7 @@ class PlanningService:
         remaining = caller_deadline - now
         if remaining < MIN_PLANNING_SECONDS:
             raise DeadlineTooShort(remaining)
-        reserve = min(RESERVE_CAP_SECONDS, RESERVE_FRACTION * remaining)
+        reserve = min(self._answer_reserve, RESERVE_FRACTION * remaining)
         return min(deadline, caller_deadline - reserve)
 
     def _job(

@@ -13,14 +13,14 @@ from uuid import UUID
 
 import pytest
 
-from tests.support import game_state
+from tests.support import READY_WITHIN_SECONDS, game_state
 from throttling_sequencer.adapters.storage.memory import InMemoryPlanRepository
 from throttling_sequencer.domain.config import PlannerConfig
 from throttling_sequencer.domain.errors import DeadlineTooShort, InvalidInput, PlanNotFound
 from throttling_sequencer.domain.model import Plan, PlannerOverrides, Problem, Strategy
 from throttling_sequencer.domain.ports import PlannerResult, StopSignal
 from throttling_sequencer.service.lanes import PlanningLanes
-from throttling_sequencer.service.planning import CallContext, PlanningService
+from throttling_sequencer.service.planning import DEFAULT_ANSWER_RESERVE_SECONDS, CallContext, PlanningService
 
 
 class ScriptedPlanner:
@@ -64,6 +64,7 @@ def service(
     repository: InMemoryPlanRepository | None = None,
     monotonic: Clock | None = None,
     start: datetime | None = None,
+    answer_reserve_seconds: float = DEFAULT_ANSWER_RESERVE_SECONDS,
 ) -> PlanningService:
     times = iter(start + timedelta(seconds=i) for i in range(10**6)) if start else None
     return PlanningService(
@@ -72,6 +73,7 @@ def service(
         executor=executor,
         monotonic=monotonic or Clock(),
         now=(lambda: next(times)) if times else (lambda: datetime.now(UTC)),
+        answer_reserve_seconds=answer_reserve_seconds,
     )
 
 
@@ -101,8 +103,21 @@ async def test_the_planning_deadline_is_the_budget_or_the_callers_deadline(
         game_state(), PlannerOverrides(time_budget_ms=5000), CallContext("r", "u", deadline=clock.now + 1.0)
     )
     assert planner.stops[0].deadline == pytest.approx(clock.now + 0.2)
-    # A second's deadline: keep back min(50 ms, 20 %) for storing and answering.
-    assert planner.stops[1].deadline == pytest.approx(clock.now + 1.0 - 0.05)
+    # A second's deadline: keep back 20 % of it (under the 250 ms reserve) for storing and answering.
+    assert planner.stops[1].deadline == pytest.approx(clock.now + 1.0 - 0.2)
+
+
+@pytest.mark.parametrize(
+    ("reserve", "deadline", "kept_back"), [(0.25, 10.0, 0.25), (0.25, 0.5, 0.1), (0.0, 10.0, 0.0)]
+)
+async def test_the_time_kept_back_for_answering_is_a_fifth_of_what_is_left_up_to_the_reserve(
+    executor: ThreadPoolExecutor, reserve: float, deadline: float, kept_back: float
+) -> None:
+    planner, clock = ScriptedPlanner(), Clock()
+    planning = service(planner, executor, monotonic=clock, answer_reserve_seconds=reserve)
+    call = CallContext("r", "u", deadline=clock.now + deadline)
+    await planning.create_plan(game_state(), PlannerOverrides(time_budget_ms=60_000), call)
+    assert planner.stops[0].deadline == pytest.approx(clock.now + deadline - kept_back)
 
 
 async def test_too_little_time_left_is_refused_before_planning(executor: ThreadPoolExecutor) -> None:
@@ -119,7 +134,7 @@ async def test_cancelling_the_call_stops_the_planner_thread(executor: ThreadPool
     task = asyncio.create_task(
         service(planner, executor).create_plan(game_state(), PlannerOverrides(time_budget_ms=60_000), CALL)
     )
-    await asyncio.to_thread(planner.started.wait, 5)
+    assert await asyncio.to_thread(planner.started.wait, READY_WITHIN_SECONDS), "the planner never started"
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -197,7 +212,7 @@ class GatedPlanner(ScriptedPlanner):
         first = not self.stops
         result = super().plan(problem, config, stop, on_progress)
         if first:
-            assert self.gate.wait(10), "the test never opened the gate"
+            assert self.gate.wait(READY_WITHIN_SECONDS), "the test never opened the gate"
         return result
 
 
@@ -226,14 +241,14 @@ async def queue_behind_a_running_plan(
     running = asyncio.create_task(
         planning.create_plan(game_state(), PlannerOverrides(time_budget_ms=60_000), CALL)
     )
-    await asyncio.to_thread(planner.started.wait, 5)
+    assert await asyncio.to_thread(planner.started.wait, READY_WITHIN_SECONDS), "the planner never started"
     deadline = None if deadline_in is None else clock.now + deadline_in
     queued = asyncio.create_task(
         planning.create_plan(
             game_state(), PlannerOverrides(time_budget_ms=budget_ms), CallContext("r-2", "u", deadline)
         )
     )
-    assert await asyncio.to_thread(pool.second.wait, 5), "the second plan was never queued"
+    assert await asyncio.to_thread(pool.second.wait, READY_WITHIN_SECONDS), "the second plan was never queued"
     clock.now += queued_for
     planner.gate.set()
     await running
@@ -258,7 +273,7 @@ async def test_the_callers_deadline_keeps_running_while_the_plan_is_queued() -> 
         budget_ms=5000, deadline_in=5.0, queued_for=4.5
     )
     await queued
-    assert planner.stops[1].deadline == pytest.approx(clock.now + 0.5 - 0.05)
+    assert planner.stops[1].deadline == pytest.approx(clock.now + 0.5 - 0.1)  # 20 % of what is left
 
 
 async def test_a_plan_dequeued_too_close_to_the_callers_deadline_is_refused_unplanned() -> None:
@@ -276,7 +291,9 @@ async def test_long_plans_never_hold_up_quick_ones() -> None:
         blocked = asyncio.create_task(
             planning.create_plan(game_state(), PlannerOverrides(time_budget_ms=1001), CALL)
         )
-        await asyncio.to_thread(planner.started.wait, 5)
+        assert await asyncio.to_thread(planner.started.wait, READY_WITHIN_SECONDS), (
+            "the planner never started"
+        )
         # The long lane's only thread is busy; the default plan (1 s budget) still runs.
         await planning.create_plan(game_state(), PlannerOverrides(), CALL)
         # So does a long budget cut short by the caller's deadline: it cannot take long either.
@@ -296,7 +313,7 @@ async def test_closing_progress_mid_wait_leaves_no_read_pending(executor: Thread
         game_state(), PlannerOverrides(time_budget_ms=60_000), CALL
     )
     reader = asyncio.ensure_future(anext(events))
-    await asyncio.to_thread(planner.started.wait, 5)
+    assert await asyncio.to_thread(planner.started.wait, READY_WITHIN_SECONDS), "the planner never started"
     reader.cancel()
     with pytest.raises(asyncio.CancelledError):
         await reader

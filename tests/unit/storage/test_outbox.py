@@ -19,7 +19,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from tests.support import game_state
+from tests.support import READY_WITHIN_SECONDS, game_state, within
 from throttling_sequencer.adapters.storage import codec
 from throttling_sequencer.adapters.storage.journal import ADOPTER, OWNER, POISON, Journal
 from throttling_sequencer.adapters.storage.outbox import BATCH, OutboxRepository
@@ -130,7 +130,7 @@ def journal_thread_busy(outbox: OutboxRepository, until: threading.Event) -> Non
 
 
 async def settle(outbox: OutboxRepository) -> None:
-    await asyncio.wait_for(outbox.drained(), timeout=10)
+    await within(outbox.drained(), "the outbox to drain")
     assert outbox.pending == 0
 
 
@@ -159,7 +159,7 @@ async def test_answers_do_not_wait_for_a_dead_database_and_nothing_is_lost(tmp_p
         await outbox.add(p)  # answered although the database is away
     # Readers see what is waiting.
     assert await outbox.get(waiting[3].plan_id, owner=None) == waiting[3]
-    await asyncio.wait_for(database.reconnected.wait(), timeout=10)  # it keeps trying
+    await within(database.reconnected.wait(), "the flusher to reconnect")  # it keeps trying
     assert outbox.pending == 20
     clock[0] += 7.5
     database.up = True
@@ -268,7 +268,7 @@ async def test_drained_waits_until_the_journal_no_longer_holds_stored_plans(tmp_
     assert not drained.done(), "reported drained while the journal still holds a stored plan"
     assert journaled(journal) == [p.plan_id]
     disk.set()
-    await asyncio.wait_for(drained, timeout=10)
+    await within(drained, "the outbox to drain")
     assert journaled(journal) == []
     await outbox.close()
 
@@ -289,7 +289,7 @@ async def test_close_past_its_grace_never_cuts_journal_io_short(tmp_path: Path) 
     journal_thread_busy(outbox, flusher_ended)  # the disk is slow until close has stopped the flusher
     database.gate.set()
     await database.stored.wait()
-    await asyncio.wait_for(outbox.close(), timeout=10)  # grace 0: the flusher is cancelled at once
+    await within(outbox.close(), "the outbox to close")  # grace 0: the flusher is cancelled at once
     assert flusher.done()
     assert list(database.rows) == [p.plan_id]
     assert journaled(journal) == []
@@ -350,7 +350,7 @@ async def test_a_fault_while_splitting_a_batch_loses_nothing(tmp_path: Path) -> 
 
     database.on_write = away_on_the_third_write
     database.gate.set()
-    await asyncio.wait_for(database.reconnected.wait(), timeout=10)
+    await within(database.reconnected.wait(), "the flusher to reconnect")
     assert 0 < outbox.pending < 16
     database.up = True
     await settle(outbox)
@@ -372,7 +372,7 @@ async def test_a_refused_plan_stays_waiting_while_the_poison_file_cannot_be_writ
     disk = FailingDisk(failures=1)  # the poison file's fsync fails once
     monkeypatch.setattr(os, "fsync", disk)
     database.gate.set()
-    await asyncio.wait_for(database.reconnected.wait(), timeout=10)
+    await within(database.reconnected.wait(), "the flusher to reconnect")
     await settle(outbox)  # the next attempt keeps it
     assert disk.calls >= 2 and outbox.poisoned == 1
     assert len((tmp_path / "outbox-0" / POISON).read_text().splitlines()) == 1
@@ -531,7 +531,7 @@ async def test_a_caller_cancelled_during_the_append_still_gets_its_plan_stored(t
     disk.set()
     with pytest.raises(asyncio.CancelledError):
         await adding
-    await asyncio.wait_for(database.stored.wait(), timeout=10)
+    await within(database.stored.wait(), "the plan to be stored")
     await settle(outbox)
     assert list(database.rows) == [p.plan_id]
     await outbox.close()
@@ -582,10 +582,10 @@ async def test_a_worker_whose_journal_is_being_adopted_waits_and_starts_empty(tm
 
     sibling.journal.lock = noted  # type: ignore[method-assign]
     opening = asyncio.create_task(sibling.open())
-    await asyncio.to_thread(tried.wait, 60)
+    assert await asyncio.to_thread(tried.wait, READY_WITHIN_SECONDS), "the sibling never tried the lock"
     assert not opening.done()  # waiting, not failing
     adopter.release()
-    await asyncio.wait_for(opening, timeout=60)
+    await within(opening, "the sibling to open once the adopter let go")
     await sibling.close()
 
 
@@ -633,7 +633,7 @@ async def test_close_never_overlaps_the_write_it_cancels(tmp_path: Path) -> None
     await outbox.open()
     p = plan()
     await outbox.add(p)
-    await asyncio.wait_for(database.writing.wait(), timeout=10)
+    await within(database.writing.wait(), "the flusher to start writing")
     await outbox.close()  # grace 0: the write is cancelled, and the store closes after it unwound
     assert database.most == 1
     assert journaled(tmp_path / "outbox-0") == [p.plan_id]  # not stored: kept for the next start

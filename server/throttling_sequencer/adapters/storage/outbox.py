@@ -423,8 +423,8 @@ class OutboxRepository:
             if (role == files.OWNER and files.alive(pid)) or waited >= self._lock_wait:
                 holder = f"pid {pid}" if pid else "another process"
                 raise JournalInUse(
-                    f"outbox journal {self.journal.directory} is in use by {holder}: each server "
-                    "process needs its own THROTTLING_WORKER_INDEX or THROTTLING_DATA_DIR"
+                    f"outbox journal {self.journal.directory} is in use by {holder}: another "
+                    "server runs on this data directory; stop it, or set THROTTLING_DATA_DIR"
                 )
             await asyncio.sleep(LOCK_POLL_SECONDS)  # a sibling adopting it at start: soon done
             waited += LOCK_POLL_SECONDS
