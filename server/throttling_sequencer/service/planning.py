@@ -24,7 +24,14 @@ from throttling_sequencer.domain.model import (
     Score,
     Strategy,
 )
-from throttling_sequencer.domain.physics import TickState, assess, final_state, score, simulate
+from throttling_sequencer.domain.physics import (
+    TickState,
+    assess,
+    final_state,
+    score,
+    score_ceiling,
+    simulate,
+)
 from throttling_sequencer.domain.ports import (
     Planner,
     PlannerResult,
@@ -41,6 +48,10 @@ MIN_PLANNING_SECONDS = 0.005
 RESERVE_FRACTION = 0.2
 RESERVE_CAP_SECONDS = 0.05
 DEFAULT_PAGE_SIZE = 20
+_OVERFLOWS = (
+    "is too small: at up to {0.max_throttle} throttle per tick over {0.max_ticks} ticks the unit's "
+    "speed and distance overflow the floating-point range (raise the mass or lower max_throttle)"
+)
 MAX_PAGE_SIZE = 100
 
 
@@ -115,6 +126,8 @@ class PlanningService:
             raise InvalidInput([FieldViolation("options.strategy", f"{strategy.value} is not available")])
         config = self._defaults.with_overrides(overrides)
         problem = Problem.from_game_state(state)
+        if not math.isfinite(score_ceiling(problem, config)):
+            raise InvalidInput([FieldViolation("game_state.player_units[0].mass", _OVERFLOWS.format(config))])
 
         arrived = self._monotonic()
         # Refused at once if the caller's deadline is too close; the lane is chosen by the most
