@@ -6,7 +6,7 @@ import asyncio
 import math
 import time
 from collections.abc import AsyncGenerator, Callable, Iterator, Mapping
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID, uuid4
@@ -135,7 +135,7 @@ class PlanningService:
         allowed = self._planning_deadline(arrived, config, call.deadline) - arrived
         stop = StopSignal(math.inf, self._monotonic)
         job = self._job(planner, problem, config, call.deadline, stop, on_progress)
-        started, result, finished = await self._run(self._lanes.for_plan(allowed), job, stop)
+        started, result, finished = await self._run(self._lanes.submit(allowed, call.user_id, job), stop)
         elapsed = finished - started
 
         final_speed, covered = final_state(problem, result.throttles)
@@ -276,15 +276,12 @@ class PlanningService:
         return job
 
     async def _run(
-        self, lane: Executor, job: Callable[[], tuple[float, PlannerResult, float]], stop: StopSignal
+        self, queued: Future[tuple[float, PlannerResult, float]], stop: StopSignal
     ) -> tuple[float, PlannerResult, float]:
-        """Plan in a worker thread so the event loop keeps serving; a cancelled call stops it.
-
-        Cancelled while still queued, the job is dropped without running.
-        """
-        loop = asyncio.get_running_loop()
+        """Wait for the plan, queued in its lane, while the event loop keeps serving; a cancelled
+        call stops it. Cancelled while still queued, the job is dropped without running."""
         try:
-            return await loop.run_in_executor(lane, job)
+            return await asyncio.wrap_future(queued)
         except asyncio.CancelledError:
             stop.cancel()
             raise
