@@ -1,5 +1,5 @@
 """Answers that could grow past what the front doors carry: a page of plans at the input limits
-(REST through Envoy, gRPC).
+(REST through Envoy, gRPC), and GraphQL documents whose answer may hold huge goal lists.
 
 Each plan here holds 1,000 player and 1,000 enemy units (the unit limit) and 1,000 goals (the
 tick limit): about 125 KB on the wire.
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 import httpx
@@ -79,3 +80,40 @@ async def test_a_page_of_the_largest_plans_is_cut_to_what_rest_and_grpc_clients_
     async with grpc.aio.insecure_channel(f"127.0.0.1:{stack.app.port}") as channel:  # default limits
         first = await ThrottlingServiceStub(channel).ListPlans(pb.ListPlansRequest(page_size=100))
     assert 1 <= len(first.plans) < PLANS and first.next_page_token
+
+
+LARGE_DOCUMENTS = {
+    "one page of 100 plans with goals": "{ plans(first: 100) { plans { goals { throttle } } } }",
+    "two aliases of a default page": "{ a: plans { plans { goals { throttle } } } b: plans { nextCursor "
+    "plans { goals { throttle } } } }",
+    "fragments": (
+        "fragment G on PlanPageType { plans { goals { throttle } } } "
+        "{ a: plans(first: 15) { ...G } b: plans(first: 15) { ...G } }"
+    ),
+    "a variable": ("query ($n: Int!) { plans(first: $n) { plans { goals { throttle } } } }", {"n": 50}),
+}
+
+
+@pytest.mark.parametrize("document", LARGE_DOCUMENTS.values(), ids=LARGE_DOCUMENTS.keys())
+async def test_a_document_whose_answer_may_hold_too_many_goals_is_refused_unrun(
+    stack: Stack, document: str | tuple[str, dict[str, Any]], log_records: list[Any]
+) -> None:
+    """Rendering 100,000 goals took the sidecar's event loop 7 s (every other caller waited), for a
+    cost of 1. Such a document is refused before any resolver runs."""
+    query, variables = document if isinstance(document, tuple) else (document, {})
+    async with httpx.AsyncClient(base_url=stack.envoy.url, timeout=60) as client:
+        reply = await client.post("/graphql", json={"query": query, "variables": variables})
+    body = reply.json()
+    assert body.get("data") is None, str(body)[:300]
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "COST_ESTIMATED_TOO_EXPENSIVE", error
+    assert error["extensions"]["goals"] > error["extensions"]["maxGoals"] == 20_000
+    assert not any(r["message"] == "rpc" and r["extra"]["method"].endswith("ListPlans") for r in log_records)
+
+
+async def test_a_default_page_of_plans_with_their_goals_is_answered(stack: Stack) -> None:
+    async with httpx.AsyncClient(base_url=stack.envoy.url, timeout=60) as client:
+        reply = await client.post("/graphql", json={"query": "{ plans { plans { id goals { throttle } } } }"})
+    body = reply.json()
+    assert "errors" not in body, str(body)[:300]
+    assert {p["id"] for p in body["data"]["plans"]["plans"]} <= stack.plan_ids
