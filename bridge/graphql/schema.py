@@ -11,12 +11,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.types import Info
 
 from bridge.graphql.cost import DocumentCost, DocumentSize
-from bridge.graphql.subscriptions import SubscriptionLimits
-from bridge.graphql.upstream import Upstream, metadata_from
+from bridge.graphql.subscriptions import SubscriptionLimits, WebSocketOnly
+from bridge.graphql.upstream import Upstream, graphql_path, metadata_from
 from throttling.v1 import game_state_pb2, planning_pb2
 from throttling.v1 import throttling_service_pb2 as pb
 from throttling.v1.throttling_service_pb2_grpc import ThrottlingServiceStub
@@ -183,8 +184,18 @@ def _options(value: PlannerOptionsInput | None) -> planning_pb2.PlannerOptions:
             continue
         if name == "strategy":
             options.strategy = given.value
-        else:
+            continue
+        try:
             setattr(options, name, given)
+        except (ValueError, TypeError) as error:  # GraphQL's Int is signed; e.g. the seed is not
+            field = graphql_path(f"options.{name}")
+            raise GraphQLError(
+                f"invalid request: {field}",
+                extensions={
+                    "code": "BAD_USER_INPUT",
+                    "fieldViolations": [{"field": field, "description": f"out of range ({error})"}],
+                },
+            ) from None
     return options
 
 
@@ -350,5 +361,6 @@ schema = strawberry.federation.Schema(
         lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         DocumentCost,
+        WebSocketOnly,
     ],
 )

@@ -180,3 +180,29 @@ async def test_the_sdl_composes_as_a_federation_subgraph(
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "PlanType" in result.stdout
+
+
+async def test_an_option_outside_the_wire_type_is_bad_user_input(rest: httpx.AsyncClient) -> None:
+    """GraphQL's Int is signed, the seed is not: a negative seed was a protobuf ValueError, a
+    GraphQL error with no code (and a traceback in the sidecar's log)."""
+    query = f"mutation {{ plan(gameStateInput: {GAME_STATE}, options: {{seed: -1}}) {{ id }} }}"
+    [error] = (await post(rest, query))["errors"]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT", error
+    assert error["extensions"]["fieldViolations"][0]["field"] == "options.seed"
+
+
+@pytest.mark.parametrize("method", ["POST", "GET"])
+async def test_a_subscription_over_plain_http_is_refused_with_a_code(
+    rest: httpx.AsyncClient, method: str
+) -> None:
+    """Subscriptions run over WebSocket; over HTTP the answer was "Cannot return null for
+    non-nullable field Subscription.generateSteps." (a TypeError, no code)."""
+    if method == "POST":
+        response = await rest.post("/graphql", json={"query": SEED_SUBSCRIPTION})
+    else:
+        response = await rest.get("/graphql", params={"query": SEED_SUBSCRIPTION})
+    body = response.json()
+    assert body.get("data") is None, body
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "BAD_REQUEST", error
+    assert "WebSocket" in error["message"]
