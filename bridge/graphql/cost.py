@@ -2,7 +2,7 @@
 
 Envoy's rate limit counts requests, and one request can hold many aliased fields, so the sidecar
 counts every field occurrence that calls the server (through aliases and fragments) and every
-`_entities` representation:
+`_entities` representation (each must be `{__typename: "PlanType", id: ...}`, else BAD_USER_INPUT):
 
 - a lookup (`plan`, `plans`, each `_entities` representation) costs LOOKUP_COST (1);
 - a plan (`calculateThrottleSteps`, mutation `plan`, `generateSteps`, `planProgress`) costs
@@ -69,6 +69,8 @@ PLANNERS = {
     ("Subscription", "planProgress"),
 }
 ENTITIES = ("Query", "_entities")
+#: Entity types `_entities` resolves, all keyed by `id`.
+ENTITY_TYPES = {"PlanType"}
 PAGE = ("Query", "plans")
 GOAL_LISTS = {("Query", "calculateThrottleSteps")}
 #: The most goals a plan holds: one per tick.
@@ -238,7 +240,8 @@ class _Counter(_Walk):
         if key in PLANNERS:
             return PLANNING_COST + math.ceil(_budget_ms(arguments.get("options"), self.values) / 1000)
         if key == ENTITIES:
-            count = _length(arguments.get("representations"), self.values)
+            node = arguments.get("representations")
+            count = _length(node, self.values)
             if count > self.max_entities:
                 self.errors.append(
                     GraphQLError(
@@ -248,8 +251,31 @@ class _Counter(_Walk):
                         extensions={"code": "BAD_USER_INPUT"},
                     )
                 )
+            else:
+                self._check_representations(field, node)
             return count * LOOKUP_COST
         return 0
+
+    def _check_representations(self, field: FieldNode, node: ValueNode | None) -> None:
+        """Each must name an entity type and its key, or Strawberry answers with Python's words
+        (a KeyError's "'Nope'", "'int' object has no attribute 'pop'") and no code."""
+        value = value_from_ast_untyped(node, self.values) if node is not None else None
+        for index, item in enumerate(value if isinstance(value, list) else [value]):
+            key = item.get("id") if isinstance(item, dict) else None
+            if not (
+                isinstance(item, dict)
+                and item.get("__typename") in ENTITY_TYPES
+                and (isinstance(key, str) or (isinstance(key, int) and not isinstance(key, bool)))
+            ):
+                self.errors.append(
+                    GraphQLError(
+                        f'_entities: representations[{index}] must be {{__typename: "PlanType", '
+                        'id: "<plan id>"}',
+                        field,
+                        extensions={"code": "BAD_USER_INPUT"},
+                    )
+                )
+                return
 
 
 class _Goals(_Walk):

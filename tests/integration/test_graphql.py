@@ -206,3 +206,26 @@ async def test_a_subscription_over_plain_http_is_refused_with_a_code(
     [error] = body["errors"]
     assert error["extensions"]["code"] == "BAD_REQUEST", error
     assert "WebSocket" in error["message"]
+
+
+ENTITIES = "query ($r: [_Any!]!) { _entities(representations: $r) { ... on PlanType { id } } }"
+MALFORMED_REPRESENTATIONS = {
+    "unknown type": {"__typename": "Nope", "id": "1"},
+    "no type": {"id": "00000000-0000-4000-8000-000000000000"},
+    "not an object": 1,
+    "no id": {"__typename": "PlanType"},
+    "an object for id": {"__typename": "PlanType", "id": {"a": 1}},
+}
+
+
+@pytest.mark.parametrize("representation", MALFORMED_REPRESENTATIONS.values(), ids=MALFORMED_REPRESENTATIONS)
+async def test_a_malformed_entity_representation_is_bad_user_input(
+    rest: httpx.AsyncClient, representation: Any
+) -> None:
+    """These answered Python's own words ("'Nope'", "'int' object has no attribute 'pop'",
+    "resolve_reference() missing 1 required positional argument") with no code."""
+    payload = {"query": ENTITIES, "variables": {"r": [representation]}}
+    body = (await rest.post("/graphql", json=payload)).json()
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT", error
+    assert "representations[0]" in error["message"] and "PlanType" in error["message"], error
