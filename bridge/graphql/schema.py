@@ -13,11 +13,11 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
-from strawberry.types import Info
+from strawberry.types import ExecutionContext, Info
 
 from bridge.graphql.cost import DocumentCost, DocumentSize
 from bridge.graphql.subscriptions import SubscriptionLimits, WebSocketOnly
-from bridge.graphql.upstream import Upstream, graphql_path, metadata_from
+from bridge.graphql.upstream import Upstream, ensure_code, graphql_path, metadata_from
 from throttling.v1 import game_state_pb2, planning_pb2
 from throttling.v1 import throttling_service_pb2 as pb
 from throttling.v1.throttling_service_pb2_grpc import ThrottlingServiceStub
@@ -349,7 +349,18 @@ MAX_ALIASES = 30
 #: Also the most fields fragments may expand a document to: no more than could be written out.
 MAX_TOKENS = 4_000
 
-schema = strawberry.federation.Schema(
+
+class _Schema(strawberry.federation.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        """Every error leaves with an `extensions.code` (logged first as it was raised)."""
+        super().process_errors(errors, execution_context)
+        for error in errors:
+            ensure_code(error)
+
+
+schema = _Schema(
     query=Query,
     mutation=Mutation,
     subscription=Subscription,

@@ -229,3 +229,23 @@ async def test_a_malformed_entity_representation_is_bad_user_input(
     [error] = body["errors"]
     assert error["extensions"]["code"] == "BAD_USER_INPUT", error
     assert "representations[0]" in error["message"] and "PlanType" in error["message"], error
+
+
+PAGE_OF_N = "query ($n: Int!) { plans(first: $n) { nextCursor } }"
+UNRUNNABLE = {
+    "syntax": ({"query": "{ plans { "}, "GRAPHQL_PARSE_FAILED"),
+    "unknown field": ({"query": "{ nope }"}, "GRAPHQL_VALIDATION_FAILED"),
+    "wrong argument type": ({"query": '{ plans(first: "x") { nextCursor } }'}, "GRAPHQL_VALIDATION_FAILED"),
+    "bad variable": ({"query": PAGE_OF_N, "variables": {"n": "x"}}, "BAD_USER_INPUT"),
+    "missing variable": ({"query": PAGE_OF_N}, "BAD_USER_INPUT"),
+}
+
+
+@pytest.mark.parametrize(("payload", "code"), UNRUNNABLE.values(), ids=UNRUNNABLE)
+async def test_a_document_that_cannot_run_is_refused_with_a_code(
+    rest: httpx.AsyncClient, payload: dict[str, Any], code: str
+) -> None:
+    """Parse, validation and variable errors came with a message only."""
+    response = await rest.post("/graphql", json=payload)
+    [error] = response.json()["errors"]
+    assert error["extensions"]["code"] == code, error
