@@ -52,6 +52,7 @@ class _GraphQL(GraphQL[dict[str, Any], None]):
             "subscriptions": self.subscriptions,
             "connection": Connection(),
             "client": self.proxies.client(peer, request.headers),
+            "websocket": isinstance(request, WebSocket),
         }
 
 

@@ -2,14 +2,22 @@
 
 Envoy's rate limit counts requests, and one request can hold many aliased fields, so the sidecar
 counts every field occurrence that calls the server (through aliases and fragments) and every
-`_entities` representation:
+`_entities` representation (each must be `{__typename: "PlanType", id: ...}`, else BAD_USER_INPUT):
 
 - a lookup (`plan`, `plans`, each `_entities` representation) costs LOOKUP_COST (1);
 - a plan (`calculateThrottleSteps`, mutation `plan`, `generateSteps`, `planProgress`) costs
   PLANNING_COST (10) plus 1 per started second of its time budget (unset: the server's 1 s).
 
 A document over `max_cost` (100: one 60 s plan is 70, nine default plans 99) is refused in
-validation with `extensions.code` COST_ESTIMATED_TOO_EXPENSIVE and its `cost` and `maxCost`; an
+validation with `extensions.code` COST_ESTIMATED_TOO_EXPENSIVE and its `cost` and `maxCost`.
+
+The answer's size is bounded too, because turning it into JSON takes the sidecar's one event
+loop (about 70 us per goal: a page of 100 plans of 1,000 goals held every other caller up for
+7 s, and 30 aliases of it for minutes, at a cost of 30). Each `goals` list counts as the most a
+plan holds (max_ticks' bound, 1,000), multiplied by the plans `plans(first:)` (20 unset) or
+`_entities` may return; a document whose answer may hold more than `max_result_goals` goals
+(20,000: a default page of plans with their goals) is refused with the same code, its `goals`
+and `maxGoals`. An
 `_entities` field with more than `max_entities` (100) representations is refused as
 BAD_USER_INPUT. Neither reaches a resolver. `@skip`/`@include` are not evaluated: a field counts
 even if a directive would drop it.
@@ -38,6 +46,7 @@ from graphql import (
 from strawberry.extensions import SchemaExtension
 
 from bridge.graphql.settings import GraphQLSettings
+from throttling_sequencer.domain.config import BOUNDS
 
 LOOKUP_COST = 1
 PLANNING_COST = 10
@@ -60,6 +69,14 @@ PLANNERS = {
     ("Subscription", "planProgress"),
 }
 ENTITIES = ("Query", "_entities")
+#: Entity types `_entities` resolves, all keyed by `id`.
+ENTITY_TYPES = {"PlanType"}
+PAGE = ("Query", "plans")
+GOAL_LISTS = {("Query", "calculateThrottleSteps")}
+#: The most goals a plan holds: one per tick.
+MAX_GOALS_PER_PLAN = int(BOUNDS["max_ticks"][1])
+#: Plans a `plans` page holds when `first` is unset (the server's default page size).
+DEFAULT_PAGE_SIZE = 20
 
 
 class DocumentSize(SchemaExtension):
@@ -183,6 +200,19 @@ def check(document: DocumentNode, variables: dict[str, Any], settings: GraphQLSe
                     extensions={"code": CODE, "cost": cost, "maxCost": settings.max_cost},
                 )
             )
+        goals = _RootGoals(ROOTS[operation.operation], fragments, values).selections(
+            operation.selection_set, 1, frozenset()
+        )
+        if not counter.errors and goals > settings.max_result_goals:
+            errors.append(
+                GraphQLError(
+                    f"document too large: its answer may hold {goals} goals, the limit is "
+                    f"{settings.max_result_goals} (a plan holds up to {MAX_GOALS_PER_PLAN}): ask for "
+                    "fewer plans (`first`) with their goals, or leave the goals out",
+                    operation,
+                    extensions={"code": CODE, "goals": goals, "maxGoals": settings.max_result_goals},
+                )
+            )
     return errors
 
 
@@ -210,7 +240,8 @@ class _Counter(_Walk):
         if key in PLANNERS:
             return PLANNING_COST + math.ceil(_budget_ms(arguments.get("options"), self.values) / 1000)
         if key == ENTITIES:
-            count = _length(arguments.get("representations"), self.values)
+            node = arguments.get("representations")
+            count = _length(node, self.values)
             if count > self.max_entities:
                 self.errors.append(
                     GraphQLError(
@@ -220,8 +251,67 @@ class _Counter(_Walk):
                         extensions={"code": "BAD_USER_INPUT"},
                     )
                 )
+            else:
+                self._check_representations(field, node)
             return count * LOOKUP_COST
         return 0
+
+    def _check_representations(self, field: FieldNode, node: ValueNode | None) -> None:
+        """Each must name an entity type and its key, or Strawberry answers with Python's words
+        (a KeyError's "'Nope'", "'int' object has no attribute 'pop'") and no code."""
+        value = value_from_ast_untyped(node, self.values) if node is not None else None
+        for index, item in enumerate(value if isinstance(value, list) else [value]):
+            key = item.get("id") if isinstance(item, dict) else None
+            if not (
+                isinstance(item, dict)
+                and item.get("__typename") in ENTITY_TYPES
+                and (isinstance(key, str) or (isinstance(key, int) and not isinstance(key, bool)))
+            ):
+                self.errors.append(
+                    GraphQLError(
+                        f'_entities: representations[{index}] must be {{__typename: "PlanType", '
+                        'id: "<plan id>"}',
+                        field,
+                        extensions={"code": "BAD_USER_INPUT"},
+                    )
+                )
+                return
+
+
+class _Goals(_Walk):
+    """The goals an answer may hold below a field, per instance of it: a `goals` list, at most
+    MAX_GOALS_PER_PLAN."""
+
+    def field(self, field: FieldNode, level: int, spreading: frozenset[str]) -> int:
+        if field.name.value == "goals":
+            return MAX_GOALS_PER_PLAN
+        inner = field.selection_set
+        return self.selections(inner, level + 1, spreading) if inner else 0
+
+
+class _RootGoals(_Walk):
+    """The goals an operation's answer may hold: each root field's, times the plans it lists."""
+
+    def __init__(
+        self, root: str, fragments: dict[str, FragmentDefinitionNode], values: dict[str, Any]
+    ) -> None:
+        super().__init__(fragments)
+        self.root = root
+        self.values = values
+        self.below = _Goals(fragments)
+
+    def field(self, field: FieldNode, level: int, spreading: frozenset[str]) -> int:
+        key = (self.root, field.name.value)
+        if key in GOAL_LISTS:
+            return MAX_GOALS_PER_PLAN
+        arguments = {a.name.value: a.value for a in field.arguments or ()}
+        inner = field.selection_set
+        below = self.below.selections(inner, level + 1, spreading) if inner else 0
+        if key == PAGE:
+            return _page_size(arguments.get("first"), self.values) * below
+        if key == ENTITIES:
+            return _length(arguments.get("representations"), self.values) * below
+        return below
 
 
 def _fragments(document: DocumentNode) -> dict[str, FragmentDefinitionNode]:
@@ -250,3 +340,10 @@ def _length(node: ValueNode | None, values: dict[str, Any]) -> int:
     if isinstance(value, list):
         return len(value)
     return 0 if value is None else 1
+
+
+def _page_size(node: ValueNode | None, values: dict[str, Any]) -> int:
+    first = value_from_ast_untyped(node, values) if node is not None else None
+    if isinstance(first, int) and not isinstance(first, bool) and first > 0:
+        return first
+    return DEFAULT_PAGE_SIZE  # unset or 0 (the server's default), or invalid (refused by the server)

@@ -11,12 +11,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
-from strawberry.types import Info
+from strawberry.types import ExecutionContext, Info
 
 from bridge.graphql.cost import DocumentCost, DocumentSize
-from bridge.graphql.subscriptions import SubscriptionLimits
-from bridge.graphql.upstream import Upstream, metadata_from
+from bridge.graphql.subscriptions import SubscriptionLimits, WebSocketOnly
+from bridge.graphql.upstream import Upstream, ensure_code, graphql_path, metadata_from
 from throttling.v1 import game_state_pb2, planning_pb2
 from throttling.v1 import throttling_service_pb2 as pb
 from throttling.v1.throttling_service_pb2_grpc import ThrottlingServiceStub
@@ -183,8 +184,18 @@ def _options(value: PlannerOptionsInput | None) -> planning_pb2.PlannerOptions:
             continue
         if name == "strategy":
             options.strategy = given.value
-        else:
+            continue
+        try:
             setattr(options, name, given)
+        except (ValueError, TypeError) as error:  # GraphQL's Int is signed; e.g. the seed is not
+            field = graphql_path(f"options.{name}")
+            raise GraphQLError(
+                f"invalid request: {field}",
+                extensions={
+                    "code": "BAD_USER_INPUT",
+                    "fieldViolations": [{"field": field, "description": f"out of range ({error})"}],
+                },
+            ) from None
     return options
 
 
@@ -338,7 +349,18 @@ MAX_ALIASES = 30
 #: Also the most fields fragments may expand a document to: no more than could be written out.
 MAX_TOKENS = 4_000
 
-schema = strawberry.federation.Schema(
+
+class _Schema(strawberry.federation.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        """Every error leaves with an `extensions.code` (logged first as it was raised)."""
+        super().process_errors(errors, execution_context)
+        for error in errors:
+            ensure_code(error)
+
+
+schema = _Schema(
     query=Query,
     mutation=Mutation,
     subscription=Subscription,
@@ -350,5 +372,6 @@ schema = strawberry.federation.Schema(
         lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         DocumentCost,
+        WebSocketOnly,
     ],
 )

@@ -26,6 +26,9 @@ class GraphQLSettings:
     #: Most cost units one document may spend (see bridge/graphql/cost.py: a lookup costs 1,
     #: a plan 10 plus 1 per second of its time budget), so a 60 s plan (70) fits, 30 do not.
     max_cost: int = 100
+    #: Most goals one document's answer may hold (see bridge/graphql/cost.py: each `goals` list
+    #: counts as 1,000, times the plans listed), so rendering it never holds the event loop long.
+    max_result_goals: int = 20_000
     #: Subscriptions open at once: per WebSocket connection, per client address, and in all.
     #: Keep `max_subscriptions` within subscription_channels x the server's streams per connection.
     max_subscriptions_per_connection: int = 8
@@ -63,6 +66,7 @@ class GraphQLSettings:
             max_body_bytes=number("MAX_BODY_BYTES", default.max_body_bytes),
             max_entities=number("MAX_ENTITIES", default.max_entities),
             max_cost=number("MAX_COST", default.max_cost),
+            max_result_goals=number("MAX_RESULT_GOALS", default.max_result_goals),
             max_subscriptions_per_connection=number(
                 "MAX_SUBSCRIPTIONS_PER_CONNECTION", default.max_subscriptions_per_connection
             ),

@@ -11,12 +11,38 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
-from graphql import GraphQLError
+from graphql import GraphQLError, OperationDefinitionNode, OperationType, ValidationRule
+from strawberry.extensions import SchemaExtension
 
 from bridge.graphql.settings import GraphQLSettings
 
 CODE = "SUBSCRIPTION_LIMIT_REACHED"
+OVER_HTTP = (
+    "subscriptions run over WebSocket (graphql-transport-ws or graphql-ws) at /graphql, not over plain HTTP"
+)
+
+
+class WebSocketOnly(SchemaExtension):
+    """Refuses a subscription sent over plain HTTP with `extensions.code` BAD_REQUEST, in
+    validation. (Executed, its stream is no value, and the answer was graphql-core's TypeError
+    "Cannot return null for non-nullable field", with no code.)"""
+
+    def on_operation(self) -> Iterator[None]:
+        execution = self.execution_context
+        context = execution.context
+        if isinstance(context, dict) and not context.get("websocket", True):
+            wanted = execution.operation_name
+
+            class OverHttp(ValidationRule):
+                def enter_operation_definition(self, node: OperationDefinitionNode, *_args: Any) -> None:
+                    chosen = wanted is None or (node.name is not None and node.name.value == wanted)
+                    if chosen and node.operation == OperationType.SUBSCRIPTION:
+                        self.report_error(GraphQLError(OVER_HTTP, node, extensions={"code": "BAD_REQUEST"}))
+
+            execution.validation_rules = (*execution.validation_rules, OverHttp)
+        yield
 
 
 class Connection:

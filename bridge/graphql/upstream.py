@@ -134,6 +134,26 @@ def metadata_from(context: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
     return tuple(found.items())
 
 
+def ensure_code(error: GraphQLError) -> None:
+    """Give an error nobody mapped its `extensions.code` (call after it is logged): a document
+    that does not parse or validate, variables that do not fit their types, or an unexpected
+    fault, whose message (Python's own words) is replaced."""
+    extensions = dict(error.extensions or {})
+    if "code" in extensions:
+        return
+    if error.path is None:  # refused before any field ran
+        if error.message.startswith("Syntax Error"):
+            code = "GRAPHQL_PARSE_FAILED"
+        elif error.message.startswith("Variable '$"):
+            code = "BAD_USER_INPUT"
+        else:
+            code = "GRAPHQL_VALIDATION_FAILED"
+    else:
+        code = "INTERNAL_SERVER_ERROR"
+        error.message = "internal error in the GraphQL sidecar (its log has the details)"
+    error.extensions = {**extensions, "code": code}
+
+
 def graphql_error(error: grpc.aio.AioRpcError) -> GraphQLError:
     code = error.code()
     extensions: dict[str, Any] = {"code": CODES.get(code, "INTERNAL_SERVER_ERROR"), "grpcStatus": code.name}

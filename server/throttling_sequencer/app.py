@@ -30,7 +30,14 @@ from throttling_sequencer.adapters.storage.tortoise_repository import apply_migr
 from throttling_sequencer.container import ManagedRepository
 from throttling_sequencer.service.lanes import PlanningLanes
 from throttling_sequencer.settings import Settings
-from throttling_sequencer.startup import GRPC_PORT_SETTING, StartupError, ensure_port_free
+from throttling_sequencer.startup import (
+    GRPC_PORT_SETTING,
+    SQLITE_PREFIX,
+    StartupError,
+    ensure_data_dir,
+    ensure_port_free,
+    ensure_sqlite_opens,
+)
 
 SERVICE_NAME = throttling_service_pb2.DESCRIPTOR.services_by_name["ThrottlingService"].full_name
 
@@ -55,8 +62,10 @@ class Application:
         if not self.settings.reuse_port:  # workers share the port; their supervisor checked it
             ensure_port_free(self.settings.grpc_host, self.settings.grpc_port, GRPC_PORT_SETTING)
         url = self.settings.resolved_database_url
-        if url.startswith("sqlite://"):
-            self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        if url.startswith(SQLITE_PREFIX) or self.settings.uses_outbox:
+            ensure_data_dir(self.settings.data_dir)
+        if url.startswith(SQLITE_PREFIX):
+            await asyncio.to_thread(ensure_sqlite_opens, url)
             await apply_migrations(url)
         repository: ManagedRepository = self.container.resolve(ManagedRepository)
         try:

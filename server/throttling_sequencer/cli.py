@@ -21,7 +21,7 @@ from throttling_sequencer.domain.errors import InvalidInput
 from throttling_sequencer.domain.model import Plan, Strategy
 from throttling_sequencer.service.planning import CallContext, PlanningService
 from throttling_sequencer.settings import Settings, SettingsError
-from throttling_sequencer.startup import StartupError
+from throttling_sequencer.startup import SQLITE_PREFIX, StartupError, ensure_data_dir, ensure_sqlite_opens
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,9 +71,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "migrate":
         logs.configure(settings.log_level, settings.log_format)
-        if settings.resolved_database_url.startswith("sqlite://"):
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
-        asyncio.run(apply_migrations(settings.resolved_database_url))
+        url = settings.resolved_database_url
+        if url.startswith(SQLITE_PREFIX):
+            try:
+                ensure_data_dir(settings.data_dir)
+                ensure_sqlite_opens(url)
+            except StartupError as error:
+                parser.exit(1, f"{parser.prog}: error: {error}\n")
+        asyncio.run(apply_migrations(url))
         print(f"migrations applied to {settings.resolved_database_url.split('@')[-1]}")
         return 0
     logs.configure("WARNING", "text")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 import punq
@@ -18,7 +17,7 @@ from throttling_sequencer.adapters.storage.status import StorageStatus
 from throttling_sequencer.adapters.storage.tortoise_repository import TortoisePlanRepository
 from throttling_sequencer.domain.model import Strategy
 from throttling_sequencer.domain.ports import Planner, PlanRepository
-from throttling_sequencer.service.lanes import PlanningLanes
+from throttling_sequencer.service.lanes import FairLane, PlanningLanes
 from throttling_sequencer.service.planning import PlanningService
 from throttling_sequencer.settings import Settings
 
@@ -57,8 +56,8 @@ def build(settings: Settings) -> punq.Container:
     outbox = repository if isinstance(repository, OutboxRepository) else None
     container.register(StorageStatus, instance=StorageStatus(storage, outbox))
     lanes = PlanningLanes(
-        quick=ThreadPoolExecutor(settings.planner_threads, thread_name_prefix="planner-quick"),
-        long=ThreadPoolExecutor(settings.long_planner_threads, thread_name_prefix="planner-long"),
+        quick=FairLane(settings.planner_threads, "planner-quick"),
+        long=FairLane(settings.long_planner_threads, "planner-long"),
         quick_seconds=settings.quick_plan_ms / 1000.0,
     )
     container.register(PlanningLanes, instance=lanes)

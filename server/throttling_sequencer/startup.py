@@ -1,12 +1,18 @@
-"""Start-up failures an operator can fix (a busy port), told in one line instead of a traceback."""
+"""Start-up failures an operator can fix (a busy port, a data directory or database file that
+cannot be used), told in one line instead of a traceback (or, for SQLite, a silent hang)."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import socket
+import sqlite3
+from pathlib import Path
 
 #: How to choose the gRPC port, for messages.
 GRPC_PORT_SETTING = "THROTTLING_GRPC_PORT (or serve --port)"
+DATA_DIR_SETTING = "THROTTLING_DATA_DIR"
+SQLITE_PREFIX = "sqlite://"
 
 
 class StartupError(RuntimeError):
@@ -41,3 +47,32 @@ def ensure_port_free(host: str, port: int, setting: str) -> None:
                 ) from None
             reason = error.strerror or str(error)
             raise StartupError(f"cannot listen on {host}:{port} ({reason}): check {setting}") from None
+
+
+def ensure_data_dir(path: Path) -> None:
+    """Create the data directory, or raise StartupError saying why it cannot be."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise StartupError(
+            f"cannot create the data directory {path} ({reason}): set {DATA_DIR_SETTING} "
+            "to a directory this process can write"
+        ) from None
+
+
+def ensure_sqlite_opens(database_url: str) -> None:
+    """Open and read the SQLite database once, or raise StartupError.
+
+    Checked before Tortoise opens it: Tortoise 1.1 keeps its connection lock when opening fails,
+    so migrations on a file that cannot be opened (or is not a database) wait forever, silently.
+    """
+    path = database_url.removeprefix(SQLITE_PREFIX).split("?", 1)[0]
+    try:
+        with contextlib.closing(sqlite3.connect(path)) as connection:
+            connection.execute("PRAGMA schema_version").fetchone()
+    except sqlite3.Error as error:
+        raise StartupError(
+            f"cannot open the SQLite database {path} ({error}): set {DATA_DIR_SETTING}, or "
+            "THROTTLING_DATABASE_URL, to where this process can keep a database"
+        ) from None

@@ -25,7 +25,14 @@ from loguru import logger
 
 from throttling_sequencer.adapters.storage.tortoise_repository import apply_migrations
 from throttling_sequencer.settings import Settings
-from throttling_sequencer.startup import GRPC_PORT_SETTING, StartupError, ensure_port_free
+from throttling_sequencer.startup import (
+    GRPC_PORT_SETTING,
+    SQLITE_PREFIX,
+    StartupError,
+    ensure_data_dir,
+    ensure_port_free,
+    ensure_sqlite_opens,
+)
 
 POLL_SECONDS = 0.2
 
@@ -39,8 +46,10 @@ def run(settings: Settings, count: int) -> int:
     # Workers share the port (SO_REUSEPORT), so only this check tells a busy port from a sibling.
     ensure_port_free(settings.grpc_host, settings.grpc_port, GRPC_PORT_SETTING)
     url = settings.resolved_database_url
-    if url.startswith("sqlite://"):
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if url.startswith(SQLITE_PREFIX) or settings.uses_outbox:
+        ensure_data_dir(settings.data_dir)
+    if url.startswith(SQLITE_PREFIX):
+        ensure_sqlite_opens(url)
         asyncio.run(apply_migrations(url))
     env = {
         **os.environ,

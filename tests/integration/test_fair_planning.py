@@ -19,7 +19,8 @@ import grpc
 import pytest
 
 from tests.conftest import make_settings
-from tests.support import HANG_GUARD_SECONDS, game_state_pb
+from tests.issuer import Issuer, bearer
+from tests.support import HANG_GUARD_SECONDS, game_state_pb, wait_for
 from throttling.v1 import planning_pb2
 from throttling.v1 import throttling_service_pb2 as pb
 from throttling.v1.throttling_service_pb2_grpc import ThrottlingServiceStub
@@ -29,6 +30,7 @@ from throttling_sequencer.app import Application
 from throttling_sequencer.domain.config import PlannerConfig
 from throttling_sequencer.domain.model import Problem
 from throttling_sequencer.domain.ports import PlannerResult, ProgressCallback, StopSignal
+from throttling_sequencer.service.lanes import FairLane, PlanningLanes
 
 #: Plans with this seed are held in their lane after their first generation.
 HELD_SEED = 4242
@@ -85,9 +87,14 @@ async def serving(
 class Streamed:
     """A StreamPlanProgress call read in the background: first message and done are events."""
 
-    def __init__(self, stub: ThrottlingServiceStub, options: planning_pb2.PlannerOptions) -> None:
+    def __init__(
+        self,
+        stub: ThrottlingServiceStub,
+        options: planning_pb2.PlannerOptions,
+        metadata: tuple[tuple[str, str], ...] = (),
+    ) -> None:
         request = pb.StreamPlanProgressRequest(game_state=game_state_pb(), options=options)
-        self.call = stub.StreamPlanProgress(request)
+        self.call = stub.StreamPlanProgress(request, metadata=metadata)
         self.messages: list[pb.StreamPlanProgressResponse] = []
         self.first = asyncio.Event()
         self.reader = asyncio.create_task(self._read())
@@ -181,3 +188,75 @@ async def test_a_queued_plan_gets_its_whole_budget_and_a_late_one_a_clean_deadli
             (r["message"], r["extra"], r["exception"]) for r in log_records if r["level"].name == "ERROR"
         ]
         assert not errors, errors
+
+
+class PermitStop(StopSignal):
+    """Keeps a planner inside its first poll until it takes a permit, or is cancelled."""
+
+    def __init__(self, inner: StopSignal, permits: threading.Semaphore) -> None:
+        super().__init__(inner.deadline)
+        self._inner, self._permits, self._taken = inner, permits, False
+
+    def should_stop(self) -> bool:
+        while not self._taken and not self._inner.cancelled:
+            self._taken = self._permits.acquire(timeout=0.01)  # the planner thread's poll for a cancel
+        return self._inner.should_stop()
+
+
+class PermitGenetic(GeneticPlanner):
+    """The real genetic planner; plans seeded HELD_SEED each wait for a permit after generation 0."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.permits = threading.Semaphore(0)
+
+    def plan(
+        self,
+        problem: Problem,
+        config: PlannerConfig,
+        stop: StopSignal,
+        on_progress: ProgressCallback | None = None,
+    ) -> PlannerResult:
+        held = PermitStop(stop, self.permits) if config.seed == HELD_SEED else stop
+        return super().plan(problem, config, held, on_progress)
+
+
+async def test_one_callers_queue_never_holds_up_another_callers_plan(
+    monkeypatch: pytest.MonkeyPatch, log_records: list[Any]
+) -> None:
+    """Plans that fit the quick lane but use their whole budget (here: held until the test gives
+    each a permit) fill it; the caller queues more. Another caller's default plan takes the next
+    free thread, ahead of that queue: it is answered while those plans have not even started."""
+    issuer = Issuer()
+    issuer.add_key("k1")
+    issuer.serve()
+    planner = PermitGenetic()
+    monkeypatch.setattr(container, "GeneticPlanner", lambda: planner)
+    # One quick thread; every plan here is a quick one.
+    app = Application(make_settings(auth_issuer=issuer.url, planner_threads=1, quick_plan_ms=60_000))
+    await app.start()
+    greedy, other = bearer(issuer.token(sub="greedy")), bearer(issuer.token(sub="other"))
+    lane = app.container.resolve(PlanningLanes).quick
+    assert isinstance(lane, FairLane)
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
+            stub = ThrottlingServiceStub(channel)
+            running = Streamed(stub, long_genetic(), greedy)
+            await running.started()
+            queued = [Streamed(stub, long_genetic(), greedy) for _ in range(3)]
+            await wait_for(lambda: lane.waiting == 3, "the greedy caller's three plans to queue")
+            default = asyncio.ensure_future(
+                stub.CreatePlan(pb.CreatePlanRequest(game_state=game_state_pb()), metadata=other)
+            )
+            await wait_for(lambda: lane.waiting == 4, "the other caller's plan to queue")
+            planner.permits.release()  # the running plan may finish: one thread is free
+            reply = await asyncio.wait_for(default, HANG_GUARD_SECONDS)
+            assert reply.plan.user_id == "other"
+            assert lane.waiting == 3 and all(plan.messages == [] for plan in queued)
+            planner.permits.release(len(queued))
+            for plan in (running, *queued):
+                assert (await plan.finished()).done.user_id == "greedy"
+    finally:
+        planner.permits.release(8)
+        await app.stop(grace=0.0)
+        issuer.stop()

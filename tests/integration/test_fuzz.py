@@ -93,6 +93,30 @@ graphql_documents = st.one_of(
         lambda value: f"query {{ calculateThrottleSteps(gameStateInput: {value}) {{ throttle }} }}",
         st.text(alphabet='{}[]:,0123456789abcxyz-. "', max_size=120),
     ),
+    # Options at and past their wire types' ranges (GraphQL's Int is signed, the seed is not).
+    st.integers(-(2**31), 2**31 - 1).map(
+        lambda seed: (
+            f"mutation {{ plan(gameStateInput: {GRAPHQL_STATE}, "
+            f"options: {{strategy: RANDOM, maxTicks: 3, seed: {seed}}}) {{ id }} }}"
+        )
+    ),
+    st.integers(-(2**31), 2**31 - 1).map(lambda first: f"{{ plans(first: {first}) {{ nextCursor }} }}"),
+)
+GRAPHQL_STATE = (
+    "{playerUnits: [{coordinate: {x: 0, y: 0}, speed: 0, mass: 10, friction: 0.01}], "
+    "enemyUnits: [{coordinate: {x: 900, y: 0}, speed: 0, mass: 50, friction: 0.5}]}"
+)
+ENTITIES = "query ($r: [_Any!]!) { _entities(representations: $r) { ... on PlanType { id } } }"
+#: `_entities` representations: anything JSON, and near-misses of `{__typename: "PlanType", id}`.
+representations = st.lists(
+    st.one_of(
+        json_values,
+        st.fixed_dictionaries(
+            {},
+            optional={"__typename": st.one_of(st.just("PlanType"), json_values), "id": json_values},
+        ),
+    ),
+    max_size=4,
 )
 
 
@@ -147,8 +171,32 @@ def fuzz_grpc(port: int) -> int:
             request = pb.CreatePlanRequest(game_state=state, options=opts)
             clean(lambda: create(request, timeout=HANG_GUARD_SECONDS))
 
+        @settings(FUZZ, max_examples=150)
+        @given(
+            st.sampled_from([5e-324, 1e-306, 1e-9, 1.0, 1e12]),
+            st.sampled_from([0.0, 1e-300, 0.5, 0.999999]),
+            st.integers(0, 10_000),
+            st.integers(1, 10_000),
+            st.sampled_from([0.0, 1e-300, 1.0, 1e6]),
+            st.sampled_from(list(planning_pb2.Strategy.values())),
+        )
+        def extreme_options(
+            mass: float, friction: float, low: int, high: int, weight: float, strategy: planning_pb2.Strategy
+        ) -> None:
+            """Valid options at the edges of their bounds, for every strategy (each plan is short)."""
+            nonlocal sent
+            sent += 1
+            opts = planning_pb2.PlannerOptions(
+                strategy=strategy, min_throttle=min(low, high), max_throttle=high, max_ticks=50,
+                distance_weight=weight, speed_weight=1e6 - weight, time_budget_ms=50,
+            )  # fmt: skip
+            state = game_state_pb(distance=5000.0, speed=1e9 if weight else 0.0, mass=mass, friction=friction)
+            request = pb.CreatePlanRequest(game_state=state, options=opts)
+            assert status_of(lambda: create(request, timeout=10)) in CLEAN_GRPC
+
         random_bytes()
         structured()
+        extreme_options()
         # Huge strings and lists in an otherwise valid message.
         bloated = pb.CreatePlanRequest(
             game_state=game_state_pb2.GameState(player_units=[game_state_pb2.Unit()] * 50_000)
@@ -180,18 +228,35 @@ def fuzz_http(url: str) -> int:
             )
             assert response.status_code < 500, (body, response.status_code, response.text)
 
+        def answered_with_codes(payload: dict[str, Any]) -> None:
+            # json.dumps, not httpx's encoder: a generated Infinity is sent as it is.
+            headers = {"content-type": "application/json"}
+            response = client.post("/graphql", content=json.dumps(payload), headers=headers)
+            assert response.status_code < 500, (str(payload)[:200], response.status_code, response.text[:300])
+            if response.status_code == 200:
+                body = response.json()
+                assert "data" in body or "errors" in body
+                # Every error says what kind it is (parse, validation, input, ...), never code-less.
+                errors = body.get("errors") or []
+                assert all("code" in (e.get("extensions") or {}) for e in errors), (str(payload)[:99], errors)
+
         @settings(FUZZ, max_examples=800)
         @given(graphql_documents)
         def graphql(document: str) -> None:
             nonlocal sent
             sent += 1
-            response = client.post("/graphql", json={"query": document})
-            assert response.status_code < 500, (document[:200], response.status_code, response.text[:300])
-            if response.status_code == 200:
-                assert "data" in response.json() or "errors" in response.json()
+            answered_with_codes({"query": document})
+
+        @settings(FUZZ, max_examples=200)
+        @given(representations)
+        def entities(values: list[Any]) -> None:
+            nonlocal sent
+            sent += 1
+            answered_with_codes({"query": ENTITIES, "variables": {"r": values}})
 
         rest()
         graphql()
+        entities()
         # Huge inputs, once each: refused cleanly by a limit, never a crash.
         unit = {"coordinate": {"x": 1, "y": 2}, "speed": 1, "mass": 2, "friction": 0.1}
         huge = {"player_units": [unit] * 5000, "enemy_units": [unit]}

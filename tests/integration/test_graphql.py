@@ -182,3 +182,72 @@ async def test_the_sdl_composes_as_a_federation_subgraph(
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "PlanType" in result.stdout
+
+
+async def test_an_option_outside_the_wire_type_is_bad_user_input(rest: httpx.AsyncClient) -> None:
+    """GraphQL's Int is signed, the seed is not: a negative seed was a protobuf ValueError, a
+    GraphQL error with no code (and a traceback in the sidecar's log)."""
+    query = f"mutation {{ plan(gameStateInput: {GAME_STATE}, options: {{seed: -1}}) {{ id }} }}"
+    [error] = (await post(rest, query))["errors"]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT", error
+    assert error["extensions"]["fieldViolations"][0]["field"] == "options.seed"
+
+
+@pytest.mark.parametrize("method", ["POST", "GET"])
+async def test_a_subscription_over_plain_http_is_refused_with_a_code(
+    rest: httpx.AsyncClient, method: str
+) -> None:
+    """Subscriptions run over WebSocket; over HTTP the answer was "Cannot return null for
+    non-nullable field Subscription.generateSteps." (a TypeError, no code)."""
+    if method == "POST":
+        response = await rest.post("/graphql", json={"query": SEED_SUBSCRIPTION})
+    else:
+        response = await rest.get("/graphql", params={"query": SEED_SUBSCRIPTION})
+    body = response.json()
+    assert body.get("data") is None, body
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "BAD_REQUEST", error
+    assert "WebSocket" in error["message"]
+
+
+ENTITIES = "query ($r: [_Any!]!) { _entities(representations: $r) { ... on PlanType { id } } }"
+MALFORMED_REPRESENTATIONS = {
+    "unknown type": {"__typename": "Nope", "id": "1"},
+    "no type": {"id": "00000000-0000-4000-8000-000000000000"},
+    "not an object": 1,
+    "no id": {"__typename": "PlanType"},
+    "an object for id": {"__typename": "PlanType", "id": {"a": 1}},
+}
+
+
+@pytest.mark.parametrize("representation", MALFORMED_REPRESENTATIONS.values(), ids=MALFORMED_REPRESENTATIONS)
+async def test_a_malformed_entity_representation_is_bad_user_input(
+    rest: httpx.AsyncClient, representation: Any
+) -> None:
+    """These answered Python's own words ("'Nope'", "'int' object has no attribute 'pop'",
+    "resolve_reference() missing 1 required positional argument") with no code."""
+    payload = {"query": ENTITIES, "variables": {"r": [representation]}}
+    body = (await rest.post("/graphql", json=payload)).json()
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT", error
+    assert "representations[0]" in error["message"] and "PlanType" in error["message"], error
+
+
+PAGE_OF_N = "query ($n: Int!) { plans(first: $n) { nextCursor } }"
+UNRUNNABLE = {
+    "syntax": ({"query": "{ plans { "}, "GRAPHQL_PARSE_FAILED"),
+    "unknown field": ({"query": "{ nope }"}, "GRAPHQL_VALIDATION_FAILED"),
+    "wrong argument type": ({"query": '{ plans(first: "x") { nextCursor } }'}, "GRAPHQL_VALIDATION_FAILED"),
+    "bad variable": ({"query": PAGE_OF_N, "variables": {"n": "x"}}, "BAD_USER_INPUT"),
+    "missing variable": ({"query": PAGE_OF_N}, "BAD_USER_INPUT"),
+}
+
+
+@pytest.mark.parametrize(("payload", "code"), UNRUNNABLE.values(), ids=UNRUNNABLE)
+async def test_a_document_that_cannot_run_is_refused_with_a_code(
+    rest: httpx.AsyncClient, payload: dict[str, Any], code: str
+) -> None:
+    """Parse, validation and variable errors came with a message only."""
+    response = await rest.post("/graphql", json=payload)
+    [error] = response.json()["errors"]
+    assert error["extensions"]["code"] == code, error

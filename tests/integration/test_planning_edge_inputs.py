@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import grpc
 import pytest
 
+from tests.rpc_errors import field_violations
 from throttling.v1 import game_state_pb2, planning_pb2
 from throttling.v1 import throttling_service_pb2 as pb
 from throttling.v1.throttling_service_pb2_grpc import ThrottlingServiceStub
@@ -74,3 +76,33 @@ async def test_a_valid_edge_input_gets_a_plan_with_a_sound_bound(
     physics = score(Problem(distance, 0.0, mass, friction), config, throttles).total
     assert plan.score.total == physics
     assert plan.HasField("lower_bound") and plan.lower_bound <= physics
+
+
+# A unit so light that max_throttle / mass overflows a float: speeds and distances are infinite
+# and scores NaN (0 * inf). The exact planner raised OverflowError (INTERNAL); every strategy
+# answered a NaN score that the database then refused (with the outbox: after answering OK, so
+# the answered plan vanished into the poison file). Such a request is invalid input, named.
+OVERFLOWING = {
+    "mass 1e-306, min throttle 5000, distance weight 0": (
+        (5000.0, 1e-306, 0.01),
+        {"distance_weight": 0.0, "min_throttle": 5000, "max_throttle": 10_000},
+    ),
+    "mass 5e-324, throttle 0..300": ((5000.0, 5e-324, 0.5), {"max_ticks": 1}),
+}
+
+
+@pytest.mark.parametrize(
+    "strategy",
+    [planning_pb2.STRATEGY_EXACT, planning_pb2.STRATEGY_GENETIC, planning_pb2.STRATEGY_RANDOM],
+    ids=["exact", "genetic", "random"],
+)
+@pytest.mark.parametrize(("state", "options"), OVERFLOWING.values(), ids=OVERFLOWING.keys())
+async def test_a_mass_whose_physics_overflows_is_invalid_input_for_every_strategy(
+    stub: ThrottlingServiceStub, state: tuple[float, float, float], options: dict[str, Any], strategy: int
+) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await stub.CreatePlan(request(*state, strategy=strategy, time_budget_ms=50, **options))
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT, raised.value.details()
+    violations = field_violations(raised.value)
+    assert list(violations) == ["game_state.player_units[0].mass"]
+    assert "overflow" in violations["game_state.player_units[0].mass"]

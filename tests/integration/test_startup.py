@@ -130,3 +130,52 @@ async def test_two_envoys_on_one_machine_keep_their_own_config(tmp_path: Path) -
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
             stop_process(process)
+
+
+@pytest.mark.parametrize("command", [[], ["--port", "{port}", "--workers", "2"]], ids=["one", "workers"])
+@pytest.mark.parametrize("outbox", ["off", "on"])
+@pytest.mark.parametrize("fault", ["data dir under a file", "database not a database"])
+def test_an_unusable_data_dir_ends_serve_with_one_line(
+    tmp_path: Path, command: list[str], outbox: str, fault: str
+) -> None:
+    """A path under a regular file can never be a directory (a permission error cannot be made
+    as root); a database file that is not SQLite made Tortoise wait forever, silently. Either is
+    one line naming the path and the variable to change."""
+    (tmp_path / "a-file").write_text("")
+    data = tmp_path / "a-file" / "data"
+    if fault == "database not a database":
+        data = tmp_path / "data"
+        data.mkdir()
+        (data / "throttling.sqlite3").write_bytes(b"not a database " * 512)
+    env = child_environment(
+        THROTTLING_DATA_DIR=str(data), THROTTLING_OUTBOX=outbox, THROTTLING_GRPC_PORT=str(free_port())
+    )
+    result = run([*SERVE, *(a.format(port=free_port()) for a in command)], env, tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert str(data) in result.stderr and "THROTTLING_DATA_DIR" in result.stderr
+
+
+def test_a_journal_held_by_a_live_server_ends_serve_with_one_line(tmp_path: Path) -> None:
+    """A second server on the same data directory and worker index must not share the journal;
+    it says so (which journal, which process, what to change) on one line."""
+    holder = subprocess.Popen(
+        [sys.executable, "-m", "tests.integration.journal_holder", str(tmp_path / "outbox-0"), "1"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().startswith("ready"), "holder died"
+        env = child_environment(
+            THROTTLING_DATA_DIR=str(tmp_path), THROTTLING_OUTBOX="on", THROTTLING_GRPC_PORT=str(free_port())
+        )
+        result = run(SERVE, env, tmp_path)
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        stop_process(holder)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert f"pid {holder.pid}" in result.stderr and "THROTTLING_WORKER_INDEX" in result.stderr

@@ -67,6 +67,22 @@ def score(problem: Problem, config: PlannerConfig, throttles: Sequence[int]) -> 
     return Score(total, distance_error, penalty, ticks, nonzero)
 
 
+def score_ceiling(problem: Problem, config: PlannerConfig) -> float:
+    """At least the score of any plan the config allows; infinite or NaN when the physics leaves
+    the floating-point range (a mass so small that max_throttle / mass overflows).
+
+    Speeds are never negative and rise with every throttle, so no plan goes faster or farther
+    than max_throttle on every tick; each score term is bounded by those magnitudes.
+    """
+    fastest = covered = 0.0
+    for tick in simulate(problem, [config.max_throttle] * config.max_ticks):
+        fastest, covered = max(fastest, tick.speed), tick.distance_covered
+    magnitude = problem.distance + covered + fastest + config.speed_threshold
+    return (config.distance_weight + config.speed_weight) * magnitude + (
+        config.length_weight + config.nonzero_weight
+    ) * config.max_ticks
+
+
 #: Distance errors, and speed above the threshold, up to this are within rounding of arriving.
 ARRIVAL_TOLERANCE = 1e-3
 

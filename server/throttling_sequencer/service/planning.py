@@ -6,7 +6,7 @@ import asyncio
 import math
 import time
 from collections.abc import AsyncGenerator, Callable, Iterator, Mapping
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID, uuid4
@@ -24,7 +24,14 @@ from throttling_sequencer.domain.model import (
     Score,
     Strategy,
 )
-from throttling_sequencer.domain.physics import TickState, assess, final_state, score, simulate
+from throttling_sequencer.domain.physics import (
+    TickState,
+    assess,
+    final_state,
+    score,
+    score_ceiling,
+    simulate,
+)
 from throttling_sequencer.domain.ports import (
     Planner,
     PlannerResult,
@@ -44,6 +51,10 @@ RESERVE_FRACTION = 0.2
 #: machine, but on a loaded one (or behind a slow fsync) 50 ms was measured to be too little.
 DEFAULT_ANSWER_RESERVE_SECONDS = 0.25
 DEFAULT_PAGE_SIZE = 20
+_OVERFLOWS = (
+    "is too small: at up to {0.max_throttle} throttle per tick over {0.max_ticks} ticks the unit's "
+    "speed and distance overflow the floating-point range (raise the mass or lower max_throttle)"
+)
 MAX_PAGE_SIZE = 100
 
 
@@ -120,6 +131,8 @@ class PlanningService:
             raise InvalidInput([FieldViolation("options.strategy", f"{strategy.value} is not available")])
         config = self._defaults.with_overrides(overrides)
         problem = Problem.from_game_state(state)
+        if not math.isfinite(score_ceiling(problem, config)):
+            raise InvalidInput([FieldViolation("game_state.player_units[0].mass", _OVERFLOWS.format(config))])
 
         arrived = self._monotonic()
         # Refused at once if the caller's deadline is too close; the lane is chosen by the most
@@ -127,7 +140,7 @@ class PlanningService:
         allowed = self._planning_deadline(arrived, config, call.deadline) - arrived
         stop = StopSignal(math.inf, self._monotonic)
         job = self._job(planner, problem, config, call.deadline, stop, on_progress)
-        started, result, finished = await self._run(self._lanes.for_plan(allowed), job, stop)
+        started, result, finished = await self._run(self._lanes.submit(allowed, call.user_id, job), stop)
         elapsed = finished - started
 
         final_speed, covered = final_state(problem, result.throttles)
@@ -268,15 +281,12 @@ class PlanningService:
         return job
 
     async def _run(
-        self, lane: Executor, job: Callable[[], tuple[float, PlannerResult, float]], stop: StopSignal
+        self, queued: Future[tuple[float, PlannerResult, float]], stop: StopSignal
     ) -> tuple[float, PlannerResult, float]:
-        """Plan in a worker thread so the event loop keeps serving; a cancelled call stops it.
-
-        Cancelled while still queued, the job is dropped without running.
-        """
-        loop = asyncio.get_running_loop()
+        """Wait for the plan, queued in its lane, while the event loop keeps serving; a cancelled
+        call stops it. Cancelled while still queued, the job is dropped without running."""
         try:
-            return await loop.run_in_executor(lane, job)
+            return await asyncio.wrap_future(queued)
         except asyncio.CancelledError:
             stop.cancel()
             raise

@@ -215,6 +215,32 @@ async def test_a_torn_last_line_is_skipped(tmp_path: Path) -> None:
     await outbox.close()
 
 
+async def test_a_damaged_line_inside_the_journal_is_kept_in_the_poison_file(tmp_path: Path) -> None:
+    """A complete line that cannot be read (a bit flip, a bad sector) was acknowledged once: the
+    plans around it are stored, and it is kept, counted with the poisoned writes, not deleted
+    with its segment. (A torn last line, above, was never acknowledged.)"""
+    journal = tmp_path / "outbox-0"
+    database = FlakyDatabase()
+    first, last = plan(), plan(1)
+    damaged = json.dumps(codec.plan_to_json(plan(2))).encode().replace(b'"score"', b'"sc\xffre"')
+    Journal(journal).directory.mkdir()
+    lines = [
+        json.dumps(codec.plan_to_json(first)).encode(),
+        damaged,
+        json.dumps(codec.plan_to_json(last)).encode(),
+    ]
+    (journal / "000000000001.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    outbox = OutboxRepository(database, journal)
+    await outbox.open()
+    await settle(outbox)
+    await outbox.close()
+    assert set(database.rows) == {first.plan_id, last.plan_id}
+    assert outbox.poisoned == 1
+    kept = json.loads((journal / POISON).read_bytes())
+    assert "unreadable journal line" in kept["error"]
+    assert kept["line"].encode("utf-8", "surrogateescape") == damaged
+
+
 async def test_a_journal_of_an_earlier_release_is_replayed(tmp_path: Path) -> None:
     """Before segmented journals, a worker's journal was one file, `outbox-<index>.jsonl`."""
     database = FlakyDatabase()

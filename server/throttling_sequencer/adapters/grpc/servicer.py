@@ -26,10 +26,15 @@ from throttling_sequencer.adapters.grpc.validation import (
 from throttling_sequencer.adapters.storage.status import StorageStatus
 from throttling_sequencer.domain.errors import StreamTooLong
 from throttling_sequencer.domain.model import GameState, Plan, PlannerOverrides
+from throttling_sequencer.service import paging
 from throttling_sequencer.service.planning import CallContext, PlanningService
 
 if TYPE_CHECKING:
     Context = grpc.aio.ServicerContext[Any, Any]
+#: Most bytes of plans in one ListPlans answer. A plan holds up to 2 x max_units units and
+#: max_ticks goals (about 125 KB at the limits), so 100 of them would pass Envoy's transcoder
+#: buffer (1 MiB: REST answered 500) and gRPC clients' default receive limit (4 MiB).
+MAX_PAGE_BYTES = 512 * 1024
 PlanRequest = (
     pb.CalculateThrottleStepsRequest
     | pb.CreatePlanRequest
@@ -104,10 +109,18 @@ class ThrottlingServicer(pb_grpc.ThrottlingServiceServicer):
         return pb.GetPlanResponse(plan=mappers.plan_to_wire(plan))
 
     async def ListPlans(self, request: pb.ListPlansRequest, context: Context) -> pb.ListPlansResponse:
+        """A page of plans, cut short (with a token for the rest) once it would pass MAX_PAGE_BYTES."""
         page = await self._planning.list_plans(request.page_size, request.page_token, _call_context(context))
-        return pb.ListPlansResponse(
-            plans=[mappers.plan_to_wire(p) for p in page.plans], next_page_token=page.next_page_token
-        )
+        response = pb.ListPlansResponse(next_page_token=page.next_page_token)
+        size = 0
+        for plan in page.plans:
+            wire = mappers.plan_to_wire(plan)
+            size += wire.ByteSize()
+            if response.plans and size > MAX_PAGE_BYTES:
+                response.next_page_token = paging.encode(page.plans[len(response.plans) - 1])
+                break
+            response.plans.append(wire)
+        return response
 
     async def _plan(self, request: PlanRequest, context: Context, violations: Violations) -> Plan:
         state, overrides = self._validated(request, violations)

@@ -318,7 +318,10 @@ def _best_integer_plan(length: _Length, config: PlannerConfig, stop: StopSignal)
     bases: list[tuple[int, IntArray]] = []
     for f in range(max(0, full - 1), min(n, full + 1) + 1):
         for at in range(f, min(n, f + 1 + (GAPS if f == full else 0))):
-            partial = (length.target - filled[f]) / a[at]
+            with np.errstate(over="ignore", invalid="ignore"):
+                partial = (length.target - filled[f]) / a[at]
+            # Where the physics overflowed (inf or NaN), clip before converting to int.
+            partial = float(np.clip(np.nan_to_num(partial), 0, span))
             for p in {int(np.floor(partial)), int(np.ceil(partial))}:
                 plan = np.zeros(n, dtype=np.int64)
                 plan[:f] = span

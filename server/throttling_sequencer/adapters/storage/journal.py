@@ -45,19 +45,42 @@ def encode(plan: Plan) -> bytes:
     return (json.dumps(codec.plan_to_json(plan), separators=(",", ":")) + "\n").encode()
 
 
-def decode(path: Path) -> Iterator[Plan]:
-    """The plans in one journal file; a torn or unreadable line (a crash mid-write) is skipped."""
+def decode(path: Path, damaged: list[bytes] | None = None) -> Iterator[Plan]:
+    """The plans in one journal file.
+
+    A torn last line (a crash mid-write: never acknowledged) is skipped. A complete line that
+    cannot be read was acknowledged once; it is added to `damaged` as a poison-file record, so
+    that it is kept (and counted) rather than deleted with its segment.
+    """
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         return
-    for number, line in enumerate(data.splitlines(), start=1):
+    lines = data.split(b"\n")  # the last item is what follows the last newline: b"" or a torn line
+    for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
             yield codec.plan_from_json(json.loads(line))
-        except (ValueError, KeyError, TypeError):
-            logger.warning("skipping an unreadable journal line", journal=str(path), line=number)
+        except (ValueError, KeyError, TypeError, RecursionError) as error:
+            torn = number == len(lines)
+            logger.warning(
+                "skipping a torn journal line" if torn else "keeping an unreadable journal line as poison",
+                journal=str(path),
+                line=number,
+            )
+            if not torn and damaged is not None:
+                damaged.append(_unreadable_record(path, number, line, error))
+
+
+def _unreadable_record(path: Path, number: int, line: bytes, error: Exception) -> bytes:
+    """A poison-file record holding an unreadable line's exact bytes (`surrogateescape`)."""
+    record = {
+        "at": datetime.now(UTC).isoformat(),
+        "error": f"unreadable journal line {number} of {path}: {type(error).__name__}: {error}"[:500],
+        "line": line.decode("utf-8", "surrogateescape"),
+    }
+    return json.dumps(record, separators=(",", ":")).encode() + b"\n"
 
 
 def index_of(directory: Path) -> int | None:

@@ -9,7 +9,8 @@ draining is linear in what was written.
 
 A plan the database refuses for good (a data or constraint error) must not block the others:
 a failing batch is split in halves until the offending plan is alone, and that plan is moved to
-the journal's poison file (logged, counted in GetStatus and metrics, never dropped).
+the journal's poison file (logged, counted in GetStatus and metrics, never dropped). So is a
+damaged line found on replay: it was acknowledged once, so it is kept, not deleted with its segment.
 
 The backlog is bounded (`max_pending` plans, `max_pending_bytes` of journal lines, which also
 bounds the memory the waiting plans take): past it, new plans are refused with BacklogFull.
@@ -444,7 +445,7 @@ class OutboxRepository:
             poison += files.poisoned_lines(orphan.directory)
         plans: dict[UUID, Plan] = {}
         for source in sources:
-            for plan in files.decode(source):
+            for plan in files.decode(source, damaged=poison):
                 plans.setdefault(plan.plan_id, plan)
         self._active = (own[-1] + 1) if own else 1
         lines = [(plan, files.encode(plan)) for plan in plans.values()]
