@@ -1,12 +1,70 @@
-"""Value objects of the game and of plans. Immutable; constructed only from validated input."""
+"""Value objects of the game and of plans. Immutable; constructed only from validated input.
+
+These dataclasses are also the one declaration of each value's fields: the adapters' mappers
+(wire, storage row, journal JSON) iterate over `declared(cls)` instead of naming fields, so a new
+field reaches every layer by itself. The few fields the public API (throttling.v1) shows under
+another name, or not as such, say so in their metadata (`shown_as`); values the API shows that
+are derived from fields are listed in `DERIVED`.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import enum
+import functools
 import math
+import types
+import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, ClassVar, Final
 from uuid import UUID
+
+from throttling_sequencer.domain.config import OPTIONS
+
+#: Field metadata key: the field's name in the public API when it differs, or None when the API
+#: does not show the field itself (only values derived from it).
+API_NAME: Final = "api_name"
+
+
+def shown_as(name: str | None) -> Mapping[str, str | None]:
+    """Metadata of a field the public API shows under another name (None: not shown as such)."""
+    return {API_NAME: name}
+
+
+def api_name(f: dataclasses.Field[Any]) -> str | None:
+    """The public API's name of a field (its own unless `shown_as` says otherwise)."""
+    name: str | None = f.metadata.get(API_NAME, f.name)
+    return name
+
+
+@functools.cache
+def declared(cls: type) -> tuple[tuple[dataclasses.Field[Any], Any], ...]:
+    """A dataclass's fields with their resolved types, in declaration order."""
+    hints = typing.get_type_hints(cls)
+    return tuple((f, hints[f.name]) for f in dataclasses.fields(cls))
+
+
+def non_optional(hint: Any) -> Any:
+    """`X | None` -> X (None stands for "not given" in every form); any other hint as it is."""
+    if typing.get_origin(hint) in (types.UnionType, typing.Union):
+        (hint,) = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+    return hint
+
+
+def item_type(hint: Any) -> Any:
+    """`tuple[X, ...]` -> X; None for anything else."""
+    if typing.get_origin(hint) is not tuple:
+        return None
+    (item,) = [arg for arg in typing.get_args(hint) if arg is not Ellipsis]
+    return item
+
+
+def derived(cls: type) -> tuple[tuple[str, Any], ...]:
+    """The derived values (properties) a class lists in DERIVED, with their types."""
+    names: tuple[str, ...] = getattr(cls, "DERIVED", ())
+    return tuple((name, typing.get_type_hints(getattr(cls, name).fget)["return"]) for name in names)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,21 +143,30 @@ class Score:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """An answered planning request, as stored."""
+    """An answered planning request, as stored.
+
+    A new field appears in the API (throttling.v1 Plan, same name), the storage row (a column of
+    that name: add it to storage/models.py with a migration) and the journal by itself; give it
+    a default so journal lines and rows written before it still read back.
+    """
+
+    #: Values the API shows next to the fields, derived from them (properties below).
+    DERIVED: ClassVar[tuple[str, ...]] = ("goals", "distance_remaining", "optimality_gap")
 
     plan_id: UUID
     request_id: str
     user_id: str
-    created_at: datetime
+    created_at: datetime = field(metadata=shown_as("create_time"))
     strategy: Strategy
     game_state: GameState
-    overrides: PlannerOverrides
-    throttles: tuple[int, ...]
+    overrides: PlannerOverrides = field(metadata=shown_as("options"))
+    #: Shown as `goals` (one per throttle, towards the target).
+    throttles: tuple[int, ...] = field(metadata=shown_as(None))
     score: Score
     final_speed: float
     target_distance: float
     distance_covered: float
-    compute_seconds: float
+    compute_seconds: float = field(metadata=shown_as("compute_time"))
     arrival: Arrival = Arrival.ON_TARGET
     #: A proven lower bound on the best achievable score, when the strategy certifies one.
     lower_bound: float | None = None
@@ -122,29 +189,27 @@ class Plan:
         return self.target_distance - self.distance_covered
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class PlannerOverrides:
-    """What a request asked to change in the planner configuration; None keeps the default."""
+    """What a request asked to change: the strategy, and values of PlannerConfig's fields (the
+    table of options, domain/config.py), e.g. `PlannerOverrides(max_ticks=40)`. None keeps the default."""
 
-    strategy: Strategy | None = None
-    distance_weight: float | None = None
-    speed_weight: float | None = None
-    length_weight: float | None = None
-    nonzero_weight: float | None = None
-    speed_threshold: float | None = None
-    min_throttle: int | None = None
-    max_throttle: int | None = None
-    max_ticks: int | None = None
-    time_budget_ms: int | None = None
-    seed: int | None = None
+    strategy: Strategy | None
+    #: (option, value) pairs the request set, in PlannerConfig's order.
+    values: tuple[tuple[str, float], ...]
+
+    def __init__(self, strategy: Strategy | None = None, **values: float | None) -> None:
+        unknown = sorted(values.keys() - OPTIONS)
+        if unknown:
+            raise TypeError(f"unknown planner options: {', '.join(unknown)}")
+        object.__setattr__(self, "strategy", strategy)
+        given = tuple((name, value) for name in OPTIONS if (value := values.get(name)) is not None)
+        object.__setattr__(self, "values", given)
 
     def given(self) -> dict[str, object]:
-        """The fields the request set, for storage and logs."""
-        out: dict[str, object] = {}
-        for name in self.__slots__:
-            value = getattr(self, name)
-            if value is not None:
-                out[name] = value.value if isinstance(value, Strategy) else value
+        """The fields the request set, as plain values, for storage and logs."""
+        out: dict[str, object] = {} if self.strategy is None else {"strategy": self.strategy.value}
+        out.update(self.values)
         return out
 
 
