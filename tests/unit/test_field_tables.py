@@ -4,6 +4,7 @@ instead of vanishing."""
 
 from __future__ import annotations
 
+import enum
 import json
 import re
 from dataclasses import MISSING, fields, replace
@@ -90,10 +91,11 @@ def test_every_enum_member_has_one_wire_value(domain: Any, wire: Any) -> None:
 
 
 def every_field_set() -> model.Plan:
-    """A plan whose every field differs from its default and from the zero value."""
+    """A plan whose every field differs from its default and from the zero value (a field added
+    with a default gets a value by its type)."""
     unit = model.Unit(model.Coordinate(1.5, -2.0), 3.0, 10.0, 0.25)
     target = model.Unit(model.Coordinate(900.0, 4.0), 0.5, 50.0, 0.5)
-    return model.Plan(
+    plan = model.Plan(
         plan_id=UUID("12345678-1234-4234-8234-123456789abc"),
         request_id="req-1",
         user_id="user-1",
@@ -107,9 +109,27 @@ def every_field_set() -> model.Plan:
         target_distance=898.5,
         distance_covered=897.25,
         compute_seconds=0.012345678,
-        arrival=model.Arrival.TOO_FAST,
-        lower_bound=1.0,
     )
+    given = {
+        f.name: other_than(f.default, hint)
+        for f, hint in model.declared(model.Plan)
+        if f.default is not MISSING
+    }
+    return replace(plan, **given)
+
+
+def other_than(default: Any, hint: Any) -> Any:
+    """A value of type `hint` that is neither `default` nor zero."""
+    kind = model.non_optional(hint)
+    if isinstance(kind, type) and issubclass(kind, enum.Enum):
+        return next(member for member in kind if member != default)
+    if kind is bool:
+        return not default
+    if kind in (int, float):
+        return kind((default or 0) + 1)
+    if kind is str:
+        return f"{default}-set"
+    raise TypeError(f"pick a value for a {hint} field here")
 
 
 def test_every_plan_field_reaches_the_wire() -> None:
@@ -119,7 +139,7 @@ def test_every_plan_field_reaches_the_wire() -> None:
     assert {f.name for f, _ in wire.ListFields()} == wire_names(planning_pb2.Plan.DESCRIPTOR)
     assert wire.create_time.ToDatetime(tzinfo=UTC) == plan.created_at
     assert wire.compute_time.ToNanoseconds() == 12_345_678
-    assert (wire.distance_remaining, wire.optimality_gap) == (1.25, 0.25)
+    assert (wire.distance_remaining, wire.optimality_gap) == (1.25, 0.25)  # lower_bound 1.0
     assert mappers.overrides_from_wire(wire.options) == plan.overrides
     assert mappers.game_state_from_wire(wire.game_state) == plan.game_state
     assert mappers.from_wire(model.Score, wire.score) == plan.score
