@@ -87,10 +87,6 @@ def game_state_from_wire(s: game_state_pb2.GameState) -> model.GameState:
     return from_wire(model.GameState, s)
 
 
-def game_state_to_wire(s: model.GameState) -> game_state_pb2.GameState:
-    return to_wire(s, game_state_pb2.GameState)
-
-
 def coordinate_to_wire(c: model.Coordinate) -> game_state_pb2.Coordinate:
     return game_state_pb2.Coordinate(x=c.x, y=c.y)
 

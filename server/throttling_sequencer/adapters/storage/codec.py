@@ -18,7 +18,6 @@ from typing import Any, Final, TypeVar
 from uuid import UUID
 
 from throttling_sequencer.domain.model import (
-    GameState,
     Plan,
     PlannerOverrides,
     Score,
@@ -60,15 +59,6 @@ def overrides_from_json(data: dict[str, Any]) -> PlannerOverrides:
     values = dict(data)
     strategy = values.pop("strategy", None)
     return PlannerOverrides(strategy=None if strategy is None else Strategy(strategy), **values)
-
-
-def game_state_to_json(state: GameState) -> dict[str, Any]:
-    json: dict[str, Any] = to_json(state)
-    return json
-
-
-def game_state_from_json(data: dict[str, Any]) -> GameState:
-    return from_json(GameState, data)
 
 
 def plan_to_json(plan: Plan) -> dict[str, Any]:
