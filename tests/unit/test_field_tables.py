@@ -20,7 +20,7 @@ from throttling.v1 import game_state_pb2, planning_pb2
 from throttling_sequencer.adapters.grpc import mappers
 from throttling_sequencer.adapters.storage import codec, rows
 from throttling_sequencer.adapters.storage.models import PlanRecord
-from throttling_sequencer.domain import model
+from throttling_sequencer.domain import declaration, model
 from throttling_sequencer.domain.config import BOUNDS, OPTIONS, PlannerConfig
 
 #: Domain values and the messages that show them.
@@ -58,8 +58,8 @@ def wire_names(descriptor: Any) -> set[str]:
 
 
 def domain_names(cls: type) -> set[str]:
-    shown = {model.api_name(f) for f, _ in model.declared(cls)} - {None}
-    return {name for name in shown if name is not None} | {name for name, _ in model.derived(cls)}
+    shown = {declaration.api_name(f) for f, _ in declaration.declared(cls)} - {None}
+    return {name for name in shown if name is not None} | {name for name, _ in declaration.derived(cls)}
 
 
 @pytest.mark.parametrize(("cls", "message"), SHOWN, ids=[cls.__name__ for cls, _ in SHOWN])
@@ -112,7 +112,7 @@ def every_field_set() -> model.Plan:
     )
     given = {
         f.name: other_than(f.default, hint)
-        for f, hint in model.declared(model.Plan)
+        for f, hint in declaration.declared(model.Plan)
         if f.default is not MISSING
     }
     return replace(plan, **given)
@@ -120,7 +120,7 @@ def every_field_set() -> model.Plan:
 
 def other_than(default: Any, hint: Any) -> Any:
     """A value of type `hint` that is neither `default` nor zero."""
-    kind = model.non_optional(hint)
+    kind = declaration.non_optional(hint)
     if isinstance(kind, type) and issubclass(kind, enum.Enum):
         return next(member for member in kind if member != default)
     if kind is bool:

@@ -1,70 +1,23 @@
 """Value objects of the game and of plans. Immutable; constructed only from validated input.
 
 These dataclasses are also the one declaration of each value's fields: the adapters' mappers
-(wire, storage row, journal JSON) iterate over `declared(cls)` instead of naming fields, so a new
-field reaches every layer by itself. The few fields the public API (throttling.v1) shows under
-another name, or not as such, say so in their metadata (`shown_as`); values the API shows that
-are derived from fields are listed in `DERIVED`.
+(wire, storage row, journal JSON) iterate over them (declaration.py) instead of naming fields,
+so a new field reaches every layer by itself. The few fields the public API (throttling.v1) shows
+under another name, or not as such, say so in their metadata (`shown_as`); values the API shows
+that are derived from fields are listed in `DERIVED`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import enum
-import functools
 import math
-import types
-import typing
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Final
+from typing import ClassVar
 from uuid import UUID
 
 from throttling_sequencer.domain.config import OPTIONS
-
-#: Field metadata key: the field's name in the public API when it differs, or None when the API
-#: does not show the field itself (only values derived from it).
-API_NAME: Final = "api_name"
-
-
-def shown_as(name: str | None) -> Mapping[str, str | None]:
-    """Metadata of a field the public API shows under another name (None: not shown as such)."""
-    return {API_NAME: name}
-
-
-def api_name(f: dataclasses.Field[Any]) -> str | None:
-    """The public API's name of a field (its own unless `shown_as` says otherwise)."""
-    name: str | None = f.metadata.get(API_NAME, f.name)
-    return name
-
-
-@functools.cache
-def declared(cls: type) -> tuple[tuple[dataclasses.Field[Any], Any], ...]:
-    """A dataclass's fields with their resolved types, in declaration order."""
-    hints = typing.get_type_hints(cls)
-    return tuple((f, hints[f.name]) for f in dataclasses.fields(cls))
-
-
-def non_optional(hint: Any) -> Any:
-    """`X | None` -> X (None stands for "not given" in every form); any other hint as it is."""
-    if typing.get_origin(hint) in (types.UnionType, typing.Union):
-        (hint,) = [arg for arg in typing.get_args(hint) if arg is not type(None)]
-    return hint
-
-
-def item_type(hint: Any) -> Any:
-    """`tuple[X, ...]` -> X; None for anything else."""
-    if typing.get_origin(hint) is not tuple:
-        return None
-    (item,) = [arg for arg in typing.get_args(hint) if arg is not Ellipsis]
-    return item
-
-
-def derived(cls: type) -> tuple[tuple[str, Any], ...]:
-    """The derived values (properties) a class lists in DERIVED, with their types."""
-    names: tuple[str, ...] = getattr(cls, "DERIVED", ())
-    return tuple((name, typing.get_type_hints(getattr(cls, name).fget)["return"]) for name in names)
+from throttling_sequencer.domain.declaration import shown_as
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,7 @@
 """Conversions between wire messages (throttling.v1) and domain values. No rules live here.
 
 Nothing here names a plan field: `to_wire` and `from_wire` walk the domain's declaration
-(`model.declared`, plus `DERIVED` values on the way out) and match each field to the wire field
+(`declaration.declared`, plus `DERIVED` values on the way out) and match each field to the wire field
 of its API name, converting by type: nested dataclasses to messages, tuples to repeated fields,
 enums by member name (`Strategy.EXACT` <-> `STRATEGY_EXACT`), UUIDs to strings, datetimes to
 Timestamps, float seconds to Durations, None to an unset optional field. A field with no wire
@@ -27,7 +27,7 @@ from google.protobuf.message_factory import GetMessageClass
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from throttling.v1 import game_state_pb2, planning_pb2, throttling_service_pb2
-from throttling_sequencer.domain import model
+from throttling_sequencer.domain import declaration, model
 from throttling_sequencer.domain.config import OPTIONS
 from throttling_sequencer.domain.physics import TickState
 from throttling_sequencer.service.planning import Progress
@@ -174,8 +174,8 @@ _SPECIAL: dict[Any, tuple[Convert, Convert]] = {
 @functools.cache
 def _encoder(cls: Any, message_class: Any, omit: frozenset[str]) -> Convert:
     by_name = message_class.DESCRIPTOR.fields_by_name
-    shown = [(f.name, model.api_name(f), hint) for f, hint in model.declared(cls)]
-    shown += [(name, name, hint) for name, hint in model.derived(cls)]
+    shown = [(f.name, declaration.api_name(f), hint) for f, hint in declaration.declared(cls)]
+    shown += [(name, name, hint) for name, hint in declaration.derived(cls)]
     fields = tuple(
         (attr, name, _converter(hint, _wire_field(cls, attr, by_name, name), to=True))
         for attr, name, hint in shown
@@ -197,8 +197,8 @@ def _encoder(cls: Any, message_class: Any, omit: frozenset[str]) -> Convert:
 def _decoder(cls: Any, message_class: Any) -> Convert:
     by_name = message_class.DESCRIPTOR.fields_by_name
     fields = []
-    for f, hint in model.declared(cls):
-        name = model.api_name(f)
+    for f, hint in declaration.declared(cls):
+        name = declaration.api_name(f)
         if name is not None:
             wire = _wire_field(cls, f.name, by_name, name)
             optional = wire.has_presence and wire.message_type is None
@@ -229,9 +229,9 @@ def _wire_field(cls: type, attr: str, by_name: Any, name: str) -> FieldDescripto
 
 def _converter(hint: Any, wire: FieldDescriptor, *, to: bool) -> FieldConvert:
     """Domain value -> wire value (`to`), or back, for one field."""
-    hint = model.non_optional(hint)  # None is an unset field
+    hint = declaration.non_optional(hint)  # None is an unset field
     if wire.is_repeated:
-        one = _item_converter(model.item_type(hint), wire, to=to)
+        one = _item_converter(declaration.item_type(hint), wire, to=to)
         if one is None:
             return None if to else tuple
         if to:

@@ -1,8 +1,8 @@
 """Plain-JSON forms of domain values: the outbox journal's lines and the JSON storage columns.
 
 Nothing here names a plan field: a dataclass becomes an object of its declared fields
-(`model.declared`), converted by type: nested dataclasses to objects, tuples to arrays, enums to
-their values, UUIDs to strings, datetimes to ISO 8601. Reading back, a missing key keeps the
+(`declaration.declared`), converted by type: nested dataclasses to objects, tuples to arrays,
+enums to their values, UUIDs to strings, datetimes to ISO 8601. Reading back, a missing key keeps the
 field's default, so lines written before a field existed still read. Two forms are kept for the
 lines already on disk: a Score is a positional array, and overrides are the `options` object.
 """
@@ -17,15 +17,8 @@ from datetime import datetime
 from typing import Any, Final, TypeVar
 from uuid import UUID
 
-from throttling_sequencer.domain.model import (
-    Plan,
-    PlannerOverrides,
-    Score,
-    Strategy,
-    declared,
-    item_type,
-    non_optional,
-)
+from throttling_sequencer.domain.declaration import declared, item_type, non_optional
+from throttling_sequencer.domain.model import Plan, PlannerOverrides, Score, Strategy
 
 T = TypeVar("T")
 Convert = Callable[[Any], Any]

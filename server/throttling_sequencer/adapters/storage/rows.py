@@ -1,4 +1,4 @@
-"""A Plan as a PlanRecord row and back, column by column from the declaration (`model.declared`).
+"""A Plan as a PlanRecord row and back, column by column from the domain's declaration.
 
 A field goes into the column of its name (COLUMNS: the names kept from the first schema); enums
 are stored as their values, composite values (game state, overrides, throttles) in JSON columns
@@ -18,7 +18,8 @@ from tortoise.fields import JSONField
 
 from throttling_sequencer.adapters.storage import codec
 from throttling_sequencer.adapters.storage.models import PlanRecord
-from throttling_sequencer.domain.model import Plan, declared, non_optional
+from throttling_sequencer.domain.declaration import declared, non_optional
+from throttling_sequencer.domain.model import Plan
 
 #: Columns whose names differ from their field's ("score.total" is the score's `total`).
 COLUMNS: Final = {"plan_id": "id", "overrides": "options", "score.total": "score_total"}
