@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import grpc
+from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 from graphql import GraphQLError
 from opentelemetry.instrumentation.grpc import aio_client_interceptors
@@ -17,7 +18,9 @@ from opentelemetry.instrumentation.grpc import aio_client_interceptors
 from bridge.graphql.settings import GraphQLSettings
 from throttling.v1.throttling_service_pb2_grpc import ThrottlingServiceStub
 
-R = TypeVar("R")
+#: Picks an RPC of the stub, e.g. `lambda stub: stub.GetPlan`.
+Method = Callable[[ThrottlingServiceStub], Any]
+Metadata = tuple[tuple[str, str], ...]
 
 #: gRPC status -> GraphQL `extensions.code` (Apollo's conventional names where they exist).
 CODES = {
@@ -81,23 +84,19 @@ class Upstream:
         finally:
             channel.busy -= 1
 
-    async def call(self, start: Callable[[ThrottlingServiceStub], Awaitable[R]]) -> R:
-        """A unary call on the query lane; gRPC errors become GraphQL errors."""
-        with self.stub(Lane.QUERY) as stub:
-            try:
-                return await start(stub)
-            except grpc.aio.AioRpcError as error:
-                raise graphql_error(error) from None
+    async def call(self, method: Method, request: Message, metadata: Metadata) -> Any:
+        """A unary call on the query lane, within the call timeout."""
+        with self.stub(Lane.QUERY) as stub, graphql_errors():
+            return await method(stub)(request, metadata=metadata, timeout=self.call_timeout)
 
-    async def stream(self, start: Callable[[ThrottlingServiceStub], Any]) -> AsyncIterator[Any]:
-        """A server stream on the subscription lane; errors become GraphQL errors; leaving cancels it."""
+    async def stream(self, method: Method, request: Message, metadata: Metadata) -> AsyncIterator[Any]:
+        """A server stream on the subscription lane; leaving the iteration cancels it."""
         with self.stub(Lane.SUBSCRIPTION) as stub:
-            call = start(stub)
+            call = method(stub)(request, metadata=metadata)
             try:
-                async for message in call:
-                    yield message
-            except grpc.aio.AioRpcError as error:
-                raise graphql_error(error) from None
+                with graphql_errors():
+                    async for message in call:
+                        yield message
             finally:
                 call.cancel()
 
@@ -105,6 +104,22 @@ class Upstream:
         for channels in self.lanes.values():
             for channel in channels:
                 await channel.channel.close(grace=None)
+
+
+async def unary(context: Mapping[str, Any], method: Method, request: Message) -> Any:
+    """A resolver's unary call: `method` picks the stub's RPC (`lambda stub: stub.GetPlan`); the
+    caller's identity goes upstream as metadata."""
+    upstream: Upstream = context["upstream"]
+    return await upstream.call(method, request, metadata_from(context))
+
+
+@contextmanager
+def graphql_errors() -> Iterator[None]:
+    """gRPC errors raised inside become GraphQL errors with a code (see CODES)."""
+    try:
+        yield
+    except grpc.aio.AioRpcError as error:
+        raise graphql_error(error) from None
 
 
 def _connect(target: str, credentials: grpc.ChannelCredentials | None) -> grpc.aio.Channel:
@@ -116,7 +131,7 @@ def _connect(target: str, credentials: grpc.ChannelCredentials | None) -> grpc.a
     return grpc.aio.insecure_channel(target, options=options, interceptors=interceptors)
 
 
-def metadata_from(context: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+def metadata_from(context: Mapping[str, Any]) -> Metadata:
     """Authorization and request id from the HTTP request, the WebSocket upgrade, or connection params."""
     found: dict[str, str] = {}
     request = context.get("request")

@@ -128,7 +128,7 @@ async def test_seed_subscription_over_legacy_graphql_ws(ws_url: str) -> None:
 
 async def test_plan_progress_subscription_ends_with_the_stored_plan(ws_url: str) -> None:
     query = f"""subscription {{ planProgress(gameStateInput: {GAME_STATE}) {{
-        iteration score {{ total }} lowerBound plan {{ id requestId }} }} }}"""
+        iteration score {{ total }} lowerBound plan {{ id requestId score {{ total }} }} }} }}"""
     async with transport_ws(ws_url, **{"x-request-id": "ws-req-9"}) as ws:
         await ws.send(json.dumps({"id": "p", "type": "subscribe", "payload": {"query": query}}))
         events = []
@@ -136,7 +136,12 @@ async def test_plan_progress_subscription_ends_with_the_stored_plan(ws_url: str)
             events.append(message["payload"]["data"]["planProgress"])
         assert message["type"] == "complete"
         assert all(e["lowerBound"] <= e["score"]["total"] for e in events)
-        assert events[-1]["plan"]["requestId"] == "ws-req-9", "connection params reach the server as metadata"
+        *improvements, last = events
+        assert improvements, "the exact planner reports its improvements before the stored plan"
+        assert all(e["plan"] is None and e["iteration"] >= 0 for e in improvements)
+        # The stored plan ends the stream: no iteration (no -1 sentinel), its score repeated.
+        assert last["iteration"] is None and last["score"] == last["plan"]["score"]
+        assert last["plan"]["requestId"] == "ws-req-9", "connection params reach the server as metadata"
 
 
 async def test_closing_a_subscription_cancels_the_upstream_stream(

@@ -22,10 +22,10 @@ from tortoise.expressions import Q
 from tortoise.migrations.api import migrate
 from tortoise.queryset import QuerySet
 
-from throttling_sequencer.adapters.storage import codec
+from throttling_sequencer.adapters.storage import rows
 from throttling_sequencer.adapters.storage.models import PlanRecord
 from throttling_sequencer.domain.errors import PlanNotFound, StorageRejected, StorageUnavailable
-from throttling_sequencer.domain.model import Arrival, Plan, Score, Strategy
+from throttling_sequencer.domain.model import Plan
 from throttling_sequencer.domain.ports import PageCursor
 
 APP = "plans"
@@ -86,12 +86,14 @@ class TortoisePlanRepository:
         await self._guard(_expire_pooled_connections, "reconnect")
 
     async def add(self, plan: Plan) -> None:
-        await self._guard(lambda: PlanRecord.create(**_to_row(plan)), "INSERT plans")
+        await self._guard(lambda: PlanRecord.create(**rows.to_row(plan)), "INSERT plans")
 
     async def add_many(self, plans: list[Plan]) -> None:
         """Insert plans; ones already stored (same id) are left alone, so retries are harmless."""
         await self._guard(
-            lambda: PlanRecord.bulk_create([PlanRecord(**_to_row(p)) for p in plans], ignore_conflicts=True),
+            lambda: PlanRecord.bulk_create(
+                [PlanRecord(**rows.to_row(p)) for p in plans], ignore_conflicts=True
+            ),
             "INSERT plans",
         )
 
@@ -101,11 +103,11 @@ class TortoisePlanRepository:
             record = await self._guard(lambda: PlanRecord.get(**match), "SELECT plans")
         except DoesNotExist:
             raise PlanNotFound(str(plan_id)) from None
-        return _from_row(record)
+        return rows.from_row(record)
 
     async def list(self, limit: int, after: PageCursor | None, *, owner: str | None) -> list[Plan]:
         records = await self._guard(lambda: listing(limit, after, owner), "SELECT plans")
-        return [_from_row(r) for r in records]
+        return [rows.from_row(r) for r in records]
 
     async def _guard(self, operation: Callable[[], Awaitable[T]], statement: str) -> T:
         """One database call: a client span, and faults turned into StorageUnavailable (retry) or
@@ -189,47 +191,3 @@ async def _expire_pooled_connections() -> None:
         expire: Callable[[], Awaitable[None]] | None = getattr(client, "_expire_connections", None)
         if expire is not None:  # asyncpg pools; SQLite has nothing to re-dial
             await expire()
-
-
-def _to_row(plan: Plan) -> dict[str, Any]:
-    return {
-        "id": plan.plan_id,
-        "request_id": plan.request_id,
-        "user_id": plan.user_id,
-        "created_at": plan.created_at,
-        "strategy": plan.strategy.value,
-        "game_state": codec.game_state_to_json(plan.game_state),
-        "options": codec.overrides_to_json(plan.overrides),
-        "throttles": list(plan.throttles),
-        "score_total": plan.score.total,
-        "distance_error": plan.score.distance_error,
-        "speed_penalty": plan.score.speed_penalty,
-        "ticks": plan.score.ticks,
-        "nonzero_ticks": plan.score.nonzero_ticks,
-        "final_speed": plan.final_speed,
-        "target_distance": plan.target_distance,
-        "distance_covered": plan.distance_covered,
-        "compute_seconds": plan.compute_seconds,
-        "arrival": plan.arrival.value,
-        "lower_bound": plan.lower_bound,
-    }
-
-
-def _from_row(r: PlanRecord) -> Plan:
-    return Plan(
-        plan_id=r.id,
-        request_id=r.request_id,
-        user_id=r.user_id,
-        created_at=r.created_at,
-        strategy=Strategy(r.strategy),
-        game_state=codec.game_state_from_json(r.game_state),
-        overrides=codec.overrides_from_json(r.options),
-        throttles=tuple(r.throttles),
-        score=Score(r.score_total, r.distance_error, r.speed_penalty, r.ticks, r.nonzero_ticks),
-        final_speed=r.final_speed,
-        target_distance=r.target_distance,
-        distance_covered=r.distance_covered,
-        compute_seconds=r.compute_seconds,
-        arrival=Arrival(r.arrival),
-        lower_bound=r.lower_bound,
-    )
