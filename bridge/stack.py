@@ -15,9 +15,8 @@ from dataclasses import dataclass
 
 from loguru import logger
 
-from bridge.envoy import EnvoySettings
+from bridge.settings import BridgeSettings
 from throttling_sequencer import logs
-from throttling_sequencer.settings import Settings
 
 STOP_TIMEOUT_SECONDS = 15.0
 
@@ -36,7 +35,7 @@ COMMANDS = {
 }
 
 
-def start(settings: Settings) -> list[Child]:
+def start(settings: BridgeSettings) -> list[Child]:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return [Child(name, subprocess.Popen([sys.executable, *argv])) for name, argv in COMMANDS.items()]
 
@@ -56,8 +55,7 @@ def stop(children: list[Child]) -> None:
 
 
 def main() -> int:
-    settings = Settings.from_env()
-    envoy = EnvoySettings.from_env()
+    settings = BridgeSettings.from_env()
     logs.configure(settings.log_level, settings.log_format)
     stop_requested = False
 
@@ -72,9 +70,9 @@ def main() -> int:
         "stack up: gRPC {}, REST, GraphQL (/graphql) and gRPC via Envoy http://{}:{} "
         "(health /api/v1/health), Envoy admin http://127.0.0.1:{}; Ctrl-C stops all",
         settings.grpc_address,
-        envoy.listen_host,
-        envoy.listen_port,
-        envoy.admin_port,
+        settings.envoy.host,
+        settings.envoy.port,
+        settings.envoy.admin_port,
     )
     exit_code = 0
     while not stop_requested:
