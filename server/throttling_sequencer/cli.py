@@ -10,12 +10,11 @@ from pathlib import Path
 from google.protobuf import json_format
 
 from throttling.v1 import game_state_pb2, planning_pb2
+from throttling_sequencer import container as composition
 from throttling_sequencer import logs, workers
 from throttling_sequencer.adapters.grpc import mappers
 from throttling_sequencer.adapters.grpc.validation import Limits, Violations, check_game_state, check_options
-from throttling_sequencer.adapters.storage.tortoise_repository import apply_migrations
 from throttling_sequencer.app import Application
-from throttling_sequencer.container import build
 from throttling_sequencer.domain.config import PlannerConfig
 from throttling_sequencer.domain.errors import InvalidInput
 from throttling_sequencer.domain.model import Plan, Strategy
@@ -71,9 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "migrate":
         logs.configure(settings.log_level, settings.log_format)
-        if settings.resolved_database_url.startswith("sqlite://"):
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
-        asyncio.run(apply_migrations(settings.resolved_database_url))
+        asyncio.run(composition.migrate(settings))
         print(f"migrations applied to {settings.resolved_database_url.split('@')[-1]}")
         return 0
     logs.configure("WARNING", "text")
@@ -121,13 +118,13 @@ def _plan(args: argparse.Namespace, settings: Settings) -> int:
 async def _run(
     settings: Settings, state: game_state_pb2.GameState, options: planning_pb2.PlannerOptions
 ) -> Plan:
-    container = build(settings.with_changes(database_url="memory://"))
-    service: PlanningService = container.resolve(PlanningService)
-    return await service.create_plan(
-        mappers.game_state_from_wire(state),
-        mappers.overrides_from_wire(options),
-        CallContext(request_id="cli", user_id="cli"),
-    )
+    container = composition.build(settings.with_changes(database_url="memory://"))
+    async with composition.storage(container), composition.planning(container) as service:
+        return await service.create_plan(
+            mappers.game_state_from_wire(state),
+            mappers.overrides_from_wire(options),
+            CallContext(request_id="cli", user_id="cli"),
+        )
 
 
 def render_table(plan: Plan) -> str:

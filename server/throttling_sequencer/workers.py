@@ -3,8 +3,8 @@
 Python's GIL caps one process at one core of planning; the kernel spreads new connections
 over the processes listening on the port. Each worker is a plain `serve` in its own
 interpreter (nothing gRPC exists before it starts), so there is no fork-safety hazard. The
-supervisor checks the port is free, applies migrations once, forwards SIGINT/SIGTERM so
-workers drain gracefully, and stops them all if one dies.
+supervisor checks the port is free, applies migrations and compiles the planners' kernels once,
+forwards SIGINT/SIGTERM so workers drain gracefully, and stops them all if one dies.
 
 A worker inherits the supervisor's environment, THROTTLING_WORKERS included: it is told
 explicitly that it is worker i of a supervisor with one process (THROTTLING_SUPERVISED,
@@ -23,7 +23,7 @@ import time
 
 from loguru import logger
 
-from throttling_sequencer.adapters.storage.tortoise_repository import apply_migrations
+from throttling_sequencer import container as composition
 from throttling_sequencer.settings import Settings
 from throttling_sequencer.startup import GRPC_PORT_SETTING, StartupError, ensure_port_free
 
@@ -38,10 +38,10 @@ def run(settings: Settings, count: int) -> int:
         raise StartupError(f"--workers needs a fixed port, not 0: set {GRPC_PORT_SETTING}")
     # Workers share the port (SO_REUSEPORT), so only this check tells a busy port from a sibling.
     ensure_port_free(settings.grpc_host, settings.grpc_port, GRPC_PORT_SETTING)
-    url = settings.resolved_database_url
-    if url.startswith("sqlite://"):
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        asyncio.run(apply_migrations(url))
+    if settings.embedded_database:
+        asyncio.run(composition.migrate(settings))
+    # Workers then only load the kernels, so none has a process of its own.
+    composition.compile_kernels()
     env = {
         **os.environ,
         "THROTTLING_SUPERVISED": "true",

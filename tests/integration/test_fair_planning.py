@@ -28,7 +28,7 @@ from throttling_sequencer.adapters.planners.genetic import GeneticPlanner
 from throttling_sequencer.app import Application
 from throttling_sequencer.domain.config import PlannerConfig
 from throttling_sequencer.domain.model import Problem
-from throttling_sequencer.domain.ports import PlannerResult, ProgressCallback, StopSignal
+from throttling_sequencer.domain.ports import UNHEARD, PlannerResult, ProgressSink, StopSignal
 
 #: Plans with this seed are held in their lane after their first generation.
 HELD_SEED = 4242
@@ -62,10 +62,10 @@ class HeldGenetic(GeneticPlanner):
         problem: Problem,
         config: PlannerConfig,
         stop: StopSignal,
-        on_progress: ProgressCallback | None = None,
+        progress: ProgressSink = UNHEARD,
     ) -> PlannerResult:
         held = HeldStop(stop, self.release) if config.seed == HELD_SEED else stop
-        return super().plan(problem, config, held, on_progress)
+        return super().plan(problem, config, held, progress)
 
 
 @asynccontextmanager

@@ -11,7 +11,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from throttling.v1 import game_state_pb2, planning_pb2, throttling_service_pb2
 from throttling_sequencer.domain import model
 from throttling_sequencer.domain.physics import TickState
-from throttling_sequencer.service.planning import Progress
+from throttling_sequencer.service.events import Progress
 
 STRATEGY_TO_WIRE = {
     model.Strategy.EXACT: planning_pb2.STRATEGY_EXACT,
