@@ -36,10 +36,15 @@ T = TypeVar("T")
 _tracer = trace.get_tracer(__name__)
 
 
+def engine(database_url: str) -> str:
+    """The engine the URL names, sqlite or postgres: its scheme (Settings.storage_kind vetted it)."""
+    return database_url.split("://", 1)[0]
+
+
 def tortoise_config(database_url: str) -> dict[str, Any]:
     # Tortoise caches generated SQL per connection *name* for the whole process: naming the
     # connection after its engine keeps SQLite's SQL from being reused on Postgres.
-    name = database_url.split("://", 1)[0]
+    name = engine(database_url)
     return {
         "connections": {name: database_url},
         "apps": {
@@ -69,8 +74,7 @@ class TortoisePlanRepository:
 
     def __init__(self, database_url: str) -> None:
         self._database_url = database_url
-        #: "sqlite" or "postgres": the URL's scheme, as tortoise_config names the connection.
-        self._kind = database_url.split("://", 1)[0]
+        self._kind = engine(database_url)
 
     async def open(self) -> None:
         await self._guard(
