@@ -18,7 +18,10 @@ import httpx
 import pytest
 from loguru import logger
 
-from bridge.envoy import EnvoySettings, command, render
+from bridge.envoy import command, render
+from bridge.envoy.settings import EnvoySettings
+from bridge.graphql.settings import GraphQLSettings
+from bridge.settings import BridgeSettings
 from failover import lab
 from failover.lab import Cluster
 from tests.support import answers_200, free_port, stop_process, wait_for
@@ -57,13 +60,21 @@ def stub(channel: grpc.aio.Channel) -> throttling_service_pb2_grpc.ThrottlingSer
 
 
 class EnvoyProcess:
-    def __init__(self, grpc_port: int, workdir: Path, graphql_port: int = 9, **overrides: Any) -> None:
-        self.settings = EnvoySettings(
-            listen_port=free_port(),
-            admin_port=free_port(),
+    def __init__(
+        self,
+        grpc_port: int,
+        workdir: Path,
+        graphql_port: int = 9,
+        envoy: dict[str, Any] | None = None,
+        **overrides: Any,
+    ) -> None:
+        """Envoy in front of `grpc_port`; `envoy` changes its own section, `overrides` the rest."""
+        self.settings = BridgeSettings(
             grpc_port=grpc_port,
-            graphql_port=graphql_port,
-            health_interval="0.2s",
+            envoy=EnvoySettings(
+                port=free_port(), admin_port=free_port(), health_interval="0.2s", **(envoy or {})
+            ),
+            graphql=GraphQLSettings(port=graphql_port),
             **overrides,
         )
         self.config = workdir / "envoy.yaml"
@@ -73,7 +84,7 @@ class EnvoyProcess:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.settings.listen_port}"
+        return f"http://127.0.0.1:{self.settings.envoy.port}"
 
     def start(self) -> None:
         with self.log.open("wb") as log:

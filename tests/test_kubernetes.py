@@ -16,7 +16,7 @@ import yaml
 
 from bridge.envoy import envoy_binary
 from bridge.stack import COMMANDS
-from throttling_sequencer.app import SERVICE_NAME
+from throttling_sequencer.container import SERVICE_NAME
 from tools.generate import KUBERNETES_ENVOY, KUBERNETES_ENVOY_DIR
 
 KUBERNETES_VERSION = "1.30.0"

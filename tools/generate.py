@@ -39,7 +39,10 @@ from google.protobuf.compiler import plugin_pb2
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # `python tools/generate.py` runs from tools/; import as tools.*
 
-from bridge.envoy import EnvoySettings, render  # noqa: E402
+from bridge.envoy import render  # noqa: E402
+from bridge.envoy.settings import EnvoySettings  # noqa: E402
+from bridge.graphql.settings import GraphQLSettings  # noqa: E402
+from bridge.settings import BridgeSettings  # noqa: E402
 from tools.openapi_spec import complete  # noqa: E402
 
 PROTO_ROOT = ROOT / "proto"
@@ -50,8 +53,10 @@ EXTRA_DESCRIPTOR_INPUTS = ["google/rpc/error_details.proto"]
 OPENAPI_NAME = "throttling.openapi.json"
 # Envoy in Kubernetes (deploy/kubernetes): Services named as there; the descriptor is mounted
 # from the same ConfigMap.
-KUBERNETES_ENVOY = EnvoySettings(
-    listen_host="0.0.0.0", grpc_host="throttling-server", graphql_host="throttling-graphql"
+KUBERNETES_ENVOY = BridgeSettings(
+    grpc_host="throttling-server",
+    envoy=EnvoySettings(host="0.0.0.0"),
+    graphql=GraphQLSettings(host="throttling-graphql"),
 )
 KUBERNETES_ENVOY_DIR = Path("/etc/envoy")
 INSTALL_SWAGGER = "apt-get install -y golang-grpc-gateway"

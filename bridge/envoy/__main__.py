@@ -12,8 +12,9 @@ from __future__ import annotations
 import os
 import sys
 
-from bridge.envoy import EnvoySettings, command, render
-from throttling_sequencer.settings import Settings, SettingsError
+from bridge.envoy import command, render
+from bridge.settings import BridgeSettings
+from throttling_sequencer.settings import SettingsError
 from throttling_sequencer.startup import StartupError, ensure_port_free
 
 PROG = "python -m bridge.envoy"
@@ -21,16 +22,16 @@ PROG = "python -m bridge.envoy"
 
 def main() -> int:
     try:
-        directory = Settings.from_env().data_dir
-        settings = EnvoySettings.from_env()
-        ensure_port_free(settings.listen_host, settings.listen_port, "THROTTLING_ENVOY_PORT")
-        ensure_port_free("127.0.0.1", settings.admin_port, "THROTTLING_ENVOY_ADMIN_PORT")
+        settings = BridgeSettings.from_env()
+        ensure_port_free(settings.envoy.host, settings.envoy.port, "THROTTLING_ENVOY_PORT")
+        ensure_port_free("127.0.0.1", settings.envoy.admin_port, "THROTTLING_ENVOY_ADMIN_PORT")
+        text = render(settings)
     except (SettingsError, StartupError, ValueError) as error:
         sys.stderr.write(f"{PROG}: error: {error}\n")
         return 1
-    directory.mkdir(parents=True, exist_ok=True)
-    config = directory / "envoy.yaml"
-    config.write_text(render(settings))
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    config = settings.data_dir / "envoy.yaml"
+    config.write_text(text)
     argv = command(config)
     os.execv(argv[0], argv)
 

@@ -22,6 +22,7 @@ from bridge.graphql.schema import schema
 from bridge.graphql.settings import GraphQLSettings
 from bridge.graphql.subscriptions import Connection, SubscriptionLimits
 from bridge.graphql.upstream import Upstream
+from bridge.settings import BridgeSettings
 from throttling_sequencer import tracing
 
 
@@ -105,8 +106,8 @@ class BodyLimit:
         await JSONResponse({"errors": [error]}, status_code=413)(scope, receive, send)
 
 
-def create_app(settings: GraphQLSettings | None = None) -> Starlette:
-    settings = settings or GraphQLSettings.from_env()
+def create_app(stack: BridgeSettings) -> Starlette:
+    settings = stack.sidecar
     graphql = _GraphQL(settings)
 
     @asynccontextmanager
@@ -121,7 +122,7 @@ def create_app(settings: GraphQLSettings | None = None) -> Starlette:
     async def health(_request: Request) -> Response:
         return JSONResponse({"status": "ok", "subscriptions": graphql.subscriptions.open})
 
-    tracing.configure(settings.otel_exporter, service_name="throttling-graphql")
+    tracing.configure(stack.otel_exporter, service_name="throttling-graphql")
     return Starlette(
         # The trace context Envoy (or the caller) sent is continued here.
         middleware=[

@@ -4,12 +4,14 @@ gap, and the outbox backlog and poisoned writes. Served on THROTTLING_METRICS_PO
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from wsgiref.simple_server import WSGIServer
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
+from loguru import logger
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 from throttling_sequencer.domain.model import Plan
+from throttling_sequencer.domain.ports import StorageStatus
 
 RPCS = Counter("throttling_rpc_total", "RPCs handled, by method and final status", ["method", "status"])
 RPC_ERRORS = Counter(
@@ -46,14 +48,20 @@ def observe_plan(plan: Plan) -> None:
         PLAN_GAP.observe(plan.optimality_gap)
 
 
-def serve(
-    host: str,
-    port: int,
-    pending_writes: Callable[[], float],
-    poisoned_writes: Callable[[], float] = lambda: 0.0,
-) -> WSGIServer:
-    """Start the /metrics endpoint in a daemon thread; returns the server to shut down."""
-    PENDING_WRITES.set_function(pending_writes)
-    POISONED_WRITES.set_function(poisoned_writes)
-    server, _thread = start_http_server(port, addr=host)
-    return server
+@contextmanager
+def endpoint(host: str, port: int, status: Callable[[], StorageStatus]) -> Iterator[int | None]:
+    """Serve /metrics (from a daemon thread) while the block runs; yields the bound port, or None
+    when it could not start: metrics are worth a log line, not an outage."""
+    PENDING_WRITES.set_function(lambda: status().pending_writes)
+    POISONED_WRITES.set_function(lambda: status().poisoned_writes)
+    try:
+        server, _thread = start_http_server(port, addr=host)
+    except OSError as error:
+        logger.error("metrics endpoint not started", port=port, error=str(error))
+        yield None
+        return
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()

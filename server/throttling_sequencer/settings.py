@@ -1,22 +1,38 @@
-"""Settings from the environment (THROTTLING_*), with safe local defaults."""
+"""Settings from the environment (THROTTLING_*), with safe local defaults.
+
+Parsed by pydantic-settings: each field is the variable THROTTLING_<FIELD>, typed by its
+annotation; nested sections (the bridges' settings, bridge/settings.py) are THROTTLING_<SECTION>_
+<FIELD>. Building a Settings object never reads the environment: only `from_env` does, so tests
+and tools get exactly what they pass.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Self
+
+from pydantic import ValidationError
+from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings.sources.utils import parse_env_vars
 
 PREFIX = "THROTTLING_"
+StorageKind = Literal["sqlite", "postgres", "memory"]
+STORAGE_KINDS: tuple[StorageKind, ...] = ("sqlite", "postgres", "memory")
+#: What pydantic's parse errors mean, in the words the old parser used.
+_KINDS = {"int_parsing": "int", "float_parsing": "float", "bool_parsing": "bool"}
 
 
 class SettingsError(ValueError):
     """An environment variable holds a value the service cannot use."""
 
 
-@dataclass(frozen=True, slots=True)
-class Settings:
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=PREFIX, env_nested_delimiter="_", env_nested_max_split=1, frozen=True
+    )
+
     grpc_host: str = "127.0.0.1"
     grpc_port: int = 50051
     #: Where the embedded SQLite database lives.
@@ -92,7 +108,18 @@ class Settings:
     #: "none", "console" or "otlp" (to OTEL_EXPORTER_OTLP_ENDPOINT); traces are created either way
     #: so logs carry trace ids.
     otel_exporter: str = "none"
-    extra: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Constructing takes only what is passed; `from_env` is the one reader of the environment."""
+        return (init_settings,)
 
     @property
     def resolved_database_url(self) -> str:
@@ -101,10 +128,24 @@ class Settings:
         return self.database_url or f"sqlite://{self.data_dir / 'throttling.sqlite3'}?synchronous=NORMAL"
 
     @property
+    def storage_kind(self) -> StorageKind:
+        """Which store the database URL names (`check` refuses any other scheme)."""
+        scheme = self.resolved_database_url.split("://", 1)[0]
+        for kind in STORAGE_KINDS:
+            if scheme == kind:
+                return kind
+        raise SettingsError(f"{PREFIX}DATABASE_URL must start with sqlite://, postgres:// or memory://")
+
+    @property
+    def embedded_database(self) -> bool:
+        """The database is a file of this server's (SQLite): it creates it and keeps its schema current."""
+        return self.storage_kind == "sqlite"
+
+    @property
     def uses_outbox(self) -> bool:
         if self.outbox == "auto":
-            return self.resolved_database_url.startswith("postgres://")
-        return self.outbox == "on" and not self.resolved_database_url.startswith("memory://")
+            return self.storage_kind == "postgres"
+        return self.outbox == "on" and self.storage_kind != "memory"
 
     @property
     def outbox_journal(self) -> Path:
@@ -117,26 +158,27 @@ class Settings:
         return f"{self.grpc_host}:{self.grpc_port}"
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        environ = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            if f.name == "extra":
-                continue
-            raw = environ.get(PREFIX + f.name.upper())
-            if raw is None:
-                continue
-            values[f.name] = _parse(f.name, f.type, raw)
-        settings = cls(**values)
-        settings.check()
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:
+        """Settings from THROTTLING_* variables (of `environ`, else the process's environment)."""
+        source = _Environment(cls, os.environ if environ is None else environ)
+        return cls._checked(source())
+
+    def with_changes(self, **changes: Any) -> Self:
+        return self._checked(self.model_dump() | changes)
+
+    @classmethod
+    def _checked(cls, values: Mapping[str, Any]) -> Self:
+        try:
+            settings = cls.model_validate(values)
+        except ValidationError as error:
+            raise SettingsError("; ".join(_describe(e) for e in error.errors())) from None
+        problems = settings.problems()
+        if problems:
+            raise SettingsError("; ".join(PREFIX + p for p in problems))
         return settings
 
-    def with_changes(self, **changes: Any) -> Settings:
-        settings = replace(self, **changes)
-        settings.check()
-        return settings
-
-    def check(self) -> None:
+    def problems(self) -> list[str]:
+        """Every rule the values break, each naming its variable (without the THROTTLING_ prefix)."""
         problems = []
         if bool(self.tls_cert_file) != bool(self.tls_key_file):
             problems.append("TLS_CERT_FILE and TLS_KEY_FILE go together")
@@ -182,25 +224,27 @@ class Settings:
             problems.append("LOG_FORMAT must be json or text")
         if self.otel_exporter not in ("none", "console", "otlp"):
             problems.append("OTEL_EXPORTER must be none, console or otlp")
-        if not self.resolved_database_url.startswith(("sqlite://", "postgres://", "memory://")):
+        if not self.resolved_database_url.startswith(tuple(f"{kind}://" for kind in STORAGE_KINDS)):
             problems.append("DATABASE_URL must start with sqlite://, postgres:// or memory://")
-        if problems:
-            raise SettingsError("; ".join(PREFIX + p for p in problems))
+        return problems
 
 
-def _parse(name: str, kind: Any, raw: str) -> Any:
-    kind = str(kind)
-    try:
-        if kind == "int":
-            return int(raw)
-        if kind == "float":
-            return float(raw)
-        if kind == "bool":
-            if raw.lower() not in ("1", "0", "true", "false", "yes", "no"):
-                raise ValueError(raw)
-            return raw.lower() in ("1", "true", "yes")
-        if kind == "Path":
-            return Path(raw)
-        return raw
-    except ValueError:
-        raise SettingsError(f"{PREFIX}{name.upper()}={raw!r} is not a valid {kind}") from None
+class _Environment(EnvSettingsSource):
+    """pydantic-settings' environment source, reading a given mapping instead of os.environ."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return parse_env_vars(
+            self._environ, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str
+        )
+
+
+def _describe(error: Any) -> str:
+    """One pydantic error as the variable it concerns, its value and why it is refused."""
+    name = PREFIX + "_".join(str(part) for part in error["loc"]).upper()
+    kind = _KINDS.get(error["type"])
+    reason = f"is not a valid {kind}" if kind else error["msg"]
+    return f"{name}={error['input']!r} {reason}"

@@ -3,8 +3,8 @@
 Python's GIL caps one process at one core of planning; the kernel spreads new connections
 over the processes listening on the port. Each worker is a plain `serve` in its own
 interpreter (nothing gRPC exists before it starts), so there is no fork-safety hazard. The
-supervisor checks the port is free, applies migrations once, forwards SIGINT/SIGTERM so
-workers drain gracefully, and stops them all if one dies.
+supervisor checks the port is free, applies migrations and compiles the planners' kernels once,
+forwards SIGINT/SIGTERM so workers drain gracefully, and stops them all if one dies.
 
 A worker inherits the supervisor's environment, THROTTLING_WORKERS included: it is told
 explicitly that it is worker i of a supervisor with one process (THROTTLING_SUPERVISED,
@@ -23,15 +23,12 @@ import time
 
 from loguru import logger
 
-from throttling_sequencer.adapters.storage.tortoise_repository import apply_migrations
+from throttling_sequencer import container as composition
 from throttling_sequencer.settings import Settings
 from throttling_sequencer.startup import (
     GRPC_PORT_SETTING,
-    SQLITE_PREFIX,
     StartupError,
-    ensure_data_dir,
     ensure_port_free,
-    ensure_sqlite_opens,
 )
 
 POLL_SECONDS = 0.2
@@ -45,12 +42,10 @@ def run(settings: Settings, count: int) -> int:
         raise StartupError(f"--workers needs a fixed port, not 0: set {GRPC_PORT_SETTING}")
     # Workers share the port (SO_REUSEPORT), so only this check tells a busy port from a sibling.
     ensure_port_free(settings.grpc_host, settings.grpc_port, GRPC_PORT_SETTING)
-    url = settings.resolved_database_url
-    if url.startswith(SQLITE_PREFIX) or settings.uses_outbox:
-        ensure_data_dir(settings.data_dir)
-    if url.startswith(SQLITE_PREFIX):
-        ensure_sqlite_opens(url)
-        asyncio.run(apply_migrations(url))
+    if settings.embedded_database:
+        asyncio.run(composition.migrate(settings))
+    # Workers then only load the kernels, so none has a process of its own.
+    composition.compile_kernels()
     env = {
         **os.environ,
         "THROTTLING_SUPERVISED": "true",

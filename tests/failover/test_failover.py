@@ -34,8 +34,8 @@ from throttling_sequencer.adapters.storage.journal import Journal
 from throttling_sequencer.adapters.storage.outbox import OutboxRepository
 from throttling_sequencer.adapters.storage.tortoise_repository import TortoisePlanRepository, apply_migrations
 from throttling_sequencer.app import Application
-from throttling_sequencer.container import ManagedRepository
 from throttling_sequencer.domain.errors import StorageUnavailable
+from throttling_sequencer.domain.ports import PlanRepository
 
 CLIENTS = 6
 FLIPS = 5
@@ -148,7 +148,7 @@ async def service_under_load(lab: Lab, data_dir: Path) -> AsyncIterator[tuple[Lo
     await apply_migrations(lab.direct_url(lab.writer))
     app = Application(make_settings(database_url=lab.pgbouncer_url, data_dir=data_dir, outbox="on"))
     await app.start()
-    outbox = app.container.resolve(ManagedRepository)
+    outbox = app.container.resolve(PlanRepository)
     assert isinstance(outbox, OutboxRepository)
     outcome: list[Outcome] = []
     try:

@@ -16,7 +16,7 @@ from tests.support import game_state
 from throttling_sequencer.adapters.storage.outbox import OutboxRepository
 from throttling_sequencer.domain.errors import StorageUnavailable
 from throttling_sequencer.domain.model import Plan, PlannerOverrides, Score, Strategy
-from throttling_sequencer.domain.ports import PageCursor
+from throttling_sequencer.domain.ports import PageCursor, StorageStatus
 
 
 class AwayDatabase:
@@ -30,8 +30,14 @@ class AwayDatabase:
     async def reconnect(self) -> None:
         raise StorageUnavailable("away")
 
+    async def add(self, plan: Plan) -> None:
+        raise StorageUnavailable("away")
+
     async def add_many(self, plans: list[Plan]) -> None:
         raise StorageUnavailable("away")
+
+    def status(self) -> StorageStatus:
+        return StorageStatus("postgres")
 
     async def get(self, plan_id: UUID, *, owner: str | None) -> Plan:
         raise StorageUnavailable("away")

@@ -187,7 +187,7 @@ async def test_a_valid_token_works_everywhere_and_names_the_user(
 
 
 async def test_websocket_connection_params_carry_the_token(secured: SecuredStack, issuer: Issuer) -> None:
-    url = f"ws://127.0.0.1:{secured.envoy.settings.listen_port}/graphql"
+    url = f"ws://127.0.0.1:{secured.envoy.settings.envoy.port}/graphql"
     state = (
         "{playerUnits: [{coordinate: {x: 0, y: 0}, speed: 0, mass: 10, friction: 0.1}], "
         "enemyUnits: [{coordinate: {x: 300, y: 0}, speed: 0, mass: 1, friction: 0}]}"

@@ -115,7 +115,7 @@ async def test_a_stream_is_a_json_array_ending_in_done(rest: httpx.AsyncClient) 
 
 
 async def test_native_grpc_passes_through_the_same_port(envoy: EnvoyProcess) -> None:
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{envoy.settings.listen_port}") as channel:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{envoy.settings.envoy.port}") as channel:
         stub = ThrottlingServiceStub(channel)
         goals = (
             await stub.CalculateThrottleSteps(

@@ -29,7 +29,7 @@ from throttling_sequencer.adapters.planners.genetic import GeneticPlanner
 from throttling_sequencer.app import Application
 from throttling_sequencer.domain.config import PlannerConfig
 from throttling_sequencer.domain.model import Problem
-from throttling_sequencer.domain.ports import PlannerResult, ProgressCallback, StopSignal
+from throttling_sequencer.domain.ports import UNHEARD, PlannerResult, ProgressSink, StopSignal
 from throttling_sequencer.service.lanes import FairLane, PlanningLanes
 
 #: Plans with this seed are held in their lane after their first generation.
@@ -62,10 +62,10 @@ class HeldGenetic(GeneticPlanner):
         problem: Problem,
         config: PlannerConfig,
         stop: StopSignal,
-        on_progress: ProgressCallback | None = None,
+        progress: ProgressSink = UNHEARD,
     ) -> PlannerResult:
         held = HeldStop(stop, self.release) if config.seed == HELD_SEED else stop
-        return super().plan(problem, config, held, on_progress)
+        return super().plan(problem, config, held, progress)
 
 
 @asynccontextmanager
@@ -215,10 +215,10 @@ class PermitGenetic(GeneticPlanner):
         problem: Problem,
         config: PlannerConfig,
         stop: StopSignal,
-        on_progress: ProgressCallback | None = None,
+        progress: ProgressSink = UNHEARD,
     ) -> PlannerResult:
         held = PermitStop(stop, self.permits) if config.seed == HELD_SEED else stop
-        return super().plan(problem, config, held, on_progress)
+        return super().plan(problem, config, held, progress)
 
 
 async def test_one_callers_queue_never_holds_up_another_callers_plan(

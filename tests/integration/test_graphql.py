@@ -33,7 +33,7 @@ SEED_SUBSCRIPTION = f"""subscription {{
 
 @pytest.fixture
 def ws_url(envoy: EnvoyProcess) -> str:
-    return f"ws://127.0.0.1:{envoy.settings.listen_port}/graphql"
+    return f"ws://127.0.0.1:{envoy.settings.envoy.port}/graphql"
 
 
 async def post(rest: httpx.AsyncClient, query: str, **headers: str) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, ClassVar
@@ -19,16 +20,20 @@ from tests.rpc_errors import error_info
 from tests.support import free_port, game_state_pb, problem, rpc_logged, wait_for, wait_until
 from throttling.v1 import planning_pb2
 from throttling.v1 import throttling_service_pb2 as pb
-from throttling.v1.throttling_service_pb2_grpc import ThrottlingServiceStub
+from throttling.v1.throttling_service_pb2_grpc import (
+    ThrottlingServiceStub,
+    add_ThrottlingServiceServicer_to_server,
+)
 from throttling_sequencer import container as composition
+from throttling_sequencer.adapters.grpc.servicer import ThrottlingServicer
 from throttling_sequencer.adapters.planners.genetic import GeneticParameters, GeneticPlanner
 from throttling_sequencer.app import Application
-from throttling_sequencer.container import ManagedRepository
+from throttling_sequencer.container import KernelWarmUp
 from throttling_sequencer.domain.config import PlannerConfig
 from throttling_sequencer.domain.errors import StorageUnavailable
 from throttling_sequencer.domain.model import Plan
 from throttling_sequencer.domain.physics import score, simulate
-from throttling_sequencer.domain.ports import PlannerResult
+from throttling_sequencer.domain.ports import PlannerResult, PlanRepository
 
 RANDOM = planning_pb2.PlannerOptions(strategy=planning_pb2.STRATEGY_RANDOM, seed=11)
 #: The longest search there is, bounded by generations, not by the budget: 300 generations of
@@ -39,6 +44,8 @@ LONGEST = planning_pb2.PlannerOptions(
 )
 FAR = game_state_pb(distance=1e9)
 SERVICE = "throttling.v1.ThrottlingService"
+#: Turns a hang into a failure; what it guards takes milliseconds.
+HANG_GUARD_SECONDS = 120.0
 
 
 def create(options: planning_pb2.PlannerOptions = RANDOM, **kwargs: Any) -> pb.CreatePlanRequest:
@@ -311,6 +318,65 @@ async def test_health_watch_streams_the_status(channel: grpc.aio.Channel) -> Non
     watch.cancel()
 
 
+class GatedWarmUp:
+    """A kernel warm-up that holds until the test lets it finish."""
+
+    def __init__(self) -> None:
+        self.started = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self) -> None:
+        self.started.set()
+        assert self.release.wait(HANG_GUARD_SECONDS), "the test never released the warm-up"
+
+
+async def health_of(channel: grpc.aio.Channel) -> dict[str, int]:
+    health = health_pb2_grpc.HealthStub(channel)
+    return {
+        name: (await health.Check(health_pb2.HealthCheckRequest(service=name), timeout=30)).status
+        for name in ("", SERVICE)
+    }
+
+
+async def test_health_is_not_serving_until_the_kernels_are_warm() -> None:
+    """Envoy and Kubernetes route to a server only once no request would wait for a compile."""
+    app = Application(make_settings())
+    warm_up = GatedWarmUp()
+    app.container.register(KernelWarmUp, instance=warm_up)
+    starting = asyncio.create_task(app.start())
+    try:
+        assert await asyncio.to_thread(warm_up.started.wait, HANG_GUARD_SECONDS), "warm-up never began"
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
+            not_serving = health_pb2.HealthCheckResponse.NOT_SERVING
+            assert await health_of(channel) == {"": not_serving, SERVICE: not_serving}
+            assert not starting.done()
+            warm_up.release.set()
+            assert await starting == app.port
+            serving = health_pb2.HealthCheckResponse.SERVING
+            assert await health_of(channel) == {"": serving, SERVICE: serving}
+    finally:
+        warm_up.release.set()
+        await asyncio.gather(starting, return_exceptions=True)
+        await app.stop()
+
+
+async def test_a_servicer_served_without_the_request_boundary_refuses_every_call() -> None:
+    """Nobody established who is calling: the call fails loudly instead of acting for 'anonymous'."""
+    app = Application(make_settings())
+    bare = grpc.aio.server()
+    add_ThrottlingServiceServicer_to_server(app.container.resolve(ThrottlingServicer), bare)
+    port = bare.add_insecure_port("127.0.0.1:0")
+    await bare.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            with pytest.raises(grpc.aio.AioRpcError) as raised:
+                await ThrottlingServiceStub(channel).ListPlans(pb.ListPlansRequest(), timeout=30)
+    finally:
+        await bare.stop(None)
+    assert raised.value.code() == grpc.StatusCode.UNKNOWN
+    assert "RequestBoundary" in (raised.value.details() or "")
+
+
 def grpcurl() -> str:
     return str(Path(sys.executable).parent / "grpcurl")
 
@@ -368,7 +434,7 @@ async def test_storage_failures_map_to_statuses_without_leaking(
     error: Exception, code: grpc.StatusCode
 ) -> None:
     app = Application(make_settings())
-    app.container.register(ManagedRepository, instance=FailingRepository(error))
+    app.container.register(PlanRepository, instance=FailingRepository(error))
     await app.start()
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:

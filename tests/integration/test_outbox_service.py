@@ -30,9 +30,9 @@ from throttling_sequencer.adapters.storage.journal import POISON, Journal
 from throttling_sequencer.adapters.storage.outbox import JournalInUse, OutboxRepository
 from throttling_sequencer.adapters.storage.tortoise_repository import TortoisePlanRepository, apply_migrations
 from throttling_sequencer.app import Application
-from throttling_sequencer.container import ManagedRepository
 from throttling_sequencer.domain.errors import StorageRejected, StorageUnavailable
 from throttling_sequencer.domain.model import Score
+from throttling_sequencer.domain.ports import PlanRepository
 from throttling_sequencer.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -50,7 +50,7 @@ async def serving(settings: Settings) -> AsyncIterator[tuple[Application, Thrott
 
 
 def outbox_of(app: Application) -> OutboxRepository:
-    outbox = app.container.resolve(ManagedRepository)
+    outbox = app.container.resolve(PlanRepository)
     assert isinstance(outbox, OutboxRepository)
     return outbox
 

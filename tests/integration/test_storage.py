@@ -33,10 +33,9 @@ from throttling_sequencer.adapters.storage.tortoise_repository import (
     listing,
 )
 from throttling_sequencer.app import Application
-from throttling_sequencer.container import ManagedRepository
 from throttling_sequencer.domain.errors import PlanNotFound, StorageUnavailable
 from throttling_sequencer.domain.model import Arrival, Plan, PlannerOverrides, Score, Strategy
-from throttling_sequencer.domain.ports import PageCursor
+from throttling_sequencer.domain.ports import PageCursor, PlanRepository
 from throttling_sequencer.request_context import MAX_USER_ID_LENGTH
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -63,8 +62,8 @@ def make_plan(created_at: datetime, plan_id: UUID | None = None, user_id: str = 
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgres"])
-async def repository(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ManagedRepository]:
-    repo: ManagedRepository
+async def repository(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[PlanRepository]:
+    repo: PlanRepository
     if request.param == "memory":
         repo = InMemoryPlanRepository()
     else:
@@ -79,18 +78,18 @@ async def repository(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
     await repo.close()
 
 
-async def test_a_stored_plan_reads_back_equal(repository: ManagedRepository) -> None:
+async def test_a_stored_plan_reads_back_equal(repository: PlanRepository) -> None:
     plan = make_plan(T0)
     await repository.add(plan)
     assert await repository.get(plan.plan_id, owner=None) == plan
 
 
-async def test_a_missing_plan_is_not_found(repository: ManagedRepository) -> None:
+async def test_a_missing_plan_is_not_found(repository: PlanRepository) -> None:
     with pytest.raises(PlanNotFound):
         await repository.get(uuid4(), owner=None)
 
 
-async def test_listing_is_newest_first_and_resumes_after_a_cursor(repository: ManagedRepository) -> None:
+async def test_listing_is_newest_first_and_resumes_after_a_cursor(repository: PlanRepository) -> None:
     # Two plans share a timestamp: the id breaks the tie, so pages never skip or repeat.
     plans = [make_plan(T0 + timedelta(seconds=i // 2)) for i in range(5)]
     for plan in plans:
@@ -102,7 +101,7 @@ async def test_listing_is_newest_first_and_resumes_after_a_cursor(repository: Ma
     assert [p.plan_id for p in first + rest] == [p.plan_id for p in expected]
 
 
-async def test_a_reader_sees_only_their_own_plans(repository: ManagedRepository) -> None:
+async def test_a_reader_sees_only_their_own_plans(repository: PlanRepository) -> None:
     alices = [make_plan(T0 + timedelta(seconds=i), user_id="alice") for i in range(0, 6, 2)]
     bobs = [make_plan(T0 + timedelta(seconds=i), user_id="bob") for i in range(1, 6, 2)]
     for plan in alices + bobs:
@@ -206,7 +205,7 @@ async def test_plans_survive_a_server_restart_on_sqlite(tmp_path: Path) -> None:
     assert [p.plan_id for p in listed] == [created.plan_id]
 
 
-async def test_storing_the_same_plan_twice_keeps_one(repository: ManagedRepository) -> None:
+async def test_storing_the_same_plan_twice_keeps_one(repository: PlanRepository) -> None:
     plan = make_plan(T0)
     add_many = getattr(repository, "add_many")  # noqa: B009 (both stores have it; the port does not)
     await add_many([plan])
@@ -285,7 +284,7 @@ async def test_a_plan_answered_while_postgres_is_down_survives_a_server_restart(
 
     second = Application(settings)
     await second.start()  # replays the journal into the database
-    outbox = second.container.resolve(ManagedRepository)
+    outbox = second.container.resolve(PlanRepository)
     assert isinstance(outbox, OutboxRepository)
     await within(outbox.drained(), "the replayed journal to reach the database")
     await second.stop()

@@ -87,14 +87,16 @@ async def secure(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Secu
     proxy = EnvoyProcess(
         app.port,
         tmp_path_factory.mktemp("tls-envoy"),
-        tls_cert_file=str(certificates.cert),
-        tls_key_file=str(certificates.key),
-        upstream_ca_file=str(certificates.ca),
+        envoy={
+            "tls_cert_file": str(certificates.cert),
+            "tls_key_file": str(certificates.key),
+            "upstream_ca_file": str(certificates.ca),
+        },
     )
     proxy.start()
     try:
         context = ssl.create_default_context(cafile=str(certificates.ca))
-        health = f"https://127.0.0.1:{proxy.settings.listen_port}/api/v1/health"
+        health = f"https://127.0.0.1:{proxy.settings.envoy.port}/api/v1/health"
         async with httpx.AsyncClient(verify=context) as client:
             await wait_for(lambda: answers_200(client, health), f"Envoy to answer {health} with 200 over TLS")
         yield Secure(app, proxy, certificates)
@@ -120,7 +122,7 @@ async def test_grpc_speaks_tls_and_refuses_plaintext(secure: Secure) -> None:
 
 async def test_envoy_serves_https_and_calls_the_server_over_tls(secure: Secure) -> None:
     context = ssl.create_default_context(cafile=str(secure.certificates.ca))
-    url = f"https://127.0.0.1:{secure.envoy.settings.listen_port}"
+    url = f"https://127.0.0.1:{secure.envoy.settings.envoy.port}"
     async with httpx.AsyncClient(base_url=url, verify=context) as client:
         response = await client.post("/api/v1/throttle/calculate_throttle_steps", json=DEFAULT_STATE_JSON)
     assert response.status_code == 200 and response.json()

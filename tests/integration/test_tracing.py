@@ -84,7 +84,7 @@ async def traced(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Trac
     }
     sidecar = subprocess.Popen([sys.executable, "-m", "bridge.graphql"], env=env)  # noqa: ASYNC220
     assert app.port is not None
-    proxy = EnvoyProcess(app.port, workdir, graphql_port, otlp_endpoint=f"127.0.0.1:{otlp_port}")
+    proxy = EnvoyProcess(app.port, workdir, graphql_port, envoy={"otlp_endpoint": f"127.0.0.1:{otlp_port}"})
     proxy.start()
     try:
         await proxy.wait_healthy()

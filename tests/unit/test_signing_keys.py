@@ -11,8 +11,8 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from throttling_sequencer.adapters.grpc.errors import Unauthenticated
 from throttling_sequencer.adapters.grpc.signing_keys import SigningKeys
-from throttling_sequencer.domain.errors import Unauthenticated
 
 KEY = jwt.PyJWK(
     json.loads(jwt.algorithms.ECAlgorithm.to_jwk(ec.generate_private_key(ec.SECP256R1()).public_key()))

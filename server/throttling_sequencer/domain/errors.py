@@ -1,6 +1,7 @@
 """The domain's exceptions: each carries a human `detail` and machine-readable `context`.
 
-The gRPC edge maps them to status codes in one place (adapters/grpc/errors.py).
+The gRPC edge maps them to status codes in one place (adapters/grpc/errors.py), where the
+transport's own errors (authentication, stream length) are declared too.
 """
 
 from __future__ import annotations
@@ -66,17 +67,4 @@ class BacklogFull(ThrottlingError):
         super().__init__(
             f"the plan store is behind: {waiting} answered plans wait to be stored ({limit}); retry later",
             waiting=waiting,
-        )
-
-
-class Unauthenticated(ThrottlingError):
-    """The caller did not prove who it is: no token, or a token that fails a check."""
-
-
-class StreamTooLong(ThrottlingError):
-    """A stream would outlast the longest a stream may run (pace it faster, or plan fewer ticks)."""
-
-    def __init__(self, max_seconds: float, **context: Any) -> None:
-        super().__init__(
-            f"the stream would run longer than {max_seconds:g} s", max_seconds=max_seconds, **context
         )

@@ -48,8 +48,30 @@ class PlannerResult:
     lower_bound: float | None = None
 
 
-#: Called from the planner's thread with each improved plan: (throttles, iteration, lower bound).
-ProgressCallback = Callable[[tuple[int, ...], int, float | None], None]
+@dataclass(frozen=True, slots=True)
+class Improvement:
+    """A better plan a planner found while searching."""
+
+    throttles: tuple[int, ...]
+    #: The generation, sample or length it was found at.
+    iteration: int
+    #: A proven lower bound on the best achievable score, when the strategy can certify one.
+    lower_bound: float | None = None
+
+
+class ProgressSink(Protocol):
+    """Where a planner reports each improvement, from its worker thread; must return at once."""
+
+    def improved(self, improvement: Improvement) -> None: ...
+
+
+class _Unheard:
+    def improved(self, improvement: Improvement) -> None:
+        """Nobody listens: the improvement is dropped."""
+
+
+#: The sink of a plan whose progress nobody follows.
+UNHEARD: ProgressSink = _Unheard()
 
 
 class Planner(Protocol):
@@ -58,11 +80,7 @@ class Planner(Protocol):
     strategy: Strategy
 
     def plan(
-        self,
-        problem: Problem,
-        config: PlannerConfig,
-        stop: StopSignal,
-        on_progress: ProgressCallback | None = None,
+        self, problem: Problem, config: PlannerConfig, stop: StopSignal, progress: ProgressSink = UNHEARD
     ) -> PlannerResult: ...
 
 
@@ -74,11 +92,44 @@ class PageCursor:
     plan_id: UUID
 
 
+@dataclass(frozen=True, slots=True)
+class StorageStatus:
+    """What the plan store reports about itself (GetStatus, metrics)."""
+
+    #: "sqlite", "postgres" or "memory".
+    kind: str
+    #: Plans are journaled locally and written to the database in the background.
+    outbox: bool = False
+    #: Answered plans not yet in the database.
+    pending_writes: int = 0
+    #: Plans the database refused for good, kept aside.
+    poisoned_writes: int = 0
+    #: Longest accepted-to-stored delay seen, in seconds.
+    max_write_delay_seconds: float = 0.0
+
+
 class PlanRepository(Protocol):
-    """Plans by id and newest first. Reads name an `owner`: only that user's plans are seen
-    (None: every user's, for administrators)."""
+    """Where plans are kept: opened before serving, closed after draining.
+
+    Reads name an `owner`: only that user's plans are seen (None: every user's, for
+    administrators). A store in front of another (the outbox) takes this same port for the
+    store behind it.
+    """
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def reconnect(self) -> None:
+        """Re-dial the database (e.g. after a failover); raises StorageUnavailable if it is away."""
+        ...
 
     async def add(self, plan: Plan) -> None: ...
+
+    async def add_many(self, plans: list[Plan]) -> None:
+        """Store plans, leaving alone those whose id is already stored, so retries are harmless.
+        Raises StorageUnavailable (try again later) or StorageRejected (never storable as they are)."""
+        ...
 
     async def get(self, plan_id: UUID, *, owner: str | None) -> Plan:
         """Raises PlanNotFound, also when the plan belongs to someone other than `owner`."""
@@ -86,4 +137,8 @@ class PlanRepository(Protocol):
 
     async def list(self, limit: int, after: PageCursor | None, *, owner: str | None) -> list[Plan]:
         """Newest first (created_at, then plan_id, descending), strictly after the cursor."""
+        ...
+
+    def status(self) -> StorageStatus:
+        """Cheap and synchronous: metrics read it from their own thread."""
         ...

@@ -7,6 +7,7 @@ import math
 import time
 from collections.abc import AsyncGenerator, Callable, Iterator, Mapping
 from concurrent.futures import Executor, Future
+from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID, uuid4
@@ -21,25 +22,22 @@ from throttling_sequencer.domain.model import (
     PlannerOverrides,
     PlanPage,
     Problem,
-    Score,
     Strategy,
 )
-from throttling_sequencer.domain.physics import (
-    TickState,
-    assess,
-    final_state,
-    score,
-    score_ceiling,
-    simulate,
-)
+from throttling_sequencer.domain.physics import TickState, assess, final_state, score, score_ceiling, simulate
 from throttling_sequencer.domain.ports import (
+    UNHEARD,
+    Improvement,
     Planner,
     PlannerResult,
     PlanRepository,
-    ProgressCallback,
+    ProgressSink,
     StopSignal,
+    StorageStatus,
 )
 from throttling_sequencer.service import paging
+from throttling_sequencer.service.events import Finished, Improved, PlanEvent, Progress
+from throttling_sequencer.service.handoff import Handoff
 from throttling_sequencer.service.lanes import PlanningLanes
 
 #: Below this much time before the caller's deadline, planning is refused outright.
@@ -56,21 +54,6 @@ _OVERFLOWS = (
     "speed and distance overflow the floating-point range (raise the mass or lower max_throttle)"
 )
 MAX_PAGE_SIZE = 100
-
-
-@dataclass(frozen=True, slots=True)
-class Progress:
-    """An improved plan found while planning."""
-
-    iteration: int
-    elapsed_seconds: float
-    throttles: tuple[int, ...]
-    score: Score
-    lower_bound: float | None
-
-    @property
-    def optimality_gap(self) -> float | None:
-        return None if self.lower_bound is None else max(0.0, self.score.total - self.lower_bound)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,17 +97,47 @@ class PlanningService:
         self._monotonic = monotonic
         self._answer_reserve = answer_reserve_seconds
 
-    async def create_plan(
+    async def plan_events(
+        self, state: GameState, overrides: PlannerOverrides, call: CallContext, *, improvements: bool = True
+    ) -> AsyncGenerator[PlanEvent, None]:
+        """Plan for state.player_units[0] towards state.enemy_units[0]: an Improved event for each
+        better plan the planner finds (unless `improvements` is off), then Finished with the
+        stored plan.
+
+        Closing the iterator early (the client went away) cancels planning.
+        """
+        found: Handoff[Improved] | None = Handoff() if improvements else None
+        planning = asyncio.ensure_future(self._plan(state, overrides, call, found))
+        try:
+            if found is not None:
+                # The planner's last improvement reaches the loop before its result does.
+                planning.add_done_callback(lambda _: found.close())
+                async for improved in found:
+                    yield improved
+            yield Finished(await planning)
+        finally:
+            planning.cancel()
+
+    async def create_plan(self, state: GameState, overrides: PlannerOverrides, call: CallContext) -> Plan:
+        """The stored plan: plan_events' last event, without following its progress."""
+        async with aclosing(self.plan_events(state, overrides, call, improvements=False)) as events:
+            async for event in events:
+                match event:
+                    case Finished(plan):
+                        return plan
+        raise AssertionError("plan_events ended without a Finished event")
+
+    def storage_status(self) -> StorageStatus:
+        """GetStatus: the kind of plan store, and its outbox backlog if it has one."""
+        return self._repository.status()
+
+    async def _plan(
         self,
         state: GameState,
         overrides: PlannerOverrides,
         call: CallContext,
-        on_progress: Callable[[Progress], None] | None = None,
+        found: Handoff[Improved] | None,
     ) -> Plan:
-        """Plan for state.player_units[0] towards state.enemy_units[0], store the plan, return it.
-
-        `on_progress` is called from the planner's worker thread with each improved plan.
-        """
         strategy = overrides.strategy or self._default_strategy
         planner = self._planners.get(strategy)
         if planner is None:
@@ -139,7 +152,7 @@ class PlanningService:
         # time the plan may take. The budget itself starts when a worker picks the plan up.
         allowed = self._planning_deadline(arrived, config, call.deadline) - arrived
         stop = StopSignal(math.inf, self._monotonic)
-        job = self._job(planner, problem, config, call.deadline, stop, on_progress)
+        job = self._job(planner, problem, config, call.deadline, stop, found)
         started, result, finished = await self._run(self._lanes.submit(allowed, call.user_id, job), stop)
         elapsed = finished - started
 
@@ -174,38 +187,6 @@ class PlanningService:
             queued_ms=round((started - arrived) * 1000, 3),
         )
         return plan
-
-    async def plan_with_progress(
-        self, state: GameState, overrides: PlannerOverrides, call: CallContext
-    ) -> AsyncGenerator[Progress | Plan, None]:
-        """Yield each improved plan as the planner finds it, then the stored Plan.
-
-        Closing the iterator early (the client went away) cancels planning.
-        """
-        loop = asyncio.get_running_loop()
-        found: asyncio.Queue[Progress] = asyncio.Queue()
-
-        def on_progress(progress: Progress) -> None:  # planner thread
-            loop.call_soon_threadsafe(found.put_nowait, progress)
-
-        planning = asyncio.ensure_future(self.create_plan(state, overrides, call, on_progress))
-        waiting: asyncio.Future[Progress] | None = None
-        try:
-            while not planning.done():
-                waiting = asyncio.ensure_future(found.get())
-                await asyncio.wait({planning, waiting}, return_when=asyncio.FIRST_COMPLETED)
-                if waiting.done():
-                    yield waiting.result()
-                else:
-                    waiting.cancel()
-            # Progress reported before the planner returned is queued ahead of its result.
-            while not found.empty():
-                yield found.get_nowait()
-            yield planning.result()
-        finally:
-            planning.cancel()
-            if waiting is not None:  # closed mid-wait: a pending get() would be destroyed pending
-                waiting.cancel()
 
     async def get_plan(self, plan_id: str, call: CallContext) -> Plan:
         """The plan, if the caller may read it; another user's plan is PlanNotFound, exactly like
@@ -249,7 +230,7 @@ class PlanningService:
         config: PlannerConfig,
         caller_deadline: float | None,
         stop: StopSignal,
-        on_progress: Callable[[Progress], None] | None,
+        found: Handoff[Improved] | None,
     ) -> Callable[[], tuple[float, PlannerResult, float]]:
         """Planning as a worker thread runs it: (started, result, finished), timed from pick-up.
 
@@ -260,22 +241,10 @@ class PlanningService:
         def job() -> tuple[float, PlannerResult, float]:
             started = self._monotonic()
             stop.deadline = self._planning_deadline(started, config, caller_deadline)
-            report: ProgressCallback | None = None
-            if on_progress is not None:
-                callback = on_progress
-
-                def report(throttles: tuple[int, ...], iteration: int, lower_bound: float | None) -> None:
-                    callback(
-                        Progress(
-                            iteration=iteration,
-                            elapsed_seconds=self._monotonic() - started,
-                            throttles=throttles,
-                            score=score(problem, config, throttles),
-                            lower_bound=lower_bound,
-                        )
-                    )
-
-            result = planner.plan(problem, config, stop, report)
+            progress: ProgressSink = UNHEARD
+            if found is not None:
+                progress = _Reporter(problem, config, started, self._monotonic, found)
+            result = planner.plan(problem, config, stop, progress)
             return started, result, self._monotonic()
 
         return job
@@ -290,3 +259,30 @@ class PlanningService:
         except asyncio.CancelledError:
             stop.cancel()
             raise
+
+
+class _Reporter:
+    """The planner's progress sink: scores each improvement in the planner's thread and hands it
+    to the loop as an Improved event."""
+
+    def __init__(
+        self,
+        problem: Problem,
+        config: PlannerConfig,
+        started: float,
+        monotonic: Callable[[], float],
+        found: Handoff[Improved],
+    ) -> None:
+        self._problem, self._config = problem, config
+        self._started, self._monotonic = started, monotonic
+        self._found = found
+
+    def improved(self, improvement: Improvement) -> None:
+        progress = Progress(
+            iteration=improvement.iteration,
+            elapsed_seconds=self._monotonic() - self._started,
+            throttles=improvement.throttles,
+            score=score(self._problem, self._config, improvement.throttles),
+            lower_bound=improvement.lower_bound,
+        )
+        self._found.put(Improved(progress))

@@ -15,9 +15,16 @@ from throttling_sequencer.adapters.planners.genetic import GeneticParameters, Ge
 from throttling_sequencer.adapters.planners.random_search import RandomPlanner
 from throttling_sequencer.domain.config import PlannerConfig
 from throttling_sequencer.domain.physics import score
-from throttling_sequencer.domain.ports import Planner, StopSignal
+from throttling_sequencer.domain.ports import Improvement, Planner, StopSignal
 
 SMALL_GA = GeneticParameters(population=40, generations=5, elite_parents=6, random_parents=4)
+
+
+class Improvements(list[Improvement]):
+    """A progress sink that keeps what it is told."""
+
+    def improved(self, improvement: Improvement) -> None:
+        self.append(improvement)
 
 
 def no_deadline() -> StopSignal:
@@ -90,14 +97,12 @@ def test_the_compiled_search_checks_its_stop_signal_between_slices(planner: Plan
 
 
 def test_genetic_reports_each_improvement_in_order() -> None:
-    seen: list[tuple[tuple[int, ...], int]] = []
+    seen = Improvements()
     config = PlannerConfig(seed=5)
-    result = GeneticPlanner(GeneticParameters(generations=40)).plan(
-        problem(), config, no_deadline(), lambda plan, iteration, bound: seen.append((plan, iteration))
-    )
-    totals = [score(problem(), config, plan).total for plan, _ in seen]
+    result = GeneticPlanner(GeneticParameters(generations=40)).plan(problem(), config, no_deadline(), seen)
+    totals = [score(problem(), config, found.throttles).total for found in seen]
     assert totals == sorted(totals, reverse=True)
-    assert seen[-1][0] == result.throttles
+    assert seen[-1].throttles == result.throttles
 
 
 @pytest.mark.parametrize("planner", planners(), ids=lambda p: p.strategy.value)

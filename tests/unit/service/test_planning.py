@@ -7,6 +7,7 @@ import base64
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from uuid import UUID
@@ -18,7 +19,16 @@ from throttling_sequencer.adapters.storage.memory import InMemoryPlanRepository
 from throttling_sequencer.domain.config import PlannerConfig
 from throttling_sequencer.domain.errors import DeadlineTooShort, InvalidInput, PlanNotFound
 from throttling_sequencer.domain.model import Plan, PlannerOverrides, Problem, Strategy
-from throttling_sequencer.domain.ports import PlannerResult, StopSignal
+from throttling_sequencer.domain.physics import score
+from throttling_sequencer.domain.ports import (
+    UNHEARD,
+    Improvement,
+    Planner,
+    PlannerResult,
+    ProgressSink,
+    StopSignal,
+)
+from throttling_sequencer.service.events import Finished, Improved
 from throttling_sequencer.service.lanes import PlanningLanes
 from throttling_sequencer.service.planning import DEFAULT_ANSWER_RESERVE_SECONDS, CallContext, PlanningService
 
@@ -59,7 +69,7 @@ def executor() -> Iterator[ThreadPoolExecutor]:
 
 
 def service(
-    planner: ScriptedPlanner,
+    planner: Planner,
     executor: Executor | PlanningLanes,
     repository: InMemoryPlanRepository | None = None,
     monotonic: Clock | None = None,
@@ -309,7 +319,7 @@ async def test_closing_progress_mid_wait_leaves_no_read_pending(executor: Thread
     """A client cancelling StreamPlanProgress must not leave a queue read behind (asyncio logs
     'Task was destroyed but it is pending!' when it is collected)."""
     planner = ScriptedPlanner(block=True)
-    events = service(planner, executor).plan_with_progress(
+    events = service(planner, executor).plan_events(
         game_state(), PlannerOverrides(time_budget_ms=60_000), CALL
     )
     reader = asyncio.ensure_future(anext(events))
@@ -320,3 +330,59 @@ async def test_closing_progress_mid_wait_leaves_no_read_pending(executor: Thread
     reads = [t for t in asyncio.all_tasks() if "Queue.get" in repr(t.get_coro())]
     assert all(t.done() or t.cancelling() for t in reads), reads
     assert planner.stops[0].cancelled
+
+
+class ImprovingPlanner:
+    """Reports three ever better plans, then returns the last."""
+
+    strategy = Strategy.EXACT
+    PLANS = ((300, 300, 300), (300, 300), (300, 0))
+
+    def plan(
+        self, problem: Problem, config: PlannerConfig, stop: StopSignal, progress: ProgressSink = UNHEARD
+    ) -> PlannerResult:
+        for iteration, throttles in enumerate(self.PLANS):
+            progress.improved(Improvement(throttles, iteration, lower_bound=0.5))
+        return PlannerResult(self.PLANS[-1], iterations=len(self.PLANS), lower_bound=0.5)
+
+
+async def test_plan_events_are_each_improvement_in_order_then_the_stored_plan(
+    executor: ThreadPoolExecutor,
+) -> None:
+    repository = InMemoryPlanRepository()
+    planning = service(ImprovingPlanner(), executor, repository)
+    events = [e async for e in planning.plan_events(game_state(), PlannerOverrides(), CALL)]
+    *improved, finished = events
+    assert all(isinstance(e, Improved) for e in improved) and isinstance(finished, Finished)
+    progress = [e.progress for e in improved if isinstance(e, Improved)]
+    assert [p.throttles for p in progress] == list(ImprovingPlanner.PLANS)
+    assert [p.iteration for p in progress] == [0, 1, 2]
+    config = PlannerConfig()
+    assert [p.score for p in progress] == [score(problem_of(), config, t) for t in ImprovingPlanner.PLANS]
+    assert progress[-1].optimality_gap == pytest.approx(progress[-1].score.total - 0.5)
+    assert finished.plan.throttles == ImprovingPlanner.PLANS[-1]
+    assert await repository.get(finished.plan.plan_id, owner=None) == finished.plan
+
+
+async def test_create_plan_is_the_last_event_of_plan_events(executor: ThreadPoolExecutor) -> None:
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    ids = iter(UUID(int=n) for n in range(10))
+    planned = [
+        PlanningService(
+            planners={Strategy.EXACT: ImprovingPlanner()},
+            repository=InMemoryPlanRepository(),
+            executor=executor,
+            monotonic=Clock(),
+            now=lambda: start,
+            new_id=lambda: next(ids),
+        )
+        for _ in range(2)
+    ]
+    created = await planned[0].create_plan(game_state(), PlannerOverrides(), CALL)
+    *_, last = [e async for e in planned[1].plan_events(game_state(), PlannerOverrides(), CALL)]
+    assert isinstance(last, Finished)
+    assert created == replace(last.plan, plan_id=created.plan_id)
+
+
+def problem_of() -> Problem:
+    return Problem.from_game_state(game_state())

@@ -25,7 +25,7 @@ from throttling_sequencer.adapters.storage.journal import ADOPTER, OWNER, POISON
 from throttling_sequencer.adapters.storage.outbox import BATCH, OutboxRepository
 from throttling_sequencer.domain.errors import BacklogFull, PlanNotFound, StorageRejected, StorageUnavailable
 from throttling_sequencer.domain.model import Plan, PlannerOverrides, Score, Strategy
-from throttling_sequencer.domain.ports import PageCursor
+from throttling_sequencer.domain.ports import PageCursor, StorageStatus
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -67,6 +67,9 @@ class FlakyDatabase:
 
     async def close(self) -> None: ...
 
+    def status(self) -> StorageStatus:
+        return StorageStatus("flaky")
+
     async def reconnect(self) -> None:
         self.reconnects += 1
         self.reconnected.set()
@@ -85,6 +88,9 @@ class FlakyDatabase:
             self.inserts.append(p.plan_id)
             self.rows.setdefault(p.plan_id, p)
         self.stored.set()
+
+    async def add(self, plan: Plan) -> None:
+        await self.add_many([plan])
 
     async def get(self, plan_id: UUID, *, owner: str | None) -> Plan:
         self._check()

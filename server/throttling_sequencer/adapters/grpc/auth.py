@@ -20,8 +20,8 @@ from typing import Any
 
 import jwt
 
+from throttling_sequencer.adapters.grpc.errors import Unauthenticated
 from throttling_sequencer.adapters.grpc.signing_keys import SigningKeys
-from throttling_sequencer.domain.errors import Unauthenticated
 from throttling_sequencer.request_context import MAX_USER_ID_LENGTH
 
 DISCOVERY_PATH = "/.well-known/openid-configuration"
@@ -41,35 +41,42 @@ class Caller:
 
 
 @dataclass
+class IssuerKeys:
+    """Fetches the issuer's signing keys by id: SigningKeys' fetch (blocking; raises on failure).
+
+    The JWKS URL is found by OIDC discovery unless given, once.
+    """
+
+    issuer: str
+    jwks_url: str = ""
+    #: Seconds one discovery or JWKS request may take.
+    timeout: float = 5.0
+    _discovered_jwks_url: str = field(default="", init=False, repr=False)
+
+    def __call__(self) -> dict[str, jwt.PyJWK]:
+        url = self.jwks_url or self._discovered_jwks_url
+        if not url:
+            document = _get_json(self.issuer.rstrip("/") + DISCOVERY_PATH, self.timeout)
+            discovered = document.get("jwks_uri")
+            if not isinstance(discovered, str) or not discovered.startswith(("https://", "http://")):
+                raise ValueError("the discovery document has no http(s) jwks_uri")
+            url = self._discovered_jwks_url = discovered
+        keys = jwt.PyJWKSet.from_dict(_get_json(url, self.timeout)).keys
+        return {k.key_id: k for k in keys if k.key_id and k.public_key_use in ("sig", None)}
+
+
+@dataclass
 class Authenticator:
+    #: The issuer's keys (an IssuerKeys fetch behind the SigningKeys cache).
+    keys: SigningKeys
     issuer: str
     audience: str
     algorithms: tuple[str, ...] = ("RS256", "ES256")
     leeway_seconds: float = 30.0
-    jwks_url: str = ""
-    #: Seconds between forced JWKS refreshes for unknown key ids (a flood of bad kids cannot
-    #: make us hammer the issuer).
-    refresh_cooldown: float = 10.0
-    #: Seconds a fetched JWKS is used before it is refreshed (in the background).
-    jwks_lifespan: float = 300.0
-    #: Seconds a failed fetch is remembered before the issuer is asked again.
-    failure_ttl: float = 5.0
-    #: Seconds one discovery or JWKS request may take.
-    fetch_timeout: float = 5.0
     #: The role that makes a caller an administrator; empty: nobody is.
     admin_role: str = "throttling-admin"
     #: Dotted path to the token's list of roles (Keycloak: realm_access.roles).
     roles_claim: str = "realm_access.roles"
-    _keys: SigningKeys = field(init=False, repr=False)
-    _discovered_jwks_url: str = field(default="", init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        self._keys = SigningKeys(
-            self._fetch_keys,
-            lifespan=self.jwks_lifespan,
-            failure_ttl=self.failure_ttl,
-            refresh_cooldown=self.refresh_cooldown,
-        )
 
     async def authenticate(self, authorization: str | None) -> Caller:
         """The caller a valid `Bearer` token names; raises Unauthenticated otherwise.
@@ -78,7 +85,7 @@ class Authenticator:
         """
         token = _bearer_token(authorization)
         algorithm, kid = self._algorithm_and_kid(token)
-        key = await self._keys.get(kid)
+        key = await self.keys.get(kid)
         if key.algorithm_name != algorithm:
             raise Unauthenticated(
                 f"invalid token: its header says {algorithm} but key {kid!r} is for {key.algorithm_name}",
@@ -122,18 +129,6 @@ class Authenticator:
         if isinstance(roles, str):  # a space-separated list, like OAuth's `scope`
             roles = roles.split()
         return isinstance(roles, list) and self.admin_role in roles
-
-    def _fetch_keys(self) -> dict[str, jwt.PyJWK]:
-        """The issuer's signing keys by id (runs in the key fetch thread; raises on failure)."""
-        url = self.jwks_url or self._discovered_jwks_url
-        if not url:
-            document = _get_json(self.issuer.rstrip("/") + DISCOVERY_PATH, self.fetch_timeout)
-            discovered = document.get("jwks_uri")
-            if not isinstance(discovered, str) or not discovered.startswith(("https://", "http://")):
-                raise ValueError("the discovery document has no http(s) jwks_uri")
-            url = self._discovered_jwks_url = discovered
-        keys = jwt.PyJWKSet.from_dict(_get_json(url, self.fetch_timeout)).keys
-        return {k.key_id: k for k in keys if k.key_id and k.public_key_use in ("sig", None)}
 
 
 def _bearer_token(authorization: str | None) -> str:

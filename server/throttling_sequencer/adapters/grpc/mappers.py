@@ -30,7 +30,7 @@ from throttling.v1 import game_state_pb2, planning_pb2, throttling_service_pb2
 from throttling_sequencer.domain import declaration, model
 from throttling_sequencer.domain.config import OPTIONS
 from throttling_sequencer.domain.physics import TickState
-from throttling_sequencer.service.planning import Progress
+from throttling_sequencer.service.events import Progress
 
 T = TypeVar("T")
 M = TypeVar("M", bound=Message)

@@ -20,7 +20,7 @@ from concurrent.futures import Future
 from jwt import PyJWK
 from loguru import logger
 
-from throttling_sequencer.domain.errors import Unauthenticated
+from throttling_sequencer.adapters.grpc.errors import Unauthenticated
 
 #: Fetches the issuer's keys by id; raises on any failure (blocking I/O, run in a fetch thread).
 Fetch = Callable[[], Mapping[str, PyJWK]]

@@ -28,7 +28,7 @@ from numpy.typing import NDArray
 from throttling_sequencer.domain.config import PlannerConfig
 from throttling_sequencer.domain.model import Problem, Strategy
 from throttling_sequencer.domain.physics import score
-from throttling_sequencer.domain.ports import PlannerResult, ProgressCallback, StopSignal
+from throttling_sequencer.domain.ports import UNHEARD, Improvement, PlannerResult, ProgressSink, StopSignal
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -88,7 +88,7 @@ class ExactPlanner:
         problem: Problem,
         config: PlannerConfig,
         stop: StopSignal,
-        on_progress: ProgressCallback | None = None,
+        progress: ProgressSink = UNHEARD,
     ) -> PlannerResult:
         relaxations = _relaxations(problem, config, stop)
         lower_bound = relaxations.lower_bound(config)
@@ -105,8 +105,7 @@ class ExactPlanner:
             total = score(problem, config, throttles).total
             if best is None or total < best[0]:
                 best = (total, throttles)
-                if on_progress is not None:
-                    on_progress(throttles, explored, lower_bound)
+                progress.improved(Improvement(throttles, explored, lower_bound))
         assert best is not None
         return PlannerResult(throttles=best[1], iterations=explored, lower_bound=lower_bound)
 

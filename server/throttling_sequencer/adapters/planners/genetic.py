@@ -26,7 +26,7 @@ from throttling_sequencer.adapters.planners.kernel.simulation import problem_arr
 from throttling_sequencer.adapters.planners.kernel.slicing import slices
 from throttling_sequencer.domain.config import PlannerConfig
 from throttling_sequencer.domain.model import Problem, Strategy
-from throttling_sequencer.domain.ports import PlannerResult, ProgressCallback, StopSignal
+from throttling_sequencer.domain.ports import UNHEARD, Improvement, PlannerResult, ProgressSink, StopSignal
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +49,7 @@ class GeneticPlanner:
         problem: Problem,
         config: PlannerConfig,
         stop: StopSignal,
-        on_progress: ProgressCallback | None = None,
+        progress: ProgressSink = UNHEARD,
     ) -> PlannerResult:
         p = self.parameters
         state = new_state(config.seed)
@@ -62,8 +62,7 @@ class GeneticPlanner:
         scores = np.zeros(p.population)
         seed_population(genes, lengths, scores, state, physics, weights, low, high)
         best_score = scores[0]
-        if on_progress is not None:
-            on_progress(_plan(genes[0], lengths[0]), 0, None)
+        progress.improved(Improvement(_plan(genes[0], lengths[0]), 0))
 
         generation = 0
         for count in slices(p.generations, stop):
@@ -71,8 +70,7 @@ class GeneticPlanner:
             generation += count
             if scores[0] < best_score:
                 best_score = scores[0]
-                if on_progress is not None:
-                    on_progress(_plan(genes[0], lengths[0]), generation, None)
+                progress.improved(Improvement(_plan(genes[0], lengths[0]), generation))
         return PlannerResult(throttles=_plan(genes[0], lengths[0]), iterations=generation)
 
 

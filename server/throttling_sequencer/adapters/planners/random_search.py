@@ -15,7 +15,7 @@ from throttling_sequencer.adapters.planners.kernel.simulation import problem_arr
 from throttling_sequencer.adapters.planners.kernel.slicing import slices
 from throttling_sequencer.domain.config import PlannerConfig
 from throttling_sequencer.domain.model import Problem, Strategy
-from throttling_sequencer.domain.ports import PlannerResult, ProgressCallback, StopSignal
+from throttling_sequencer.domain.ports import UNHEARD, Improvement, PlannerResult, ProgressSink, StopSignal
 
 
 class RandomPlanner:
@@ -29,7 +29,7 @@ class RandomPlanner:
         problem: Problem,
         config: PlannerConfig,
         stop: StopSignal,
-        on_progress: ProgressCallback | None = None,
+        progress: ProgressSink = UNHEARD,
     ) -> PlannerResult:
         state = new_state(config.seed)
         physics, weights = problem_array(problem), weights_array(config)
@@ -42,8 +42,8 @@ class RandomPlanner:
             length, total, improved_at = sample(
                 state, physics, weights, low, high, count, best, length, total
             )
-            if improved_at >= 0 and on_progress is not None:
-                on_progress(tuple(int(u) for u in best[:length]), drawn + improved_at + 1, None)
+            if improved_at >= 0:
+                progress.improved(Improvement(tuple(int(u) for u in best[:length]), drawn + improved_at + 1))
             drawn += count
 
         draw(1)

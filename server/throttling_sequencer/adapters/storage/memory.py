@@ -6,7 +6,7 @@ from uuid import UUID
 
 from throttling_sequencer.domain.errors import PlanNotFound
 from throttling_sequencer.domain.model import Plan
-from throttling_sequencer.domain.ports import PageCursor
+from throttling_sequencer.domain.ports import PageCursor, StorageStatus
 
 
 class InMemoryPlanRepository:
@@ -21,6 +21,9 @@ class InMemoryPlanRepository:
 
     async def reconnect(self) -> None:
         """Nothing to reconnect to."""
+
+    def status(self) -> StorageStatus:
+        return StorageStatus("memory")
 
     async def add(self, plan: Plan) -> None:
         self._plans[plan.plan_id] = plan

@@ -35,7 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 from uuid import UUID
 
 from loguru import logger
@@ -44,7 +44,7 @@ from throttling_sequencer.adapters.storage import journal as files
 from throttling_sequencer.adapters.storage.journal import Journal, JournalInUse
 from throttling_sequencer.domain.errors import BacklogFull, StorageRejected, StorageUnavailable
 from throttling_sequencer.domain.model import Plan
-from throttling_sequencer.domain.ports import PageCursor
+from throttling_sequencer.domain.ports import PageCursor, PlanRepository, StorageStatus
 
 INITIAL_BACKOFF = 0.05
 MAX_BACKOFF = 2.0
@@ -65,21 +65,6 @@ Replayed = list[tuple[Plan, int]]
 __all__ = ["JournalInUse", "OutboxRepository"]
 
 
-class DurableStore(Protocol):
-    """What the outbox needs from the database side."""
-
-    async def open(self) -> None: ...
-    async def close(self) -> None: ...
-    async def reconnect(self) -> None: ...
-    async def add_many(self, plans: list[Plan]) -> None:
-        """Insert, ignoring plans whose id is already stored (idempotent). Raises
-        StorageUnavailable (try again later) or StorageRejected (these plans can never be stored)."""
-        ...
-
-    async def get(self, plan_id: UUID, *, owner: str | None) -> Plan: ...
-    async def list(self, limit: int, after: PageCursor | None, *, owner: str | None) -> list[Plan]: ...
-
-
 @dataclass(slots=True)
 class _Waiting:
     plan: Plan
@@ -91,7 +76,7 @@ class _Waiting:
 class OutboxRepository:
     def __init__(
         self,
-        store: DurableStore,
+        store: PlanRepository,
         journal: Path,
         grace: float = 10.0,
         monotonic: Callable[[], float] = time.monotonic,
@@ -221,6 +206,24 @@ class OutboxRepository:
         accepted = asyncio.ensure_future(self._accept(plan, segment, len(line), appended))
         accepted.add_done_callback(_retrieve)
         await asyncio.shield(accepted)
+
+    async def add_many(self, plans: Plans) -> None:
+        """Accept each plan (one already waiting keeps its newest journal line)."""
+        for plan in plans:
+            await self.add(plan)
+
+    async def reconnect(self) -> None:
+        async with self._store_lock:
+            await self._store.reconnect()
+
+    def status(self) -> StorageStatus:
+        return StorageStatus(
+            self._store.status().kind,
+            outbox=True,
+            pending_writes=self.pending,
+            poisoned_writes=self.poisoned,
+            max_write_delay_seconds=self.max_write_delay,
+        )
 
     async def get(self, plan_id: UUID, *, owner: str | None) -> Plan:
         waiting = self._pending.get(plan_id)
@@ -406,8 +409,7 @@ class OutboxRepository:
 
     async def _reconnect(self) -> None:
         try:
-            async with self._store_lock:
-                await self._store.reconnect()
+            await self.reconnect()
         except Exception as error:  # retried with the next batch
             logger.debug("reconnect failed", error=repr(error))
 

@@ -26,7 +26,7 @@ from throttling_sequencer.adapters.storage import rows
 from throttling_sequencer.adapters.storage.models import PlanRecord
 from throttling_sequencer.domain.errors import PlanNotFound, StorageRejected, StorageUnavailable
 from throttling_sequencer.domain.model import Plan
-from throttling_sequencer.domain.ports import PageCursor
+from throttling_sequencer.domain.ports import PageCursor, StorageStatus
 
 APP = "plans"
 MODELS_MODULE = "throttling_sequencer.adapters.storage.models"
@@ -36,10 +36,15 @@ T = TypeVar("T")
 _tracer = trace.get_tracer(__name__)
 
 
+def engine(database_url: str) -> str:
+    """The engine the URL names, sqlite or postgres: its scheme (Settings.storage_kind vetted it)."""
+    return database_url.split("://", 1)[0]
+
+
 def tortoise_config(database_url: str) -> dict[str, Any]:
     # Tortoise caches generated SQL per connection *name* for the whole process: naming the
     # connection after its engine keeps SQLite's SQL from being reused on Postgres.
-    name = database_url.split("://", 1)[0]
+    name = engine(database_url)
     return {
         "connections": {name: database_url},
         "apps": {
@@ -69,6 +74,7 @@ class TortoisePlanRepository:
 
     def __init__(self, database_url: str) -> None:
         self._database_url = database_url
+        self._kind = engine(database_url)
 
     async def open(self) -> None:
         await self._guard(
@@ -84,6 +90,9 @@ class TortoisePlanRepository:
         next use, busy ones when released. Queries in flight are left alone; closing the pool
         instead waits for them (up to 10 s, stalling the caller) and then cuts them off."""
         await self._guard(_expire_pooled_connections, "reconnect")
+
+    def status(self) -> StorageStatus:
+        return StorageStatus(self._kind)
 
     async def add(self, plan: Plan) -> None:
         await self._guard(lambda: PlanRecord.create(**rows.to_row(plan)), "INSERT plans")
@@ -112,7 +121,7 @@ class TortoisePlanRepository:
     async def _guard(self, operation: Callable[[], Awaitable[T]], statement: str) -> T:
         """One database call: a client span, and faults turned into StorageUnavailable (retry) or
         StorageRejected (this data can never be written); a missing row stays DoesNotExist."""
-        system = "postgresql" if self._database_url.startswith("postgres") else "sqlite"
+        system = "postgresql" if self._kind == "postgres" else self._kind
         with _tracer.start_as_current_span(
             f"{system} {statement}",
             kind=SpanKind.CLIENT,

@@ -48,7 +48,7 @@ def warm_up(isolated: bool = True) -> WarmUp:
     run it in a thread. `isolated`: compile in a child process first (see the module doc)."""
     started = time.perf_counter()
     if isolated:
-        _compile_in_child()
+        compile_in_child()
     modules = [importlib.import_module(name) for name in kernel_modules()]
     for module in modules:
         hook = getattr(module, "warm_up", None)
@@ -63,8 +63,9 @@ def warm_up(isolated: bool = True) -> WarmUp:
     return WarmUp(loaded, compiled, time.perf_counter() - started)
 
 
-def _compile_in_child() -> None:
-    """Fill the disk cache from a child process; if that fails, this process compiles instead."""
+def compile_in_child() -> None:
+    """Fill the disk cache from a child process; if that fails, whoever loads the kernels next
+    compiles them itself (`serve --workers` calls this once, before its workers start)."""
     try:
         subprocess.run(
             [sys.executable, "-m", MODULE],
