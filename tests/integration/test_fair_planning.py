@@ -252,7 +252,9 @@ async def test_one_callers_queue_never_holds_up_another_callers_plan(
             planner.permits.release()  # the running plan may finish: one thread is free
             reply = await asyncio.wait_for(default, HANG_GUARD_SECONDS)
             assert reply.plan.user_id == "other"
-            assert lane.waiting == 3 and all(plan.messages == [] for plan in queued)
+            # The thread the default plan freed may already have taken one of the queue (held
+            # by its permit); none of the three has been answered.
+            assert lane.waiting >= 2 and all(plan.done is None for plan in queued)
             planner.permits.release(len(queued))
             for plan in (running, *queued):
                 assert (await plan.finished()).done.user_id == "greedy"

@@ -427,7 +427,8 @@ class OutboxRepository:
                 holder = f"pid {pid}" if pid else "another process"
                 raise JournalInUse(
                     f"outbox journal {self.journal.directory} is in use by {holder}: another "
-                    "server runs on this data directory; stop it, or set THROTTLING_DATA_DIR"
+                    "server runs on this data directory with the same THROTTLING_WORKER_INDEX; stop it, "
+                    "or set THROTTLING_DATA_DIR"
                 )
             await asyncio.sleep(LOCK_POLL_SECONDS)  # a sibling adopting it at start: soon done
             waited += LOCK_POLL_SECONDS
