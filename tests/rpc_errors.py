@@ -18,7 +18,12 @@ def rich_status(error: grpc.aio.AioRpcError) -> status_pb2.Status:
 
 
 def field_violations(error: grpc.aio.AioRpcError) -> dict[str, str]:
-    for detail in rich_status(error).details:
+    return status_violations(rich_status(error))
+
+
+def status_violations(status: status_pb2.Status) -> dict[str, str]:
+    """The BadRequest field violations of a google.rpc.Status (a call's, or a batch result's)."""
+    for detail in status.details:
         bad_request = error_details_pb2.BadRequest()
         if detail.Unpack(bad_request):
             return {v.field: v.description for v in bad_request.field_violations}

@@ -78,7 +78,13 @@ def build(settings: Settings) -> punq.Container:
         scope=once,
     )
     container.register(
-        Limits, instance=Limits(max_units=settings.max_units, max_stream_seconds=settings.max_stream_seconds)
+        Limits,
+        instance=Limits(
+            max_units=settings.max_units,
+            max_stream_seconds=settings.max_stream_seconds,
+            max_batch=settings.max_batch_assignments,
+            max_batch_goals=settings.max_batch_goals,
+        ),
     )
     container.register(
         ThrottlingServicer,

@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     #: answering a plan, when the caller's deadline comes before the plan's time budget.
     answer_reserve_ms: int = 250
     max_units: int = 1_000
+    #: Most units one CreatePlanBatch plans (its assignments, or its player units when it gives none).
+    max_batch_assignments: int = 1_000
+    #: Most goals one CreatePlanBatch answer may hold (units x max_ticks): bounds the answer's size
+    #: (about 3 MB of protobuf, 7 MB of JSON through Envoy) before anything is planned.
+    max_batch_goals: int = 100_000
     #: Largest request message accepted, in bytes (a 1,000-unit game state is about 60 KB).
     max_message_bytes: int = 1_048_576
     #: Largest request metadata (headers) accepted, in bytes; larger is RESOURCE_EXHAUSTED. One
@@ -202,6 +207,8 @@ class Settings(BaseSettings):
             problems.append("ANSWER_RESERVE_MS must be 0..60000")
         if self.max_units < 1:
             problems.append("MAX_UNITS must be >= 1")
+        if self.max_batch_assignments < 1 or self.max_batch_goals < 1:
+            problems.append("MAX_BATCH_ASSIGNMENTS and MAX_BATCH_GOALS must be >= 1")
         if self.default_strategy not in ("exact", "genetic", "random"):
             problems.append("DEFAULT_STRATEGY must be exact, genetic or random")
         if self.auth_issuer and not self.auth_issuer.startswith(("https://", "http://")):

@@ -46,7 +46,7 @@ class DeadlineTooShort(ThrottlingError):
 
     def __init__(self, remaining_seconds: float) -> None:
         super().__init__(
-            f"the deadline leaves {remaining_seconds * 1000:.1f} ms, too little to plan",
+            f"the deadline leaves {max(0.0, remaining_seconds) * 1000:.1f} ms, too little to plan",
             remaining_seconds=remaining_seconds,
         )
 

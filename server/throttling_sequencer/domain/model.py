@@ -41,6 +41,14 @@ class GameState:
 
 
 @dataclass(frozen=True, slots=True)
+class Assignment:
+    """One unit of a batch: player_units[player_index] moves towards enemy_units[enemy_index]."""
+
+    player_index: int
+    enemy_index: int
+
+
+@dataclass(frozen=True, slots=True)
 class UnitGoal:
     coordinate: Coordinate
     throttle: int

@@ -46,6 +46,12 @@ class FairLane(Executor):
         with self._changed:
             return sum(len(queue) for queue in self._queues.values())
 
+    @property
+    def running(self) -> int:
+        """Plans on a thread now."""
+        with self._changed:
+            return self._threads - self._free
+
     def submit_for(self, caller: str, fn: Callable[[], T]) -> Future[T]:
         """Run `fn` on a thread when it is `caller`'s turn; cancelling the future while it waits
         drops it unrun."""

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
+import threading
 import time
-from collections.abc import AsyncGenerator, Callable, Iterator, Mapping
+from collections.abc import AsyncGenerator, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor, Future
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -15,8 +17,9 @@ from uuid import UUID, uuid4
 from loguru import logger
 
 from throttling_sequencer.domain.config import PlannerConfig
-from throttling_sequencer.domain.errors import DeadlineTooShort, FieldViolation, InvalidInput
+from throttling_sequencer.domain.errors import DeadlineTooShort, FieldViolation, InvalidInput, ThrottlingError
 from throttling_sequencer.domain.model import (
+    Assignment,
     GameState,
     Plan,
     PlannerOverrides,
@@ -43,7 +46,8 @@ from throttling_sequencer.domain.ports import (
     StopSignal,
     StorageStatus,
 )
-from throttling_sequencer.service import paging
+from throttling_sequencer.service import batch, paging
+from throttling_sequencer.service.batch import BatchResult, Roster
 from throttling_sequencer.service.events import Finished, Improved, PlanEvent, Progress
 from throttling_sequencer.service.handoff import Handoff
 from throttling_sequencer.service.lanes import PlanningLanes
@@ -135,6 +139,61 @@ class PlanningService:
                         return plan
         raise AssertionError("plan_events ended without a Finished event")
 
+    async def create_plan_batch(
+        self,
+        roster: Roster,
+        assignments: Sequence[Assignment],
+        overrides: PlannerOverrides,
+        call: CallContext,
+    ) -> list[BatchResult]:
+        """Plan many units of one game state (batch.py says which): in parallel across the
+        planner threads, in the caller's turn with other callers; stored together, in one write.
+
+        A unit that cannot be planned (it breaks a rule, or the caller's deadline left it too
+        little time) gets its error in its result; the others are planned regardless. Cancelled,
+        the batch's queued plans never start and its running ones stop; nothing is stored.
+        """
+        how = self._how(overrides)
+        arrived = self._monotonic()
+        # Every plan of the batch stops in time for all of them to be stored and answered.
+        answer_by = None if call.deadline is None else self._answer_by(arrived, call.deadline)
+        allowed = self._planning_deadline(arrived, how.config, answer_by, reserve=False) - arrived
+        todo = batch.tasks(roster, assignments)
+        outcomes: list[Plan | ThrottlingError | _Queued] = []
+        for task in todo:
+            if isinstance(task.work, InvalidInput):
+                outcomes.append(task.work)
+                continue
+            try:
+                work = self._work(task.work, how, overrides, task.unit)
+            except InvalidInput as error:
+                outcomes.append(error)
+                continue
+            stop = StopSignal(math.inf, self._monotonic)
+            job = self._job(how.planner, work.problem, how.config, answer_by, stop, None, reserve=False)
+            outcomes.append(_Queued(work, stop, self._lanes.submit(allowed, call.user_id, job)))
+        queued = [item for item in outcomes if isinstance(item, _Queued)]
+        await _all_done(queued)
+        done: list[_Planned] = []
+        for index, item in enumerate(outcomes):
+            if isinstance(item, _Queued):
+                try:
+                    started, result, finished = item.future.result()
+                except ThrottlingError as error:  # this unit only: its turn came too late
+                    outcomes[index] = error
+                    continue
+                planned = self._planned(item.work, how, call, result, started, finished, arrived)
+                outcomes[index] = planned.plan
+                done.append(planned)
+        await self._repository.add_many([planned.plan for planned in done])
+        for planned in done:
+            planned.log()
+        return [
+            BatchResult(task.assignment, outcome)
+            for task, outcome in zip(todo, outcomes, strict=True)
+            if not isinstance(outcome, _Queued)
+        ]
+
     def storage_status(self) -> StorageStatus:
         """GetStatus: the kind of plan store, and its outbox backlog if it has one."""
         return self._repository.status()
@@ -146,24 +205,48 @@ class PlanningService:
         call: CallContext,
         found: Handoff[Improved] | None,
     ) -> Plan:
+        how = self._how(overrides)
+        work = self._work(state, how, overrides, "game_state.player_units[0]")
+        arrived = self._monotonic()
+        # Refused at once if the caller's deadline is too close; the lane is chosen by the most
+        # time the plan may take. The budget itself starts when a worker picks the plan up.
+        allowed = self._planning_deadline(arrived, how.config, call.deadline) - arrived
+        stop = StopSignal(math.inf, self._monotonic)
+        job = self._job(how.planner, work.problem, how.config, call.deadline, stop, found)
+        started, result, finished = await self._run(self._lanes.submit(allowed, call.user_id, job), stop)
+        planned = self._planned(work, how, call, result, started, finished, arrived)
+        await self._repository.add(planned.plan)
+        planned.log()
+        return planned.plan
+
+    def _how(self, overrides: PlannerOverrides) -> _How:
+        """The strategy, its planner and the configuration a request asks for."""
         strategy = overrides.strategy or self._default_strategy
         planner = self._planners.get(strategy)
         if planner is None:
             raise InvalidInput([FieldViolation("options.strategy", f"{strategy.value} is not available")])
-        config = self._defaults.with_overrides(overrides)
+        return _How(strategy, planner, self._defaults.with_overrides(overrides))
+
+    @staticmethod
+    def _work(state: GameState, how: _How, overrides: PlannerOverrides, unit: str) -> _Work:
+        """The problem `state` poses; InvalidInput naming `unit` if its numbers would overflow."""
         problem = Problem.from_game_state(state)
-        if not math.isfinite(score_ceiling(problem, config)):
-            raise InvalidInput([FieldViolation("game_state.player_units[0].mass", _OVERFLOWS.format(config))])
+        if not math.isfinite(score_ceiling(problem, how.config)):
+            raise InvalidInput([FieldViolation(f"{unit}.mass", _OVERFLOWS.format(how.config))])
+        return _Work(state, problem, overrides)
 
-        arrived = self._monotonic()
-        # Refused at once if the caller's deadline is too close; the lane is chosen by the most
-        # time the plan may take. The budget itself starts when a worker picks the plan up.
-        allowed = self._planning_deadline(arrived, config, call.deadline) - arrived
-        stop = StopSignal(math.inf, self._monotonic)
-        job = self._job(planner, problem, config, call.deadline, stop, found)
-        started, result, finished = await self._run(self._lanes.submit(allowed, call.user_id, job), stop)
-        elapsed = finished - started
-
+    def _planned(
+        self,
+        work: _Work,
+        how: _How,
+        call: CallContext,
+        result: PlannerResult,
+        started: float,
+        finished: float,
+        arrived: float,
+    ) -> _Planned:
+        """The plan the planner's result makes, scored and assessed as the domain defines them."""
+        problem, config = work.problem, how.config
         final_speed, covered = final_state(problem, result.throttles)
         scored = score(problem, config, result.throttles)
         plan = Plan(
@@ -171,33 +254,21 @@ class PlanningService:
             request_id=call.request_id,
             user_id=call.user_id,
             created_at=self._now(),
-            strategy=strategy,
-            game_state=state,
-            overrides=overrides,
+            strategy=how.strategy,
+            game_state=work.state,
+            overrides=work.overrides,
             throttles=result.throttles,
             score=scored,
             final_speed=final_speed,
             target_distance=problem.distance,
             distance_covered=covered,
-            compute_seconds=elapsed,
+            compute_seconds=finished - started,
             arrival=assess(problem, config, result.throttles),
             lower_bound=result.lower_bound,
             # The planner's claim, held to the score as the domain computes it.
             proven_optimal=result.proven_optimal and within_tolerance(scored.total, result.lower_bound),
         )
-        await self._repository.add(plan)
-        logger.info(
-            "planned",
-            plan_id=str(plan.plan_id),
-            strategy=strategy.value,
-            score=plan.score.total,
-            ticks=plan.score.ticks,
-            gap=plan.optimality_gap,
-            iterations=result.iterations,
-            compute_ms=round(elapsed * 1000, 3),
-            queued_ms=round((started - arrived) * 1000, 3),
-        )
-        return plan
+        return _Planned(plan, result.iterations, started - arrived)
 
     async def get_plan(self, plan_id: str, call: CallContext) -> Plan:
         """The plan, if the caller may read it; another user's plan is PlanNotFound, exactly like
@@ -224,15 +295,25 @@ class PlanningService:
         problem = Problem.from_game_state(plan.game_state)
         return simulate(problem, plan.throttles)
 
-    def _planning_deadline(self, now: float, config: PlannerConfig, caller_deadline: float | None) -> float:
+    def _planning_deadline(
+        self, now: float, config: PlannerConfig, caller_deadline: float | None, *, reserve: bool = True
+    ) -> float:
+        """When a plan starting `now` must stop: at its budget, or before the caller's deadline
+        (keeping back time to store and answer, unless `reserve` is off: a batch keeps it back
+        once, for all its plans); DeadlineTooShort if too little of it is left."""
         deadline = now + config.time_budget_seconds
         if caller_deadline is None:
             return deadline
+        return min(deadline, self._answer_by(now, caller_deadline, reserve=reserve))
+
+    def _answer_by(self, now: float, caller_deadline: float, *, reserve: bool = True) -> float:
+        """The caller's deadline less the time kept back for storing and answering."""
         remaining = caller_deadline - now
         if remaining < MIN_PLANNING_SECONDS:
             raise DeadlineTooShort(remaining)
-        reserve = min(self._answer_reserve, RESERVE_FRACTION * remaining)
-        return min(deadline, caller_deadline - reserve)
+        if not reserve:
+            return caller_deadline
+        return caller_deadline - min(self._answer_reserve, RESERVE_FRACTION * remaining)
 
     def _job(
         self,
@@ -242,6 +323,8 @@ class PlanningService:
         caller_deadline: float | None,
         stop: StopSignal,
         found: Handoff[Improved] | None,
+        *,
+        reserve: bool = True,
     ) -> Callable[[], tuple[float, PlannerResult, float]]:
         """Planning as a worker thread runs it: (started, result, finished), timed from pick-up.
 
@@ -251,7 +334,7 @@ class PlanningService:
 
         def job() -> tuple[float, PlannerResult, float]:
             started = self._monotonic()
-            stop.deadline = self._planning_deadline(started, config, caller_deadline)
+            stop.deadline = self._planning_deadline(started, config, caller_deadline, reserve=reserve)
             progress: ProgressSink = UNHEARD
             if found is not None:
                 progress = _Reporter(problem, config, started, self._monotonic, found)
@@ -270,6 +353,93 @@ class PlanningService:
         except asyncio.CancelledError:
             stop.cancel()
             raise
+
+
+@dataclass(frozen=True, slots=True)
+class _How:
+    """How a request's plans are made: its strategy, that strategy's planner, the configuration."""
+
+    strategy: Strategy
+    planner: Planner
+    config: PlannerConfig
+
+
+@dataclass(frozen=True, slots=True)
+class _Work:
+    """One plan to make: the game state, the problem it poses, the overrides asked for."""
+
+    state: GameState
+    problem: Problem
+    overrides: PlannerOverrides
+
+
+@dataclass(frozen=True, slots=True)
+class _Planned:
+    """A plan made, with what its log line says besides the plan."""
+
+    plan: Plan
+    iterations: int
+    queued_seconds: float
+
+    def log(self) -> None:
+        plan = self.plan
+        logger.info(
+            "planned",
+            plan_id=str(plan.plan_id),
+            strategy=plan.strategy.value,
+            score=plan.score.total,
+            ticks=plan.score.ticks,
+            gap=plan.optimality_gap,
+            iterations=self.iterations,
+            compute_ms=round(plan.compute_seconds * 1000, 3),
+            queued_ms=round(self.queued_seconds * 1000, 3),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Queued:
+    """A batch's plan handed to a planner thread: its stop signal and its future result."""
+
+    work: _Work
+    stop: StopSignal
+    future: Future[tuple[float, PlannerResult, float]]
+
+
+async def _all_done(queued: list[_Queued]) -> None:
+    """Wait until every queued plan has finished: one wake-up of the loop for the whole batch.
+
+    Cancelled, the plans still queued are dropped unrun and the running ones told to stop.
+    """
+    if not queued:
+        return
+    loop = asyncio.get_running_loop()
+    everything = loop.create_future()
+    left = len(queued)
+    lock = threading.Lock()
+
+    def finished(_: Future[tuple[float, PlannerResult, float]]) -> None:
+        nonlocal left
+        with lock:
+            left -= 1
+            last = left == 0
+        if last:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+                loop.call_soon_threadsafe(_resolve, everything)
+
+    for item in queued:
+        item.future.add_done_callback(finished)
+    try:
+        await everything
+    except asyncio.CancelledError:
+        for item in queued:
+            item.future.cancel()
+            item.stop.cancel()
+        raise
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 class _Reporter:

@@ -23,11 +23,12 @@ _sym_db = _symbol_database.Default()
 
 
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
+from google.rpc import status_pb2 as google_dot_rpc_dot_status__pb2
 from throttling.v1 import game_state_pb2 as throttling_dot_v1_dot_game__state__pb2
 from throttling.v1 import planning_pb2 as throttling_dot_v1_dot_planning__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&throttling/v1/throttling_service.proto\x12\rthrottling.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1ethrottling/v1/game_state.proto\x1a\x1cthrottling/v1/planning.proto\"}\n\x1d\x43\x61lculateThrottleStepsRequest\x12,\n\ngame_state\x18\x01 \x01(\x0b\x32\x18.throttling.v1.GameState\x12.\n\x07options\x18\x02 \x01(\x0b\x32\x1d.throttling.v1.PlannerOptions\"H\n\x1e\x43\x61lculateThrottleStepsResponse\x12&\n\x05goals\x18\x01 \x03(\x0b\x32\x17.throttling.v1.UnitGoal\"q\n\x11\x43reatePlanRequest\x12,\n\ngame_state\x18\x01 \x01(\x0b\x32\x18.throttling.v1.GameState\x12.\n\x07options\x18\x02 \x01(\x0b\x32\x1d.throttling.v1.PlannerOptions\"7\n\x12\x43reatePlanResponse\x12!\n\x04plan\x18\x01 \x01(\x0b\x32\x13.throttling.v1.Plan\"\x94\x01\n\x1aStreamThrottleStepsRequest\x12,\n\ngame_state\x18\x01 \x01(\x0b\x32\x18.throttling.v1.GameState\x12.\n\x07options\x18\x02 \x01(\x0b\x32\x1d.throttling.v1.PlannerOptions\x12\x18\n\x10tick_interval_ms\x18\x03 \x01(\x05\"{\n\x1bStreamThrottleStepsResponse\x12(\n\x04tick\x18\x01 \x01(\x0b\x32\x18.throttling.v1.TickStateH\x00\x12)\n\x04\x64one\x18\x02 \x01(\x0b\x32\x19.throttling.v1.StreamDoneH\x00\x42\x07\n\x05\x65vent\"W\n\nStreamDone\x12\x0f\n\x07plan_id\x18\x01 \x01(\t\x12\x13\n\x0btotal_ticks\x18\x02 \x01(\x05\x12#\n\x05score\x18\x03 \x01(\x0b\x32\x14.throttling.v1.Score\"y\n\x19StreamPlanProgressRequest\x12,\n\ngame_state\x18\x01 \x01(\x0b\x32\x18.throttling.v1.GameState\x12.\n\x07options\x18\x02 \x01(\x0b\x32\x1d.throttling.v1.PlannerOptions\"{\n\x1aStreamPlanProgressResponse\x12/\n\x08progress\x18\x01 \x01(\x0b\x32\x1b.throttling.v1.PlanProgressH\x00\x12#\n\x04\x64one\x18\x02 \x01(\x0b\x32\x13.throttling.v1.PlanH\x00\x42\x07\n\x05\x65vent\"\x12\n\x10GetStatusRequest\"\x86\x01\n\x11GetStatusResponse\x12\x0f\n\x07storage\x18\x01 \x01(\t\x12\x0e\n\x06outbox\x18\x02 \x01(\x08\x12\x16\n\x0epending_writes\x18\x03 \x01(\x03\x12\x1f\n\x17max_write_delay_seconds\x18\x04 \x01(\x01\x12\x17\n\x0fpoisoned_writes\x18\x05 \x01(\x03\"!\n\x0eGetPlanRequest\x12\x0f\n\x07plan_id\x18\x01 \x01(\t\"4\n\x0fGetPlanResponse\x12!\n\x04plan\x18\x01 \x01(\x0b\x32\x13.throttling.v1.Plan\"9\n\x10ListPlansRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"P\n\x11ListPlansResponse\x12\"\n\x05plans\x18\x01 \x03(\x0b\x32\x13.throttling.v1.Plan\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xad\x07\n\x11ThrottlingService\x12\xb4\x01\n\x16\x43\x61lculateThrottleSteps\x12,.throttling.v1.CalculateThrottleStepsRequest\x1a-.throttling.v1.CalculateThrottleStepsResponse\"=\x82\xd3\xe4\x93\x02\x37\")/api/v1/throttle/calculate_throttle_steps:\ngame_state\x12k\n\nCreatePlan\x12 .throttling.v1.CreatePlanRequest\x1a!.throttling.v1.CreatePlanResponse\"\x18\x82\xd3\xe4\x93\x02\x12\"\r/api/v1/plans:\x01*\x12\xaa\x01\n\x13StreamThrottleSteps\x12).throttling.v1.StreamThrottleStepsRequest\x1a*.throttling.v1.StreamThrottleStepsResponse\":\x82\xd3\xe4\x93\x02\x34\"&/api/v1/throttle/stream_throttle_steps:\ngame_state0\x01\x12\x8c\x01\n\x12StreamPlanProgress\x12(.throttling.v1.StreamPlanProgressRequest\x1a).throttling.v1.StreamPlanProgressResponse\"\x1f\x82\xd3\xe4\x93\x02\x19\"\x14/api/v1/plans:stream:\x01*0\x01\x12\x66\n\tGetStatus\x12\x1f.throttling.v1.GetStatusRequest\x1a .throttling.v1.GetStatusResponse\"\x16\x82\xd3\xe4\x93\x02\x10\x12\x0e/api/v1/status\x12i\n\x07GetPlan\x12\x1d.throttling.v1.GetPlanRequest\x1a\x1e.throttling.v1.GetPlanResponse\"\x1f\x82\xd3\xe4\x93\x02\x19\x12\x17/api/v1/plans/{plan_id}\x12\x65\n\tListPlans\x12\x1f.throttling.v1.ListPlansRequest\x1a .throttling.v1.ListPlansResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\x12\r/api/v1/plansb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&throttling/v1/throttling_service.proto\x12\rthrottling.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x17google/rpc/status.proto\x1a\x1ethrottling/v1/game_state.proto\x1a\x1cthrottling/v1/planning.proto\"}\n\x1d\x43\x61lculateThrottleStepsRequest\x12,\n\ngame_state\x18\x01 \x01(\x0b\x32\x18.throttling.v1.GameState\x12.\n\x07options\x18\x02 \x01(\x0b\x32\x1d.throttling.v1.PlannerOptions\"H\n\x1e\x43\x61lculateThrottleStepsResponse\x12&\n\x05goals\x18\x01 \x03(\x0b\x32\x17.throttling.v1.UnitGoal\"q\n\x11\x43reatePlanRequest\x12,\n\ngame_state\x18\x01 \x01(\x0b\x32\x18.throttling.v1.GameState\x12.\n\x07options\x18\x02 \x01(\x0b\x32\x1d.throttling.v1.PlannerOptions\"7\n\x12\x43reatePlanResponse\x12!\n\x04plan\x18\x01 \x01(\x0b\x32\x13.throttling.v1.Plan\"\x94\x01\n\x1aStreamThrottleStepsRequest\x12,\n\ngame_state\x18\x01 \x01(\x0b\x32\x18.throttling.v1.GameState\x12.\n\x07options\x18\x02 \x01(\x0b\x32\x1d.throttling.v1.PlannerOptions\x12\x18\n\x10tick_interval_ms\x18\x03 \x01(\x05\"{\n\x1bStreamThrottleStepsResponse\x12(\n\x04tick\x18\x01 \x01(\x0b\x32\x18.throttling.v1.TickStateH\x00\x12)\n\x04\x64one\x18\x02 \x01(\x0b\x32\x19.throttling.v1.StreamDoneH\x00\x42\x07\n\x05\x65vent\"W\n\nStreamDone\x12\x0f\n\x07plan_id\x18\x01 \x01(\t\x12\x13\n\x0btotal_ticks\x18\x02 \x01(\x05\x12#\n\x05score\x18\x03 \x01(\x0b\x32\x14.throttling.v1.Score\"y\n\x19StreamPlanProgressRequest\x12,\n\ngame_state\x18\x01 \x01(\x0b\x32\x18.throttling.v1.GameState\x12.\n\x07options\x18\x02 \x01(\x0b\x32\x1d.throttling.v1.PlannerOptions\"{\n\x1aStreamPlanProgressResponse\x12/\n\x08progress\x18\x01 \x01(\x0b\x32\x1b.throttling.v1.PlanProgressH\x00\x12#\n\x04\x64one\x18\x02 \x01(\x0b\x32\x13.throttling.v1.PlanH\x00\x42\x07\n\x05\x65vent\"\x12\n\x10GetStatusRequest\"\x86\x01\n\x11GetStatusResponse\x12\x0f\n\x07storage\x18\x01 \x01(\t\x12\x0e\n\x06outbox\x18\x02 \x01(\x08\x12\x16\n\x0epending_writes\x18\x03 \x01(\x03\x12\x1f\n\x17max_write_delay_seconds\x18\x04 \x01(\x01\x12\x17\n\x0fpoisoned_writes\x18\x05 \x01(\x03\"!\n\x0eGetPlanRequest\x12\x0f\n\x07plan_id\x18\x01 \x01(\t\"4\n\x0fGetPlanResponse\x12!\n\x04plan\x18\x01 \x01(\x0b\x32\x13.throttling.v1.Plan\"9\n\x10ListPlansRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"P\n\x11ListPlansResponse\x12\"\n\x05plans\x18\x01 \x03(\x0b\x32\x13.throttling.v1.Plan\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"7\n\nAssignment\x12\x14\n\x0cplayer_index\x18\x01 \x01(\x05\x12\x13\n\x0b\x65nemy_index\x18\x02 \x01(\x05\"\xa6\x01\n\x16\x43reatePlanBatchRequest\x12,\n\ngame_state\x18\x01 \x01(\x0b\x32\x18.throttling.v1.GameState\x12.\n\x0b\x61ssignments\x18\x02 \x03(\x0b\x32\x19.throttling.v1.Assignment\x12.\n\x07options\x18\x03 \x01(\x0b\x32\x1d.throttling.v1.PlannerOptions\"\x90\x01\n\x0b\x42\x61tchResult\x12#\n\x04plan\x18\x01 \x01(\x0b\x32\x13.throttling.v1.PlanH\x00\x12#\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x12.google.rpc.StatusH\x00\x12-\n\nassignment\x18\x03 \x01(\x0b\x32\x19.throttling.v1.AssignmentB\x08\n\x06result\"F\n\x17\x43reatePlanBatchResponse\x12+\n\x07results\x18\x01 \x03(\x0b\x32\x1a.throttling.v1.BatchResult2\xb0\x08\n\x11ThrottlingService\x12\xb4\x01\n\x16\x43\x61lculateThrottleSteps\x12,.throttling.v1.CalculateThrottleStepsRequest\x1a-.throttling.v1.CalculateThrottleStepsResponse\"=\x82\xd3\xe4\x93\x02\x37\")/api/v1/throttle/calculate_throttle_steps:\ngame_state\x12k\n\nCreatePlan\x12 .throttling.v1.CreatePlanRequest\x1a!.throttling.v1.CreatePlanResponse\"\x18\x82\xd3\xe4\x93\x02\x12\"\r/api/v1/plans:\x01*\x12\xaa\x01\n\x13StreamThrottleSteps\x12).throttling.v1.StreamThrottleStepsRequest\x1a*.throttling.v1.StreamThrottleStepsResponse\":\x82\xd3\xe4\x93\x02\x34\"&/api/v1/throttle/stream_throttle_steps:\ngame_state0\x01\x12\x8c\x01\n\x12StreamPlanProgress\x12(.throttling.v1.StreamPlanProgressRequest\x1a).throttling.v1.StreamPlanProgressResponse\"\x1f\x82\xd3\xe4\x93\x02\x19\"\x14/api/v1/plans:stream:\x01*0\x01\x12\x66\n\tGetStatus\x12\x1f.throttling.v1.GetStatusRequest\x1a .throttling.v1.GetStatusResponse\"\x16\x82\xd3\xe4\x93\x02\x10\x12\x0e/api/v1/status\x12i\n\x07GetPlan\x12\x1d.throttling.v1.GetPlanRequest\x1a\x1e.throttling.v1.GetPlanResponse\"\x1f\x82\xd3\xe4\x93\x02\x19\x12\x17/api/v1/plans/{plan_id}\x12\x65\n\tListPlans\x12\x1f.throttling.v1.ListPlansRequest\x1a .throttling.v1.ListPlansResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\x12\r/api/v1/plans\x12\x80\x01\n\x0f\x43reatePlanBatch\x12%.throttling.v1.CreatePlanBatchRequest\x1a&.throttling.v1.CreatePlanBatchResponse\"\x1e\x82\xd3\xe4\x93\x02\x18\"\x13/api/v1/plans:batch:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -48,36 +49,46 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_THROTTLINGSERVICE'].methods_by_name['GetPlan']._serialized_options = b'\202\323\344\223\002\031\022\027/api/v1/plans/{plan_id}'
   _globals['_THROTTLINGSERVICE'].methods_by_name['ListPlans']._loaded_options = None
   _globals['_THROTTLINGSERVICE'].methods_by_name['ListPlans']._serialized_options = b'\202\323\344\223\002\017\022\r/api/v1/plans'
-  _globals['_CALCULATETHROTTLESTEPSREQUEST']._serialized_start=149
-  _globals['_CALCULATETHROTTLESTEPSREQUEST']._serialized_end=274
-  _globals['_CALCULATETHROTTLESTEPSRESPONSE']._serialized_start=276
-  _globals['_CALCULATETHROTTLESTEPSRESPONSE']._serialized_end=348
-  _globals['_CREATEPLANREQUEST']._serialized_start=350
-  _globals['_CREATEPLANREQUEST']._serialized_end=463
-  _globals['_CREATEPLANRESPONSE']._serialized_start=465
-  _globals['_CREATEPLANRESPONSE']._serialized_end=520
-  _globals['_STREAMTHROTTLESTEPSREQUEST']._serialized_start=523
-  _globals['_STREAMTHROTTLESTEPSREQUEST']._serialized_end=671
-  _globals['_STREAMTHROTTLESTEPSRESPONSE']._serialized_start=673
-  _globals['_STREAMTHROTTLESTEPSRESPONSE']._serialized_end=796
-  _globals['_STREAMDONE']._serialized_start=798
-  _globals['_STREAMDONE']._serialized_end=885
-  _globals['_STREAMPLANPROGRESSREQUEST']._serialized_start=887
-  _globals['_STREAMPLANPROGRESSREQUEST']._serialized_end=1008
-  _globals['_STREAMPLANPROGRESSRESPONSE']._serialized_start=1010
-  _globals['_STREAMPLANPROGRESSRESPONSE']._serialized_end=1133
-  _globals['_GETSTATUSREQUEST']._serialized_start=1135
-  _globals['_GETSTATUSREQUEST']._serialized_end=1153
-  _globals['_GETSTATUSRESPONSE']._serialized_start=1156
-  _globals['_GETSTATUSRESPONSE']._serialized_end=1290
-  _globals['_GETPLANREQUEST']._serialized_start=1292
-  _globals['_GETPLANREQUEST']._serialized_end=1325
-  _globals['_GETPLANRESPONSE']._serialized_start=1327
-  _globals['_GETPLANRESPONSE']._serialized_end=1379
-  _globals['_LISTPLANSREQUEST']._serialized_start=1381
-  _globals['_LISTPLANSREQUEST']._serialized_end=1438
-  _globals['_LISTPLANSRESPONSE']._serialized_start=1440
-  _globals['_LISTPLANSRESPONSE']._serialized_end=1520
-  _globals['_THROTTLINGSERVICE']._serialized_start=1523
-  _globals['_THROTTLINGSERVICE']._serialized_end=2464
+  _globals['_THROTTLINGSERVICE'].methods_by_name['CreatePlanBatch']._loaded_options = None
+  _globals['_THROTTLINGSERVICE'].methods_by_name['CreatePlanBatch']._serialized_options = b'\202\323\344\223\002\030\"\023/api/v1/plans:batch:\001*'
+  _globals['_CALCULATETHROTTLESTEPSREQUEST']._serialized_start=174
+  _globals['_CALCULATETHROTTLESTEPSREQUEST']._serialized_end=299
+  _globals['_CALCULATETHROTTLESTEPSRESPONSE']._serialized_start=301
+  _globals['_CALCULATETHROTTLESTEPSRESPONSE']._serialized_end=373
+  _globals['_CREATEPLANREQUEST']._serialized_start=375
+  _globals['_CREATEPLANREQUEST']._serialized_end=488
+  _globals['_CREATEPLANRESPONSE']._serialized_start=490
+  _globals['_CREATEPLANRESPONSE']._serialized_end=545
+  _globals['_STREAMTHROTTLESTEPSREQUEST']._serialized_start=548
+  _globals['_STREAMTHROTTLESTEPSREQUEST']._serialized_end=696
+  _globals['_STREAMTHROTTLESTEPSRESPONSE']._serialized_start=698
+  _globals['_STREAMTHROTTLESTEPSRESPONSE']._serialized_end=821
+  _globals['_STREAMDONE']._serialized_start=823
+  _globals['_STREAMDONE']._serialized_end=910
+  _globals['_STREAMPLANPROGRESSREQUEST']._serialized_start=912
+  _globals['_STREAMPLANPROGRESSREQUEST']._serialized_end=1033
+  _globals['_STREAMPLANPROGRESSRESPONSE']._serialized_start=1035
+  _globals['_STREAMPLANPROGRESSRESPONSE']._serialized_end=1158
+  _globals['_GETSTATUSREQUEST']._serialized_start=1160
+  _globals['_GETSTATUSREQUEST']._serialized_end=1178
+  _globals['_GETSTATUSRESPONSE']._serialized_start=1181
+  _globals['_GETSTATUSRESPONSE']._serialized_end=1315
+  _globals['_GETPLANREQUEST']._serialized_start=1317
+  _globals['_GETPLANREQUEST']._serialized_end=1350
+  _globals['_GETPLANRESPONSE']._serialized_start=1352
+  _globals['_GETPLANRESPONSE']._serialized_end=1404
+  _globals['_LISTPLANSREQUEST']._serialized_start=1406
+  _globals['_LISTPLANSREQUEST']._serialized_end=1463
+  _globals['_LISTPLANSRESPONSE']._serialized_start=1465
+  _globals['_LISTPLANSRESPONSE']._serialized_end=1545
+  _globals['_ASSIGNMENT']._serialized_start=1547
+  _globals['_ASSIGNMENT']._serialized_end=1602
+  _globals['_CREATEPLANBATCHREQUEST']._serialized_start=1605
+  _globals['_CREATEPLANBATCHREQUEST']._serialized_end=1771
+  _globals['_BATCHRESULT']._serialized_start=1774
+  _globals['_BATCHRESULT']._serialized_end=1918
+  _globals['_CREATEPLANBATCHRESPONSE']._serialized_start=1920
+  _globals['_CREATEPLANBATCHRESPONSE']._serialized_end=1990
+  _globals['_THROTTLINGSERVICE']._serialized_start=1993
+  _globals['_THROTTLINGSERVICE']._serialized_end=3065
 # @@protoc_insertion_point(module_scope)

@@ -1,4 +1,5 @@
 from google.api import annotations_pb2 as _annotations_pb2
+from google.rpc import status_pb2 as _status_pb2
 from throttling.v1 import game_state_pb2 as _game_state_pb2
 from throttling.v1 import planning_pb2 as _planning_pb2
 from google.protobuf.internal import containers as _containers
@@ -126,3 +127,37 @@ class ListPlansResponse(_message.Message):
     plans: _containers.RepeatedCompositeFieldContainer[_planning_pb2.Plan]
     next_page_token: str
     def __init__(self, plans: _Optional[_Iterable[_Union[_planning_pb2.Plan, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class Assignment(_message.Message):
+    __slots__ = ("player_index", "enemy_index")
+    PLAYER_INDEX_FIELD_NUMBER: _ClassVar[int]
+    ENEMY_INDEX_FIELD_NUMBER: _ClassVar[int]
+    player_index: int
+    enemy_index: int
+    def __init__(self, player_index: _Optional[int] = ..., enemy_index: _Optional[int] = ...) -> None: ...
+
+class CreatePlanBatchRequest(_message.Message):
+    __slots__ = ("game_state", "assignments", "options")
+    GAME_STATE_FIELD_NUMBER: _ClassVar[int]
+    ASSIGNMENTS_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    game_state: _game_state_pb2.GameState
+    assignments: _containers.RepeatedCompositeFieldContainer[Assignment]
+    options: _planning_pb2.PlannerOptions
+    def __init__(self, game_state: _Optional[_Union[_game_state_pb2.GameState, _Mapping]] = ..., assignments: _Optional[_Iterable[_Union[Assignment, _Mapping]]] = ..., options: _Optional[_Union[_planning_pb2.PlannerOptions, _Mapping]] = ...) -> None: ...
+
+class BatchResult(_message.Message):
+    __slots__ = ("plan", "error", "assignment")
+    PLAN_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    ASSIGNMENT_FIELD_NUMBER: _ClassVar[int]
+    plan: _planning_pb2.Plan
+    error: _status_pb2.Status
+    assignment: Assignment
+    def __init__(self, plan: _Optional[_Union[_planning_pb2.Plan, _Mapping]] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ..., assignment: _Optional[_Union[Assignment, _Mapping]] = ...) -> None: ...
+
+class CreatePlanBatchResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[BatchResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[BatchResult, _Mapping]]] = ...) -> None: ...

@@ -73,6 +73,11 @@ class ThrottlingServiceStub:
                 request_serializer=throttling_dot_v1_dot_throttling__service__pb2.ListPlansRequest.SerializeToString,
                 response_deserializer=throttling_dot_v1_dot_throttling__service__pb2.ListPlansResponse.FromString,
                 _registered_method=True)
+        self.CreatePlanBatch = channel.unary_unary(
+                '/throttling.v1.ThrottlingService/CreatePlanBatch',
+                request_serializer=throttling_dot_v1_dot_throttling__service__pb2.CreatePlanBatchRequest.SerializeToString,
+                response_deserializer=throttling_dot_v1_dot_throttling__service__pb2.CreatePlanBatchResponse.FromString,
+                _registered_method=True)
 
 
 class ThrottlingServiceServicer:
@@ -135,6 +140,18 @@ class ThrottlingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreatePlanBatch(self, request, context):
+        """Plans many units of one game state in one call: each assignment's player unit towards its
+        enemy unit, or with no assignments every player unit towards its nearest enemy unit. The
+        plans run in parallel and are stored together; results come in request order, each a plan
+        or an error naming the offending unit, so one bad unit never fails the others. At most
+        1,000 assignments (INVALID_ARGUMENT beyond); a malformed request as a whole (no game state,
+        an empty side, bad options) is INVALID_ARGUMENT.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ThrottlingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -172,6 +189,11 @@ def add_ThrottlingServiceServicer_to_server(servicer, server):
                     servicer.ListPlans,
                     request_deserializer=throttling_dot_v1_dot_throttling__service__pb2.ListPlansRequest.FromString,
                     response_serializer=throttling_dot_v1_dot_throttling__service__pb2.ListPlansResponse.SerializeToString,
+            ),
+            'CreatePlanBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreatePlanBatch,
+                    request_deserializer=throttling_dot_v1_dot_throttling__service__pb2.CreatePlanBatchRequest.FromString,
+                    response_serializer=throttling_dot_v1_dot_throttling__service__pb2.CreatePlanBatchResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -367,6 +389,33 @@ class ThrottlingService:
             '/throttling.v1.ThrottlingService/ListPlans',
             throttling_dot_v1_dot_throttling__service__pb2.ListPlansRequest.SerializeToString,
             throttling_dot_v1_dot_throttling__service__pb2.ListPlansResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreatePlanBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/throttling.v1.ThrottlingService/CreatePlanBatch',
+            throttling_dot_v1_dot_throttling__service__pb2.CreatePlanBatchRequest.SerializeToString,
+            throttling_dot_v1_dot_throttling__service__pb2.CreatePlanBatchResponse.FromString,
             options,
             channel_credentials,
             insecure,

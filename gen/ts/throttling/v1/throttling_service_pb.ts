@@ -5,6 +5,8 @@
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_google_api_annotations } from "../../google/api/annotations_pb.js";
+import type { Status } from "../../google/rpc/status_pb.js";
+import { file_google_rpc_status } from "../../google/rpc/status_pb.js";
 import type { GameState, UnitGoal } from "./game_state_pb.js";
 import { file_throttling_v1_game_state } from "./game_state_pb.js";
 import type { Plan, PlannerOptions, PlanProgress, Score, TickState } from "./planning_pb.js";
@@ -15,7 +17,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file throttling/v1/throttling_service.proto.
  */
 export const file_throttling_v1_throttling_service: GenFile = /*@__PURE__*/
-  fileDesc("CiZ0aHJvdHRsaW5nL3YxL3Rocm90dGxpbmdfc2VydmljZS5wcm90bxINdGhyb3R0bGluZy52MSJ9Ch1DYWxjdWxhdGVUaHJvdHRsZVN0ZXBzUmVxdWVzdBIsCgpnYW1lX3N0YXRlGAEgASgLMhgudGhyb3R0bGluZy52MS5HYW1lU3RhdGUSLgoHb3B0aW9ucxgCIAEoCzIdLnRocm90dGxpbmcudjEuUGxhbm5lck9wdGlvbnMiSAoeQ2FsY3VsYXRlVGhyb3R0bGVTdGVwc1Jlc3BvbnNlEiYKBWdvYWxzGAEgAygLMhcudGhyb3R0bGluZy52MS5Vbml0R29hbCJxChFDcmVhdGVQbGFuUmVxdWVzdBIsCgpnYW1lX3N0YXRlGAEgASgLMhgudGhyb3R0bGluZy52MS5HYW1lU3RhdGUSLgoHb3B0aW9ucxgCIAEoCzIdLnRocm90dGxpbmcudjEuUGxhbm5lck9wdGlvbnMiNwoSQ3JlYXRlUGxhblJlc3BvbnNlEiEKBHBsYW4YASABKAsyEy50aHJvdHRsaW5nLnYxLlBsYW4ilAEKGlN0cmVhbVRocm90dGxlU3RlcHNSZXF1ZXN0EiwKCmdhbWVfc3RhdGUYASABKAsyGC50aHJvdHRsaW5nLnYxLkdhbWVTdGF0ZRIuCgdvcHRpb25zGAIgASgLMh0udGhyb3R0bGluZy52MS5QbGFubmVyT3B0aW9ucxIYChB0aWNrX2ludGVydmFsX21zGAMgASgFInsKG1N0cmVhbVRocm90dGxlU3RlcHNSZXNwb25zZRIoCgR0aWNrGAEgASgLMhgudGhyb3R0bGluZy52MS5UaWNrU3RhdGVIABIpCgRkb25lGAIgASgLMhkudGhyb3R0bGluZy52MS5TdHJlYW1Eb25lSABCBwoFZXZlbnQiVwoKU3RyZWFtRG9uZRIPCgdwbGFuX2lkGAEgASgJEhMKC3RvdGFsX3RpY2tzGAIgASgFEiMKBXNjb3JlGAMgASgLMhQudGhyb3R0bGluZy52MS5TY29yZSJ5ChlTdHJlYW1QbGFuUHJvZ3Jlc3NSZXF1ZXN0EiwKCmdhbWVfc3RhdGUYASABKAsyGC50aHJvdHRsaW5nLnYxLkdhbWVTdGF0ZRIuCgdvcHRpb25zGAIgASgLMh0udGhyb3R0bGluZy52MS5QbGFubmVyT3B0aW9ucyJ7ChpTdHJlYW1QbGFuUHJvZ3Jlc3NSZXNwb25zZRIvCghwcm9ncmVzcxgBIAEoCzIbLnRocm90dGxpbmcudjEuUGxhblByb2dyZXNzSAASIwoEZG9uZRgCIAEoCzITLnRocm90dGxpbmcudjEuUGxhbkgAQgcKBWV2ZW50IhIKEEdldFN0YXR1c1JlcXVlc3QihgEKEUdldFN0YXR1c1Jlc3BvbnNlEg8KB3N0b3JhZ2UYASABKAkSDgoGb3V0Ym94GAIgASgIEhYKDnBlbmRpbmdfd3JpdGVzGAMgASgDEh8KF21heF93cml0ZV9kZWxheV9zZWNvbmRzGAQgASgBEhcKD3BvaXNvbmVkX3dyaXRlcxgFIAEoAyIhCg5HZXRQbGFuUmVxdWVzdBIPCgdwbGFuX2lkGAEgASgJIjQKD0dldFBsYW5SZXNwb25zZRIhCgRwbGFuGAEgASgLMhMudGhyb3R0bGluZy52MS5QbGFuIjkKEExpc3RQbGFuc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkiUAoRTGlzdFBsYW5zUmVzcG9uc2USIgoFcGxhbnMYASADKAsyEy50aHJvdHRsaW5nLnYxLlBsYW4SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJMq0HChFUaHJvdHRsaW5nU2VydmljZRK0AQoWQ2FsY3VsYXRlVGhyb3R0bGVTdGVwcxIsLnRocm90dGxpbmcudjEuQ2FsY3VsYXRlVGhyb3R0bGVTdGVwc1JlcXVlc3QaLS50aHJvdHRsaW5nLnYxLkNhbGN1bGF0ZVRocm90dGxlU3RlcHNSZXNwb25zZSI9gtPkkwI3IikvYXBpL3YxL3Rocm90dGxlL2NhbGN1bGF0ZV90aHJvdHRsZV9zdGVwczoKZ2FtZV9zdGF0ZRJrCgpDcmVhdGVQbGFuEiAudGhyb3R0bGluZy52MS5DcmVhdGVQbGFuUmVxdWVzdBohLnRocm90dGxpbmcudjEuQ3JlYXRlUGxhblJlc3BvbnNlIhiC0+STAhIiDS9hcGkvdjEvcGxhbnM6ASoSqgEKE1N0cmVhbVRocm90dGxlU3RlcHMSKS50aHJvdHRsaW5nLnYxLlN0cmVhbVRocm90dGxlU3RlcHNSZXF1ZXN0GioudGhyb3R0bGluZy52MS5TdHJlYW1UaHJvdHRsZVN0ZXBzUmVzcG9uc2UiOoLT5JMCNCImL2FwaS92MS90aHJvdHRsZS9zdHJlYW1fdGhyb3R0bGVfc3RlcHM6CmdhbWVfc3RhdGUwARKMAQoSU3RyZWFtUGxhblByb2dyZXNzEigudGhyb3R0bGluZy52MS5TdHJlYW1QbGFuUHJvZ3Jlc3NSZXF1ZXN0GikudGhyb3R0bGluZy52MS5TdHJlYW1QbGFuUHJvZ3Jlc3NSZXNwb25zZSIfgtPkkwIZIhQvYXBpL3YxL3BsYW5zOnN0cmVhbToBKjABEmYKCUdldFN0YXR1cxIfLnRocm90dGxpbmcudjEuR2V0U3RhdHVzUmVxdWVzdBogLnRocm90dGxpbmcudjEuR2V0U3RhdHVzUmVzcG9uc2UiFoLT5JMCEBIOL2FwaS92MS9zdGF0dXMSaQoHR2V0UGxhbhIdLnRocm90dGxpbmcudjEuR2V0UGxhblJlcXVlc3QaHi50aHJvdHRsaW5nLnYxLkdldFBsYW5SZXNwb25zZSIfgtPkkwIZEhcvYXBpL3YxL3BsYW5zL3twbGFuX2lkfRJlCglMaXN0UGxhbnMSHy50aHJvdHRsaW5nLnYxLkxpc3RQbGFuc1JlcXVlc3QaIC50aHJvdHRsaW5nLnYxLkxpc3RQbGFuc1Jlc3BvbnNlIhWC0+STAg8SDS9hcGkvdjEvcGxhbnNiBnByb3RvMw", [file_google_api_annotations, file_throttling_v1_game_state, file_throttling_v1_planning]);
+  fileDesc("CiZ0aHJvdHRsaW5nL3YxL3Rocm90dGxpbmdfc2VydmljZS5wcm90bxINdGhyb3R0bGluZy52MSJ9Ch1DYWxjdWxhdGVUaHJvdHRsZVN0ZXBzUmVxdWVzdBIsCgpnYW1lX3N0YXRlGAEgASgLMhgudGhyb3R0bGluZy52MS5HYW1lU3RhdGUSLgoHb3B0aW9ucxgCIAEoCzIdLnRocm90dGxpbmcudjEuUGxhbm5lck9wdGlvbnMiSAoeQ2FsY3VsYXRlVGhyb3R0bGVTdGVwc1Jlc3BvbnNlEiYKBWdvYWxzGAEgAygLMhcudGhyb3R0bGluZy52MS5Vbml0R29hbCJxChFDcmVhdGVQbGFuUmVxdWVzdBIsCgpnYW1lX3N0YXRlGAEgASgLMhgudGhyb3R0bGluZy52MS5HYW1lU3RhdGUSLgoHb3B0aW9ucxgCIAEoCzIdLnRocm90dGxpbmcudjEuUGxhbm5lck9wdGlvbnMiNwoSQ3JlYXRlUGxhblJlc3BvbnNlEiEKBHBsYW4YASABKAsyEy50aHJvdHRsaW5nLnYxLlBsYW4ilAEKGlN0cmVhbVRocm90dGxlU3RlcHNSZXF1ZXN0EiwKCmdhbWVfc3RhdGUYASABKAsyGC50aHJvdHRsaW5nLnYxLkdhbWVTdGF0ZRIuCgdvcHRpb25zGAIgASgLMh0udGhyb3R0bGluZy52MS5QbGFubmVyT3B0aW9ucxIYChB0aWNrX2ludGVydmFsX21zGAMgASgFInsKG1N0cmVhbVRocm90dGxlU3RlcHNSZXNwb25zZRIoCgR0aWNrGAEgASgLMhgudGhyb3R0bGluZy52MS5UaWNrU3RhdGVIABIpCgRkb25lGAIgASgLMhkudGhyb3R0bGluZy52MS5TdHJlYW1Eb25lSABCBwoFZXZlbnQiVwoKU3RyZWFtRG9uZRIPCgdwbGFuX2lkGAEgASgJEhMKC3RvdGFsX3RpY2tzGAIgASgFEiMKBXNjb3JlGAMgASgLMhQudGhyb3R0bGluZy52MS5TY29yZSJ5ChlTdHJlYW1QbGFuUHJvZ3Jlc3NSZXF1ZXN0EiwKCmdhbWVfc3RhdGUYASABKAsyGC50aHJvdHRsaW5nLnYxLkdhbWVTdGF0ZRIuCgdvcHRpb25zGAIgASgLMh0udGhyb3R0bGluZy52MS5QbGFubmVyT3B0aW9ucyJ7ChpTdHJlYW1QbGFuUHJvZ3Jlc3NSZXNwb25zZRIvCghwcm9ncmVzcxgBIAEoCzIbLnRocm90dGxpbmcudjEuUGxhblByb2dyZXNzSAASIwoEZG9uZRgCIAEoCzITLnRocm90dGxpbmcudjEuUGxhbkgAQgcKBWV2ZW50IhIKEEdldFN0YXR1c1JlcXVlc3QihgEKEUdldFN0YXR1c1Jlc3BvbnNlEg8KB3N0b3JhZ2UYASABKAkSDgoGb3V0Ym94GAIgASgIEhYKDnBlbmRpbmdfd3JpdGVzGAMgASgDEh8KF21heF93cml0ZV9kZWxheV9zZWNvbmRzGAQgASgBEhcKD3BvaXNvbmVkX3dyaXRlcxgFIAEoAyIhCg5HZXRQbGFuUmVxdWVzdBIPCgdwbGFuX2lkGAEgASgJIjQKD0dldFBsYW5SZXNwb25zZRIhCgRwbGFuGAEgASgLMhMudGhyb3R0bGluZy52MS5QbGFuIjkKEExpc3RQbGFuc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkiUAoRTGlzdFBsYW5zUmVzcG9uc2USIgoFcGxhbnMYASADKAsyEy50aHJvdHRsaW5nLnYxLlBsYW4SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIjcKCkFzc2lnbm1lbnQSFAoMcGxheWVyX2luZGV4GAEgASgFEhMKC2VuZW15X2luZGV4GAIgASgFIqYBChZDcmVhdGVQbGFuQmF0Y2hSZXF1ZXN0EiwKCmdhbWVfc3RhdGUYASABKAsyGC50aHJvdHRsaW5nLnYxLkdhbWVTdGF0ZRIuCgthc3NpZ25tZW50cxgCIAMoCzIZLnRocm90dGxpbmcudjEuQXNzaWdubWVudBIuCgdvcHRpb25zGAMgASgLMh0udGhyb3R0bGluZy52MS5QbGFubmVyT3B0aW9ucyKQAQoLQmF0Y2hSZXN1bHQSIwoEcGxhbhgBIAEoCzITLnRocm90dGxpbmcudjEuUGxhbkgAEiMKBWVycm9yGAIgASgLMhIuZ29vZ2xlLnJwYy5TdGF0dXNIABItCgphc3NpZ25tZW50GAMgASgLMhkudGhyb3R0bGluZy52MS5Bc3NpZ25tZW50QggKBnJlc3VsdCJGChdDcmVhdGVQbGFuQmF0Y2hSZXNwb25zZRIrCgdyZXN1bHRzGAEgAygLMhoudGhyb3R0bGluZy52MS5CYXRjaFJlc3VsdDKwCAoRVGhyb3R0bGluZ1NlcnZpY2UStAEKFkNhbGN1bGF0ZVRocm90dGxlU3RlcHMSLC50aHJvdHRsaW5nLnYxLkNhbGN1bGF0ZVRocm90dGxlU3RlcHNSZXF1ZXN0Gi0udGhyb3R0bGluZy52MS5DYWxjdWxhdGVUaHJvdHRsZVN0ZXBzUmVzcG9uc2UiPYLT5JMCNyIpL2FwaS92MS90aHJvdHRsZS9jYWxjdWxhdGVfdGhyb3R0bGVfc3RlcHM6CmdhbWVfc3RhdGUSawoKQ3JlYXRlUGxhbhIgLnRocm90dGxpbmcudjEuQ3JlYXRlUGxhblJlcXVlc3QaIS50aHJvdHRsaW5nLnYxLkNyZWF0ZVBsYW5SZXNwb25zZSIYgtPkkwISIg0vYXBpL3YxL3BsYW5zOgEqEqoBChNTdHJlYW1UaHJvdHRsZVN0ZXBzEikudGhyb3R0bGluZy52MS5TdHJlYW1UaHJvdHRsZVN0ZXBzUmVxdWVzdBoqLnRocm90dGxpbmcudjEuU3RyZWFtVGhyb3R0bGVTdGVwc1Jlc3BvbnNlIjqC0+STAjQiJi9hcGkvdjEvdGhyb3R0bGUvc3RyZWFtX3Rocm90dGxlX3N0ZXBzOgpnYW1lX3N0YXRlMAESjAEKElN0cmVhbVBsYW5Qcm9ncmVzcxIoLnRocm90dGxpbmcudjEuU3RyZWFtUGxhblByb2dyZXNzUmVxdWVzdBopLnRocm90dGxpbmcudjEuU3RyZWFtUGxhblByb2dyZXNzUmVzcG9uc2UiH4LT5JMCGSIUL2FwaS92MS9wbGFuczpzdHJlYW06ASowARJmCglHZXRTdGF0dXMSHy50aHJvdHRsaW5nLnYxLkdldFN0YXR1c1JlcXVlc3QaIC50aHJvdHRsaW5nLnYxLkdldFN0YXR1c1Jlc3BvbnNlIhaC0+STAhASDi9hcGkvdjEvc3RhdHVzEmkKB0dldFBsYW4SHS50aHJvdHRsaW5nLnYxLkdldFBsYW5SZXF1ZXN0Gh4udGhyb3R0bGluZy52MS5HZXRQbGFuUmVzcG9uc2UiH4LT5JMCGRIXL2FwaS92MS9wbGFucy97cGxhbl9pZH0SZQoJTGlzdFBsYW5zEh8udGhyb3R0bGluZy52MS5MaXN0UGxhbnNSZXF1ZXN0GiAudGhyb3R0bGluZy52MS5MaXN0UGxhbnNSZXNwb25zZSIVgtPkkwIPEg0vYXBpL3YxL3BsYW5zEoABCg9DcmVhdGVQbGFuQmF0Y2gSJS50aHJvdHRsaW5nLnYxLkNyZWF0ZVBsYW5CYXRjaFJlcXVlc3QaJi50aHJvdHRsaW5nLnYxLkNyZWF0ZVBsYW5CYXRjaFJlc3BvbnNlIh6C0+STAhgiEy9hcGkvdjEvcGxhbnM6YmF0Y2g6ASpiBnByb3RvMw", [file_google_api_annotations, file_google_rpc_status, file_throttling_v1_game_state, file_throttling_v1_planning]);
 
 /**
  * Request of CalculateThrottleSteps.
@@ -451,6 +453,135 @@ export const ListPlansResponseSchema: GenMessage<ListPlansResponse> = /*@__PURE_
   messageDesc(file_throttling_v1_throttling_service, 14);
 
 /**
+ * One unit to plan in a batch: which player unit moves towards which enemy unit.
+ *
+ * @generated from message throttling.v1.Assignment
+ */
+export type Assignment = Message<"throttling.v1.Assignment"> & {
+  /**
+   * Index into game_state.player_units.
+   *
+   * @generated from field: int32 player_index = 1;
+   */
+  playerIndex: number;
+
+  /**
+   * Index into game_state.enemy_units.
+   *
+   * @generated from field: int32 enemy_index = 2;
+   */
+  enemyIndex: number;
+};
+
+/**
+ * Describes the message throttling.v1.Assignment.
+ * Use `create(AssignmentSchema)` to create a new message.
+ */
+export const AssignmentSchema: GenMessage<Assignment> = /*@__PURE__*/
+  messageDesc(file_throttling_v1_throttling_service, 15);
+
+/**
+ * Request of CreatePlanBatch.
+ *
+ * @generated from message throttling.v1.CreatePlanBatchRequest
+ */
+export type CreatePlanBatchRequest = Message<"throttling.v1.CreatePlanBatchRequest"> & {
+  /**
+   * The game: every unit any assignment names.
+   *
+   * @generated from field: throttling.v1.GameState game_state = 1;
+   */
+  gameState?: GameState | undefined;
+
+  /**
+   * The units to plan, at most 1,000; empty: every player unit towards its nearest enemy unit.
+   *
+   * @generated from field: repeated throttling.v1.Assignment assignments = 2;
+   */
+  assignments: Assignment[];
+
+  /**
+   * Planner overrides, the same for every unit.
+   *
+   * @generated from field: throttling.v1.PlannerOptions options = 3;
+   */
+  options?: PlannerOptions | undefined;
+};
+
+/**
+ * Describes the message throttling.v1.CreatePlanBatchRequest.
+ * Use `create(CreatePlanBatchRequestSchema)` to create a new message.
+ */
+export const CreatePlanBatchRequestSchema: GenMessage<CreatePlanBatchRequest> = /*@__PURE__*/
+  messageDesc(file_throttling_v1_throttling_service, 16);
+
+/**
+ * The outcome of one assignment of a batch.
+ *
+ * @generated from message throttling.v1.BatchResult
+ */
+export type BatchResult = Message<"throttling.v1.BatchResult"> & {
+  /**
+   * Exactly one is set.
+   *
+   * @generated from oneof throttling.v1.BatchResult.result
+   */
+  result: {
+    /**
+     * The stored plan: its game state holds the assigned player unit and its enemy unit only.
+     *
+     * @generated from field: throttling.v1.Plan plan = 1;
+     */
+    value: Plan;
+    case: "plan";
+  } | {
+    /**
+     * Why this unit was not planned: INVALID_ARGUMENT with a google.rpc.BadRequest detail whose
+     * field violations name the unit (e.g. "game_state.player_units[3].mass") or the assignment.
+     *
+     * @generated from field: google.rpc.Status error = 2;
+     */
+    value: Status;
+    case: "error";
+  } | { case: undefined; value?: undefined };
+
+  /**
+   * The assignment planned: as given, or the player unit and its nearest enemy unit.
+   *
+   * @generated from field: throttling.v1.Assignment assignment = 3;
+   */
+  assignment?: Assignment | undefined;
+};
+
+/**
+ * Describes the message throttling.v1.BatchResult.
+ * Use `create(BatchResultSchema)` to create a new message.
+ */
+export const BatchResultSchema: GenMessage<BatchResult> = /*@__PURE__*/
+  messageDesc(file_throttling_v1_throttling_service, 17);
+
+/**
+ * Response of CreatePlanBatch.
+ *
+ * @generated from message throttling.v1.CreatePlanBatchResponse
+ */
+export type CreatePlanBatchResponse = Message<"throttling.v1.CreatePlanBatchResponse"> & {
+  /**
+   * One result per assignment (or per player unit), in request order.
+   *
+   * @generated from field: repeated throttling.v1.BatchResult results = 1;
+   */
+  results: BatchResult[];
+};
+
+/**
+ * Describes the message throttling.v1.CreatePlanBatchResponse.
+ * Use `create(CreatePlanBatchResponseSchema)` to create a new message.
+ */
+export const CreatePlanBatchResponseSchema: GenMessage<CreatePlanBatchResponse> = /*@__PURE__*/
+  messageDesc(file_throttling_v1_throttling_service, 18);
+
+/**
  * Plans throttle sequences that bring a unit to its target at low speed in few ticks.
  *
  * Invalid input is answered with INVALID_ARGUMENT and a google.rpc.BadRequest detail
@@ -532,6 +663,21 @@ export const ThrottlingService: GenService<{
     methodKind: "unary";
     input: typeof ListPlansRequestSchema;
     output: typeof ListPlansResponseSchema;
+  },
+  /**
+   * Plans many units of one game state in one call: each assignment's player unit towards its
+   * enemy unit, or with no assignments every player unit towards its nearest enemy unit. The
+   * plans run in parallel and are stored together; results come in request order, each a plan
+   * or an error naming the offending unit, so one bad unit never fails the others. At most
+   * 1,000 assignments (INVALID_ARGUMENT beyond); a malformed request as a whole (no game state,
+   * an empty side, bad options) is INVALID_ARGUMENT.
+   *
+   * @generated from rpc throttling.v1.ThrottlingService.CreatePlanBatch
+   */
+  createPlanBatch: {
+    methodKind: "unary";
+    input: typeof CreatePlanBatchRequestSchema;
+    output: typeof CreatePlanBatchResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_throttling_v1_throttling_service, 0);

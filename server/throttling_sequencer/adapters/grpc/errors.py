@@ -48,6 +48,11 @@ def _pack(message: object) -> any_pb2.Any:
 
 def to_status(error: errors.ThrottlingError) -> grpc.Status:
     """A status carrying ErrorInfo (reason + context) and, for invalid input, BadRequest."""
+    return rpc_status.to_status(status_message(error))
+
+
+def status_message(error: errors.ThrottlingError) -> status_pb2.Status:
+    """The google.rpc.Status of an error: what `to_status` sends, and what a batch result holds."""
     code, reason = grpc.StatusCode.INTERNAL, "INTERNAL"
     for kind, kind_code, kind_reason in _CODES:
         if isinstance(error, kind):
@@ -81,8 +86,7 @@ def to_status(error: errors.ThrottlingError) -> grpc.Status:
                 )
             )
         )
-    message = status_pb2.Status(code=code.value[0], message=error.detail, details=details)
-    return rpc_status.to_status(message)
+    return status_pb2.Status(code=code.value[0], message=error.detail, details=details)
 
 
 def internal_status(request_id: str) -> grpc.Status:

@@ -27,9 +27,11 @@ from google.protobuf.message_factory import GetMessageClass
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from throttling.v1 import game_state_pb2, planning_pb2, throttling_service_pb2
+from throttling_sequencer.adapters.grpc import errors
 from throttling_sequencer.domain import declaration, model
 from throttling_sequencer.domain.config import OPTIONS
 from throttling_sequencer.domain.physics import TickState
+from throttling_sequencer.service.batch import BatchResult
 from throttling_sequencer.service.events import Progress
 
 T = TypeVar("T")
@@ -85,6 +87,27 @@ def overrides_to_wire(o: model.PlannerOverrides) -> planning_pb2.PlannerOptions:
 
 def game_state_from_wire(s: game_state_pb2.GameState) -> model.GameState:
     return from_wire(model.GameState, s)
+
+
+def unit_from_wire(u: game_state_pb2.Unit) -> model.Unit:
+    return from_wire(model.Unit, u)
+
+
+def assignment_from_wire(a: throttling_service_pb2.Assignment) -> model.Assignment:
+    return model.Assignment(player_index=a.player_index, enemy_index=a.enemy_index)
+
+
+def batch_result_to_wire(r: BatchResult) -> throttling_service_pb2.BatchResult:
+    """A plan, or the status of why this unit has none (mapped where every error is: errors.py)."""
+    wire = throttling_service_pb2.BatchResult()
+    if r.assignment is not None:
+        wire.assignment.player_index = r.assignment.player_index
+        wire.assignment.enemy_index = r.assignment.enemy_index
+    if isinstance(r.outcome, model.Plan):
+        wire.plan.CopyFrom(plan_to_wire(r.outcome))
+    else:
+        wire.error.CopyFrom(errors.status_message(r.outcome))
+    return wire
 
 
 def coordinate_to_wire(c: model.Coordinate) -> game_state_pb2.Coordinate:

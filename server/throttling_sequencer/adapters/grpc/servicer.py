@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, assert_never
 
 import grpc
 
+from throttling.v1 import game_state_pb2
 from throttling.v1 import throttling_service_pb2 as pb
 from throttling.v1 import throttling_service_pb2_grpc as pb_grpc
 from throttling_sequencer import metrics
@@ -22,14 +23,19 @@ from throttling_sequencer.adapters.grpc import mappers
 from throttling_sequencer.adapters.grpc.caller import caller
 from throttling_sequencer.adapters.grpc.errors import StreamTooLong
 from throttling_sequencer.adapters.grpc.validation import (
+    SIDES,
     Limits,
     Violations,
+    check_batch,
     check_game_state,
     check_options,
     check_tick_interval,
+    check_unit,
 )
+from throttling_sequencer.domain.errors import InvalidInput
 from throttling_sequencer.domain.model import GameState, Plan, PlannerOverrides
 from throttling_sequencer.service import paging
+from throttling_sequencer.service.batch import Checked, Roster
 from throttling_sequencer.service.events import Finished, Improved
 from throttling_sequencer.service.planning import PlanningService
 
@@ -126,6 +132,36 @@ class ThrottlingServicer(pb_grpc.ThrottlingServiceServicer):
                 break
             response.plans.append(wire)
         return response
+
+    async def CreatePlanBatch(
+        self, request: pb.CreatePlanBatchRequest, context: Context
+    ) -> pb.CreatePlanBatchResponse:
+        call = caller(context)
+        violations = Violations()
+        check_batch(violations, request, self._limits)
+        violations.raise_if_any()
+        state = request.game_state
+        roster = Roster(*(self._side(getattr(state, side), side) for side in SIDES))
+        assignments = [mappers.assignment_from_wire(a) for a in request.assignments]
+        overrides = mappers.overrides_from_wire(request.options)
+        results = await self._planning.create_plan_batch(roster, assignments, overrides, call)
+        response = pb.CreatePlanBatchResponse()
+        for result in results:
+            if isinstance(result.outcome, Plan):
+                metrics.observe_plan(result.outcome)
+            response.results.append(mappers.batch_result_to_wire(result))
+        return response
+
+    def _side(self, units: Iterable[game_state_pb2.Unit], side: str) -> tuple[Checked, ...]:
+        """A batch's units, one by one: valid, or the violations that name them (failing only the
+        results that plan them)."""
+        checked: list[Checked] = []
+        for index, unit in enumerate(units):
+            violations = Violations()
+            check_unit(violations, unit, f"game_state.{side}[{index}]", self._limits)
+            valid = not violations.items
+            checked.append(mappers.unit_from_wire(unit) if valid else InvalidInput(violations.items))
+        return tuple(checked)
 
     async def _plan(self, request: PlanRequest, context: Context, violations: Violations) -> Plan:
         call = caller(context)

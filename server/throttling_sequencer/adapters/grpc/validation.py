@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass
 
 from throttling.v1 import game_state_pb2, planning_pb2
+from throttling.v1 import throttling_service_pb2 as pb
 from throttling_sequencer.domain.config import BOUNDS, PlannerConfig
 from throttling_sequencer.domain.errors import FieldViolation, InvalidInput
 
@@ -26,6 +27,10 @@ class Limits:
     max_speed: float = 1e9
     max_mass: float = 1e12
     max_stream_seconds: float = 600.0
+    #: Most units one batch plans.
+    max_batch: int = 1_000
+    #: Most goals one batch's answer may hold (units x max_ticks).
+    max_batch_goals: int = 100_000
 
 
 class Violations:
@@ -63,21 +68,62 @@ class Violations:
             raise InvalidInput(self.items)
 
 
+SIDES = ("player_units", "enemy_units")
+
+
 def check_game_state(
     out: Violations, state: game_state_pb2.GameState, present: bool, limits: Limits, path: str = "game_state"
 ) -> None:
+    if not check_sides(out, state, present, limits, path):
+        return
+    for side in SIDES:
+        for index, unit in enumerate(getattr(state, side)):
+            check_unit(out, unit, f"{path}.{side}[{index}]", limits)
+
+
+def check_sides(
+    out: Violations, state: game_state_pb2.GameState, present: bool, limits: Limits, path: str = "game_state"
+) -> bool:
+    """The game state is there and each side holds 1..max_units units; False if not."""
     if not present:
         out.add(path, "is required")
-        return
-    for side in ("player_units", "enemy_units"):
+        return False
+    fine = True
+    for side in SIDES:
         units = getattr(state, side)
         if not units:
             out.add(f"{path}.{side}", "must contain at least one unit")
+            fine = False
         elif len(units) > limits.max_units:
             out.add(f"{path}.{side}", f"must contain at most {limits.max_units} units, got {len(units)}")
-        else:
-            for index, unit in enumerate(units):
-                check_unit(out, unit, f"{path}.{side}[{index}]", limits)
+            fine = False
+    return fine
+
+
+def check_batch(out: Violations, request: pb.CreatePlanBatchRequest, limits: Limits) -> None:
+    """What a batch must get right as a whole (its units are checked one by one, per result):
+    a game state with both sides, valid options, and at most `max_batch` units to plan whose
+    answer stays within `max_batch_goals` goals."""
+    sides = check_sides(out, request.game_state, request.HasField("game_state"), limits)
+    check_options(out, request.options)
+    given = len(request.assignments)
+    units = given or len(request.game_state.player_units)
+    where = "assignments" if given else "game_state.player_units"
+    if given > limits.max_batch:
+        out.add(where, f"must contain at most {limits.max_batch} assignments, got {given}")
+    elif sides and units > limits.max_batch:
+        out.add(
+            where, f"a batch plans at most {limits.max_batch} units, got {units}: give assignments for fewer"
+        )
+    else:
+        options = request.options
+        ticks = options.max_ticks if options.HasField("max_ticks") else DEFAULTS.max_ticks
+        if units * ticks > limits.max_batch_goals:
+            out.add(
+                where,
+                f"{units} units of up to {ticks} ticks may answer {units * ticks} goals, at most "
+                f"{limits.max_batch_goals} are allowed: plan fewer units or lower options.max_ticks",
+            )
 
 
 def check_unit(out: Violations, unit: game_state_pb2.Unit, path: str, limits: Limits) -> None:

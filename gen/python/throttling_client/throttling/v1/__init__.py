@@ -5,9 +5,13 @@
 
 __all__ = (
     "Arrival",
+    "Assignment",
+    "BatchResult",
     "CalculateThrottleStepsRequest",
     "CalculateThrottleStepsResponse",
     "Coordinate",
+    "CreatePlanBatchRequest",
+    "CreatePlanBatchResponse",
     "CreatePlanRequest",
     "CreatePlanResponse",
     "GameState",
@@ -156,6 +160,57 @@ class Strategy(betterproto2.Enum):
 
 
 @dataclass(eq=False, repr=False)
+class Assignment(betterproto2.Message):
+    """
+    One unit to plan in a batch: which player unit moves towards which enemy unit.
+    """
+
+    player_index: "int" = betterproto2.field(1, betterproto2.TYPE_INT32)
+    """
+    Index into game_state.player_units.
+    """
+
+    enemy_index: "int" = betterproto2.field(2, betterproto2.TYPE_INT32)
+    """
+    Index into game_state.enemy_units.
+    """
+
+
+default_message_pool.register_message("throttling.v1", "Assignment", Assignment)
+
+
+@dataclass(eq=False, repr=False)
+class BatchResult(betterproto2.Message):
+    """
+    The outcome of one assignment of a batch.
+
+    Oneofs:
+        - result: Exactly one is set.
+    """
+
+    plan: "Plan | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True, group="result")
+    """
+    The stored plan: its game state holds the assigned player unit and its enemy unit only.
+    """
+
+    error: "__google__rpc__.Status | None" = betterproto2.field(
+        2, betterproto2.TYPE_MESSAGE, optional=True, group="result"
+    )
+    """
+    Why this unit was not planned: INVALID_ARGUMENT with a google.rpc.BadRequest detail whose
+    field violations name the unit (e.g. "game_state.player_units[3].mass") or the assignment.
+    """
+
+    assignment: "Assignment | None" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, optional=True)
+    """
+    The assignment planned: as given, or the player unit and its nearest enemy unit.
+    """
+
+
+default_message_pool.register_message("throttling.v1", "BatchResult", BatchResult)
+
+
+@dataclass(eq=False, repr=False)
 class CalculateThrottleStepsRequest(betterproto2.Message):
     """
     Request of CalculateThrottleSteps.
@@ -212,6 +267,46 @@ class Coordinate(betterproto2.Message):
 
 
 default_message_pool.register_message("throttling.v1", "Coordinate", Coordinate)
+
+
+@dataclass(eq=False, repr=False)
+class CreatePlanBatchRequest(betterproto2.Message):
+    """
+    Request of CreatePlanBatch.
+    """
+
+    game_state: "GameState | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+    """
+    The game: every unit any assignment names.
+    """
+
+    assignments: "list[Assignment]" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, repeated=True)
+    """
+    The units to plan, at most 1,000; empty: every player unit towards its nearest enemy unit.
+    """
+
+    options: "PlannerOptions | None" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, optional=True)
+    """
+    Planner overrides, the same for every unit.
+    """
+
+
+default_message_pool.register_message("throttling.v1", "CreatePlanBatchRequest", CreatePlanBatchRequest)
+
+
+@dataclass(eq=False, repr=False)
+class CreatePlanBatchResponse(betterproto2.Message):
+    """
+    Response of CreatePlanBatch.
+    """
+
+    results: "list[BatchResult]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
+    """
+    One result per assignment (or per player unit), in request order.
+    """
+
+
+default_message_pool.register_message("throttling.v1", "CreatePlanBatchResponse", CreatePlanBatchResponse)
 
 
 @dataclass(eq=False, repr=False)
@@ -952,6 +1047,22 @@ class ThrottlingServiceStub:
             ListPlansResponse.FromString,
         )(message)
 
+    def create_plan_batch(self, message: "CreatePlanBatchRequest") -> "CreatePlanBatchResponse":
+        """
+        Plans many units of one game state in one call: each assignment's player unit towards its
+        enemy unit, or with no assignments every player unit towards its nearest enemy unit. The
+        plans run in parallel and are stored together; results come in request order, each a plan
+        or an error naming the offending unit, so one bad unit never fails the others. At most
+        1,000 assignments (INVALID_ARGUMENT beyond); a malformed request as a whole (no game state,
+        an empty side, bad options) is INVALID_ARGUMENT.
+        """
+
+        return self._channel.unary_unary(
+            "/throttling.v1.ThrottlingService/CreatePlanBatch",
+            CreatePlanBatchRequest.SerializeToString,
+            CreatePlanBatchResponse.FromString,
+        )(message)
+
 
 class ThrottlingServiceAsyncStub(betterproto2_grpclib.ServiceStub):
     """
@@ -1117,5 +1228,32 @@ class ThrottlingServiceAsyncStub(betterproto2_grpclib.ServiceStub):
             metadata=metadata,
         )
 
+    async def create_plan_batch(
+        self,
+        message: "CreatePlanBatchRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "CreatePlanBatchResponse":
+        """
+        Plans many units of one game state in one call: each assignment's player unit towards its
+        enemy unit, or with no assignments every player unit towards its nearest enemy unit. The
+        plans run in parallel and are stored together; results come in request order, each a plan
+        or an error naming the offending unit, so one bad unit never fails the others. At most
+        1,000 assignments (INVALID_ARGUMENT beyond); a malformed request as a whole (no game state,
+        an empty side, bad options) is INVALID_ARGUMENT.
+        """
+
+        return await self._unary_unary(
+            "/throttling.v1.ThrottlingService/CreatePlanBatch",
+            message,
+            CreatePlanBatchResponse,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
 
 from ...google import protobuf as __google__protobuf__
+from ...google import rpc as __google__rpc__

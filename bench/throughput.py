@@ -1,0 +1,343 @@
+"""Throughput against the transport's floor: every row is a ratio to the gRPC health-check rate
+measured in the same run, by the same client, against the same kind of server.
+
+The server is started the way a user starts it (`throttling-sequencer serve`: default SQLite
+storage in a temp data dir, default logging: INFO, JSON lines), one process unless a row says
+otherwise. Load comes from one asyncio client process holding 16 concurrent calls over 4
+connections; client and server share this machine's cores, so the figures are for the whole loop.
+
+Rows (issue 12's targets in brackets):
+- CreatePlan plans/s [>= 0.5x health checks/s];
+- CreatePlanBatch of 100 units, unit plans/s [>= 5x];
+- `serve --workers 2` CreatePlan plans/s against 1 worker [>= 1.5x];
+- REST via Envoy and GraphQL via Envoy, p50 latency of a plan at 16 concurrent calls against
+  direct gRPC's [<= 1.3x, <= 2x];
+- server RSS growth over a soak of CreatePlan after a warm-up [<= 10 %].
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+import httpx
+from google.protobuf import json_format
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from bench.frontdoor import STATE_JSON
+from bench.service import free_port, requests, wait_serving
+from bench.stack import running_stack
+from throttling.v1 import game_state_pb2
+from throttling.v1 import throttling_service_pb2 as pb
+from throttling.v1.throttling_service_pb2_grpc import ThrottlingServiceStub
+
+CONCURRENCY = 16
+CONNECTIONS = 4
+BATCH_UNITS = 100
+#: Where a server's log lines go while it is measured: written as by default, then discarded.
+LOG_SINK = subprocess.DEVNULL
+
+#: A call of the load: given a stub (or an HTTP client), one request; returns the units it planned.
+Call = Callable[[Any], Awaitable[int]]
+
+
+@dataclass
+class Rate:
+    """One load run: calls answered, units planned (a batch counts its units), errors, latencies."""
+
+    name: str
+    calls: int = 0
+    units: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+
+    @property
+    def per_second(self) -> float:
+        return self.units / self.seconds if self.seconds else 0.0
+
+    @property
+    def p50(self) -> float:
+        return statistics.median(self.latencies) if self.latencies else float("nan")
+
+
+@dataclass
+class Throughput:
+    health: Rate
+    rows: list[tuple[str, float, str, str]] = field(default_factory=list)  # name, ratio, target, figures
+    notes: list[str] = field(default_factory=list)
+
+
+async def drive(
+    name: str, clients: list[Any], call: Call, seconds: float, warmup: float = 1.0
+) -> Rate:
+    """CONCURRENCY callers in a closed loop for `warmup` + `seconds`; only `seconds` is counted."""
+    rate = Rate(name)
+    began = time.monotonic()
+    counting_from, stop_at = began + warmup, began + warmup + seconds
+
+    async def caller(index: int) -> None:
+        client = clients[index % len(clients)]
+        while (now := time.monotonic()) < stop_at:
+            started = time.perf_counter()
+            try:
+                units = await call(client)
+            except (grpc.aio.AioRpcError, httpx.HTTPError):
+                if now >= counting_from:
+                    rate.errors += 1
+                continue
+            if now >= counting_from:
+                rate.calls += 1
+                rate.units += units
+                rate.latencies.append(time.perf_counter() - started)
+
+    await asyncio.gather(*(caller(k) for k in range(CONCURRENCY)))
+    rate.seconds = seconds
+    return rate
+
+
+async def grpc_load(port: int, name: str, call: Call, seconds: float) -> Rate:
+    # Each channel its own connection (a local subchannel pool): SO_REUSEPORT balances connections.
+    options = [("grpc.use_local_subchannel_pool", 1)]
+    channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=options) for _ in range(CONNECTIONS)]
+    try:
+        return await drive(name, channels, call, seconds)
+    finally:
+        for channel in channels:
+            await channel.close(grace=None)
+
+
+def health_check() -> Call:
+    request = health_pb2.HealthCheckRequest()
+
+    async def call(channel: grpc.aio.Channel) -> int:
+        await health_pb2_grpc.HealthStub(channel).Check(request, timeout=30)
+        return 1
+
+    return call
+
+
+def create_plan() -> Call:
+    bodies = requests()
+    turn = 0
+
+    async def call(channel: grpc.aio.Channel) -> int:
+        nonlocal turn
+        turn += 1
+        await ThrottlingServiceStub(channel).CreatePlan(bodies[turn % len(bodies)], timeout=30)
+        return 1
+
+    return call
+
+
+def batch_request(units: int = BATCH_UNITS) -> Any:
+    """A game state of `units` player units and as many enemies, each player to its nearest enemy."""
+    bodies = requests()
+    players, enemies = [], []
+    for k in range(units):
+        state = bodies[k % len(bodies)].game_state
+        offset = game_state_pb2.Coordinate(x=0.0, y=1e6 * k)  # far apart: each pair keeps its enemy
+        player, enemy = state.player_units[0], state.enemy_units[0]
+        players.append(_moved(player, offset))
+        enemies.append(_moved(enemy, offset))
+    state = game_state_pb2.GameState(player_units=players, enemy_units=enemies)
+    return pb.CreatePlanBatchRequest(game_state=state)  # type: ignore[attr-defined,unused-ignore]
+
+
+def _moved(unit: game_state_pb2.Unit, by: game_state_pb2.Coordinate) -> game_state_pb2.Unit:
+    moved = game_state_pb2.Unit()
+    moved.CopyFrom(unit)
+    moved.coordinate.x += by.x
+    moved.coordinate.y += by.y
+    return moved
+
+
+def create_plan_batch() -> Call:
+    request = batch_request()
+
+    async def call(channel: grpc.aio.Channel) -> int:
+        reply = await ThrottlingServiceStub(channel).CreatePlanBatch(request, timeout=60)  # type: ignore[attr-defined,unused-ignore]
+        return sum(1 for result in reply.results if result.HasField("plan"))
+
+    return call
+
+
+@contextmanager
+def server(workers: int = 1, **env: str) -> Iterator[subprocess.Popen[bytes]]:
+    """`throttling-sequencer serve` as a user starts it, on a free port and a temp data dir."""
+    port = free_port()
+    with tempfile.TemporaryDirectory() as data:
+        environment = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("THROTTLING_")},
+            "THROTTLING_GRPC_PORT": str(port),
+            "THROTTLING_DATA_DIR": data,
+            "THROTTLING_METRICS_PORT": "0",  # a fixed port otherwise; the metrics are still kept
+            **env,
+        }
+        process = subprocess.Popen(
+            [sys.executable, "-m", "throttling_sequencer.cli", "serve", "--workers", str(workers)],
+            env=environment,
+            stdout=subprocess.DEVNULL,
+            stderr=LOG_SINK,
+        )
+        try:
+            wait_serving(port, timeout=120)
+            process.port = port  # type: ignore[attr-defined]
+            yield process
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def port_of(process: subprocess.Popen[bytes]) -> int:
+    port: int = process.port  # type: ignore[attr-defined]
+    return port
+
+
+def resident_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def ratio_row(name: str, rate: Rate, base: Rate, target: str) -> tuple[str, float, str, str]:
+    return (
+        name,
+        rate.per_second / base.per_second,
+        target,
+        f"{rate.per_second:,.0f}/s, p50 {rate.p50 * 1000:.1f} ms, errors {rate.errors}",
+    )
+
+
+def throughput(quick: bool, progress: Callable[[str], None], batch: bool = True) -> Throughput:
+    seconds = 3.0 if quick else 8.0
+    soak_seconds = 20.0 if quick else 120.0
+    with server() as one:
+        port = port_of(one)
+        progress(f"throughput: health checks, {CONCURRENCY} concurrent, {seconds:.0f} s")
+        health = asyncio.run(grpc_load(port, "health", health_check(), seconds))
+        report = Throughput(health)
+        progress("throughput: CreatePlan")
+        plans = asyncio.run(grpc_load(port, "CreatePlan", create_plan(), seconds))
+        report.rows.append(ratio_row("CreatePlan plans/s vs health checks/s", plans, health, ">= 0.5x"))
+        if batch:
+            progress(f"throughput: CreatePlanBatch of {BATCH_UNITS}")
+            batched = asyncio.run(grpc_load(port, "CreatePlanBatch", create_plan_batch(), seconds))
+            report.rows.append(
+                ratio_row(f"CreatePlanBatch({BATCH_UNITS}) unit plans/s vs health", batched, health, ">= 5x")
+            )
+        progress(f"throughput: soak, CreatePlan for {soak_seconds:.0f} s after the warm-up above")
+        before = resident_mb(one.pid)
+        soaked = asyncio.run(grpc_load(port, "soak", create_plan(), soak_seconds))
+        after = resident_mb(one.pid)
+        report.rows.append(
+            (
+                "server RSS growth over the soak",
+                after / before - 1.0,
+                "<= 10 %",
+                f"{before:.0f} MB -> {after:.0f} MB over {soaked.calls:,} plans",
+            )
+        )
+    with server(workers=2) as two:
+        progress("throughput: CreatePlan, serve --workers 2")
+        doubled = asyncio.run(grpc_load(port_of(two), "CreatePlan x2", create_plan(), seconds))
+    report.rows.append(
+        (
+            "serve --workers 2 vs 1, CreatePlan",
+            doubled.per_second / plans.per_second,
+            ">= 1.5x",
+            f"{doubled.per_second:,.0f}/s vs {plans.per_second:,.0f}/s",
+        )
+    )
+    report.rows += front_door_rows(seconds, progress)
+    return report
+
+
+def front_door_rows(seconds: float, progress: Callable[[str], None]) -> list[tuple[str, float, str, str]]:
+    """p50 of a plan at CONCURRENCY calls: direct gRPC, REST via Envoy, GraphQL via Envoy."""
+    state = json_format.ParseDict(STATE_JSON, game_state_pb2.GameState())
+    request = pb.CreatePlanRequest(game_state=state)
+    mutation = (
+        "mutation { plan(gameStateInput: {"
+        "playerUnits: [{coordinate: {x: 0, y: 0}, speed: 0, mass: 10, friction: 0.01}], "
+        "enemyUnits: [{coordinate: {x: 5000, y: 0}, speed: 0, mass: 50, friction: 0.5}]"
+        "}) { id score { total } goals { throttle } } }"
+    )
+
+    async def direct(channel: grpc.aio.Channel) -> int:
+        await ThrottlingServiceStub(channel).CreatePlan(request, timeout=30)
+        return 1
+
+    async def rest(client: httpx.AsyncClient) -> int:
+        (await client.post("/api/v1/plans", json={"gameState": STATE_JSON})).raise_for_status()
+        return 1
+
+    async def graphql(client: httpx.AsyncClient) -> int:
+        reply = (await client.post("/graphql", json={"query": mutation})).raise_for_status()
+        if reply.json().get("errors"):
+            raise httpx.HTTPError(str(reply.json()["errors"]))
+        return 1
+
+    async def over_http(url: str, call: Call, name: str) -> Rate:
+        limits = httpx.Limits(max_connections=CONCURRENCY)
+        async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
+            for _ in range(600):  # Envoy marks the server healthy within a health interval
+                if (await client.get("/api/v1/health")).status_code == 200:
+                    break
+                await asyncio.sleep(0.1)
+            return await drive(name, [client], call, seconds)
+
+    with running_stack(THROTTLING_RATE_LIMIT_PER_SECOND="100000", THROTTLING_RATE_LIMIT_BURST="100000") as stack:
+        progress("throughput: front door, direct gRPC / REST / GraphQL at 16 concurrent")
+        base = asyncio.run(grpc_load(stack.grpc_port, "direct", direct, seconds))
+        via_rest = asyncio.run(over_http(stack.url, rest, "REST"))
+        via_graphql = asyncio.run(over_http(stack.url, graphql, "GraphQL"))
+    rows = []
+    for name, rate, target in (("REST", via_rest, "<= 1.3x"), ("GraphQL", via_graphql, "<= 2x")):
+        rows.append(
+            (
+                f"{name} via Envoy p50 vs direct gRPC p50",
+                rate.p50 / base.p50,
+                target,
+                f"{rate.p50 * 1000:.1f} ms vs {base.p50 * 1000:.1f} ms ({rate.per_second:,.0f}/s vs "
+                f"{base.per_second:,.0f}/s, errors {rate.errors})",
+            )
+        )
+    return rows
+
+
+def render(report: Throughput) -> str:
+    h = report.health
+    lines = [
+        f"baseline: gRPC health checks {h.per_second:,.0f}/s (p50 {h.p50 * 1000:.2f} ms, errors {h.errors}), "
+        f"{CONCURRENCY} concurrent calls over {CONNECTIONS} connections, one client process",
+        "",
+    ]
+    header = f"{'row':<46} {'ratio':>8} {'target':>9}  figures"
+    lines += [header, "-" * len(header)]
+    for name, ratio, target, figures in report.rows:
+        shown = f"{ratio * 100:+.1f} %" if target.endswith("%") else f"{ratio:.2f}x"
+        lines.append(f"{name:<46} {shown:>8} {target:>9}  {figures}")
+    lines += report.notes
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(render(throughput("--quick" in sys.argv, lambda m: print(m, file=sys.stderr), "--no-batch" not in sys.argv)))

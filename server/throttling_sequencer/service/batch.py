@@ -1,0 +1,103 @@
+"""Batch planning's rules: which units a batch plans, and what each of its results is.
+
+A batch names units of one game state by index: each assignment moves a player unit towards an
+enemy unit, and no assignments means every player unit towards its nearest enemy unit. The edge
+validates the game state unit by unit (a Roster): a unit that breaks a rule fails only the
+results that name it, never the batch. Each result is planned as a game state of its two units,
+exactly as CreatePlan would plan that game state, so a batch and single plans agree unit for unit.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from throttling_sequencer.domain.errors import FieldViolation, InvalidInput, ThrottlingError
+from throttling_sequencer.domain.model import Assignment, GameState, Plan, Unit
+
+#: A unit as the edge found it: valid, or the violations that name it.
+Checked = Unit | InvalidInput
+
+
+@dataclass(frozen=True, slots=True)
+class Roster:
+    """A batch's game state, unit by unit as the edge validated it."""
+
+    player_units: tuple[Checked, ...]
+    enemy_units: tuple[Checked, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """One result of a batch to be: the game state of its two units, or why it cannot be planned.
+
+    `assignment` is None only when there is none to report: no assignments were given and the
+    player unit is itself invalid, so no nearest enemy was chosen for it.
+    """
+
+    assignment: Assignment | None
+    work: GameState | InvalidInput
+
+    @property
+    def unit(self) -> str:
+        """The request path of the planned unit, for violations found while planning it."""
+        index = 0 if self.assignment is None else self.assignment.player_index
+        return f"game_state.player_units[{index}]"
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    """One result, in request order: the stored plan, or why this unit has none."""
+
+    assignment: Assignment | None
+    outcome: Plan | ThrottlingError
+
+
+def tasks(roster: Roster, assignments: Sequence[Assignment]) -> list[Task]:
+    """The batch's results to be, in request order: one per assignment, or one per player unit
+    (towards its nearest valid enemy unit) when there are none."""
+    if assignments:
+        return [_assigned(roster, k, a) for k, a in enumerate(assignments)]
+    valid = {j: unit for j, unit in enumerate(roster.enemy_units) if isinstance(unit, Unit)}
+    out = []
+    for i, player in enumerate(roster.player_units):
+        if isinstance(player, InvalidInput):
+            out.append(Task(None, player))
+        elif not valid:
+            reason = FieldViolation("game_state.enemy_units", "has no valid unit to plan towards")
+            out.append(Task(None, InvalidInput([reason])))
+        else:
+            j = nearest(player, valid)
+            out.append(Task(Assignment(i, j), GameState((player,), (valid[j],))))
+    return out
+
+
+def nearest(unit: Unit, enemies: dict[int, Unit]) -> int:
+    """The index of the enemy unit nearest to `unit` (the lowest index among equals)."""
+    here = unit.coordinate
+    return min(
+        enemies,
+        key=lambda j: (math.hypot(enemies[j].coordinate.x - here.x, enemies[j].coordinate.y - here.y), j),
+    )
+
+
+def _assigned(roster: Roster, k: int, assignment: Assignment) -> Task:
+    violations: list[FieldViolation] = []
+    player = _unit(roster.player_units, assignment.player_index, f"assignments[{k}].player_index", violations)
+    enemy = _unit(roster.enemy_units, assignment.enemy_index, f"assignments[{k}].enemy_index", violations)
+    if player is None or enemy is None:
+        return Task(assignment, InvalidInput(violations))
+    return Task(assignment, GameState((player,), (enemy,)))
+
+
+def _unit(side: tuple[Checked, ...], index: int, path: str, violations: list[FieldViolation]) -> Unit | None:
+    """The valid unit at `index`, else None with what is wrong added to `violations`."""
+    if not 0 <= index < len(side):
+        violations.append(FieldViolation(path, f"must be in [0, {len(side) - 1}], got {index}"))
+        return None
+    unit = side[index]
+    if isinstance(unit, InvalidInput):
+        violations.extend(unit.violations)
+        return None
+    return unit
