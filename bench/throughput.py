@@ -80,9 +80,7 @@ class Throughput:
     notes: list[str] = field(default_factory=list)
 
 
-async def drive(
-    name: str, clients: list[Any], call: Call, seconds: float, warmup: float = 1.0
-) -> Rate:
+async def drive(name: str, clients: list[Any], call: Call, seconds: float, warmup: float = 1.0) -> Rate:
     """CONCURRENCY callers in a closed loop for `warmup` + `seconds`; only `seconds` is counted."""
     rate = Rate(name)
     began = time.monotonic()
@@ -304,7 +302,8 @@ def front_door_rows(seconds: float, progress: Callable[[str], None]) -> list[tup
                 await asyncio.sleep(0.1)
             return await drive(name, [client], call, seconds)
 
-    with running_stack(THROTTLING_RATE_LIMIT_PER_SECOND="100000", THROTTLING_RATE_LIMIT_BURST="100000") as stack:
+    unlimited = {"THROTTLING_RATE_LIMIT_PER_SECOND": "100000", "THROTTLING_RATE_LIMIT_BURST": "100000"}
+    with running_stack(**unlimited) as stack:
         progress("throughput: front door, direct gRPC / REST / GraphQL at 16 concurrent")
         base = asyncio.run(grpc_load(stack.grpc_port, "direct", direct, seconds))
         via_rest = asyncio.run(over_http(stack.url, rest, "REST"))
@@ -340,4 +339,4 @@ def render(report: Throughput) -> str:
 
 
 if __name__ == "__main__":
-    print(render(throughput("--quick" in sys.argv, lambda m: print(m, file=sys.stderr), "--no-batch" not in sys.argv)))
+    print(render(throughput("--quick" in sys.argv, lambda m: print(m, file=sys.stderr))))

@@ -129,10 +129,12 @@ def generate(out: Path) -> None:
             (directory / "__init__.py").touch()
             directory = directory.parent
 
+    # With google.rpc's error details, so a client unpacks a batch result's BadRequest.
     protoc(
         f"--python_betterproto2_out={client_out}",
         "--python_betterproto2_opt=client_generation=sync_async",
         *files,
+        *EXTRA_DESCRIPTOR_INPUTS,
     )
     (client_out / "__init__.py").write_text(
         '"""Typed betterproto2 client for throttling.v1 (generated)."""\n'

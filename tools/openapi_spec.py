@@ -13,6 +13,8 @@ pass. Everything is derived from the descriptor set (with source info), never wr
 - bare-array routes: Envoy's Lua filter unwraps the response message's single field;
 - the error body every route can answer (`{"code", "message", "details"}`), 400/404/429/503;
 - `GET /api/v1/health`, answered by Envoy's health_check filter;
+- google.protobuf.Any as proto3 JSON writes it (the packed message's fields and its `@type`),
+  which the generator shows as its binary fields (`typeUrl`, `value`);
 - optional bearer authentication (the server requires JWTs when THROTTLING_AUTH_ISSUER is set).
 """
 
@@ -88,6 +90,18 @@ ERROR_SCHEMA: dict[str, Any] = {
     },
 }
 
+#: google.protobuf.Any in proto3 JSON: the packed message's own fields, tagged with its type.
+ANY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "A packed message as proto3 JSON: its `@type` (the type URL) and its own fields, "
+    "e.g. a `google.rpc.BadRequest` with `fieldViolations`.",
+    "required": ["@type"],
+    "properties": {"@type": {"type": "string"}},
+    "additionalProperties": True,
+}
+#: The generator's name for google.protobuf.Any's schema.
+ANY_NAME = "protobufAny"
+
 ERROR_RESPONSES = {
     "BadRequest": "Invalid input (code 3): malformed JSON, an unknown query parameter, or a field "
     "that breaks a rule (`details` names each field).",
@@ -134,6 +148,8 @@ def complete(
     doc["security"] = [{}, {"bearer": []}]
     schemas = components.setdefault("schemas", {})
     schemas["Error"] = ERROR_SCHEMA
+    if ANY_NAME in schemas:
+        schemas[ANY_NAME] = ANY_SCHEMA
     unwrapped: set[str] = set()
     components["responses"] = {
         key: {

@@ -49,6 +49,10 @@ LOCAL_REPLIES = {
 }
 
 
+#: The largest REST answer the transcoder buffers (Envoy's default is 1 MiB).
+MAX_RESPONSE_BODY_BYTES = 16 * 1024 * 1024
+
+
 def config(settings: BridgeSettings, descriptor: Path) -> Config:
     return {
         "admin": {"address": socket_address("127.0.0.1", settings.envoy.admin_port)},
@@ -246,6 +250,9 @@ def http_filters(descriptor: Path) -> list[Config]:
                     "reject_unknown_method": True,
                     "reject_unknown_query_parameters": True,
                 },
+                # A batch's answer, as JSON, is buffered whole: up to THROTTLING_MAX_BATCH_GOALS
+                # (100,000) goals of about 85 bytes each, plus the plans around them.
+                "max_response_body_size": MAX_RESPONSE_BODY_BYTES,
             },
         },
         {

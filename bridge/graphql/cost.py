@@ -6,7 +6,10 @@ counts every field occurrence that calls the server (through aliases and fragmen
 
 - a lookup (`plan`, `plans`, each `_entities` representation) costs LOOKUP_COST (1);
 - a plan (`calculateThrottleSteps`, mutation `plan`, `generateSteps`, `planProgress`) costs
-  PLANNING_COST (10) plus 1 per started second of its time budget (unset: the server's 1 s).
+  PLANNING_COST (10) plus 1 per started second of its time budget (unset: the server's 1 s);
+- a batch (`planBatch`) costs PLANNING_COST plus 1 per started second of its units' budgets
+  together (its assignments, or its player units when it has none): 80 default units cost 90,
+  1,000 units with `timeBudgetMs: 50` cost 60.
 
 A document over `max_cost` (100: one 60 s plan is 70, nine default plans 99) is refused in
 validation with `extensions.code` COST_ESTIMATED_TOO_EXPENSIVE and its `cost` and `maxCost`.
@@ -17,7 +20,8 @@ loop (about 70 us per goal: a page of 100 plans of 1,000 goals held every other 
 plan holds (max_ticks' bound, 1,000), multiplied by the plans `plans(first:)` (20 unset) or
 `_entities` may return; a document whose answer may hold more than `max_result_goals` goals
 (20,000: a default page of plans with their goals) is refused with the same code, its `goals`
-and `maxGoals`. An
+and `maxGoals`; a batch's
+`goals` count as many per unit as its `maxTicks` allows (unset: the server's 100). An
 `_entities` field with more than `max_entities` (100) representations is refused as
 BAD_USER_INPUT. Neither reaches a resolver. `@skip`/`@include` are not evaluated: a field counts
 even if a directive would drop it.
@@ -46,7 +50,7 @@ from graphql import (
 from strawberry.extensions import SchemaExtension
 
 from bridge.graphql.settings import GraphQLSettings
-from throttling_sequencer.domain.config import BOUNDS
+from throttling_sequencer.domain.config import BOUNDS, PlannerConfig
 
 LOOKUP_COST = 1
 PLANNING_COST = 10
@@ -68,6 +72,7 @@ PLANNERS = {
     ("Subscription", "generateSteps"),
     ("Subscription", "planProgress"),
 }
+BATCH = ("Mutation", "planBatch")
 ENTITIES = ("Query", "_entities")
 #: Entity types `_entities` resolves, all keyed by `id`.
 ENTITY_TYPES = {"PlanType"}
@@ -77,6 +82,8 @@ GOAL_LISTS = {("Query", "calculateThrottleSteps")}
 MAX_GOALS_PER_PLAN = int(BOUNDS["max_ticks"][1])
 #: Plans a `plans` page holds when `first` is unset (the server's default page size).
 DEFAULT_PAGE_SIZE = 20
+#: The most ticks a plan has when `maxTicks` is unset (the server's default).
+DEFAULT_MAX_TICKS = int(PlannerConfig().max_ticks)
 
 
 class DocumentSize(SchemaExtension):
@@ -195,7 +202,8 @@ def check(document: DocumentNode, variables: dict[str, Any], settings: GraphQLSe
             errors.append(
                 GraphQLError(
                     f"document too expensive: it would cost {cost}, the limit is {settings.max_cost} "
-                    f"(a lookup costs {LOOKUP_COST}, a plan {PLANNING_COST} + 1 per second of time budget)",
+                    f"(a lookup costs {LOOKUP_COST}, a plan {PLANNING_COST} + 1 per second of time budget, "
+                    f"a batch {PLANNING_COST} + 1 per second of its units' budgets together)",
                     operation,
                     extensions={"code": CODE, "cost": cost, "maxCost": settings.max_cost},
                 )
@@ -239,6 +247,9 @@ class _Counter(_Walk):
             return LOOKUP_COST
         if key in PLANNERS:
             return PLANNING_COST + math.ceil(_budget_ms(arguments.get("options"), self.values) / 1000)
+        if key == BATCH:
+            units = _batch_units(arguments, self.values)
+            return PLANNING_COST + math.ceil(units * _budget_ms(arguments.get("options"), self.values) / 1000)
         if key == ENTITIES:
             node = arguments.get("representations")
             count = _length(node, self.values)
@@ -280,11 +291,17 @@ class _Counter(_Walk):
 
 class _Goals(_Walk):
     """The goals an answer may hold below a field, per instance of it: a `goals` list, at most
-    MAX_GOALS_PER_PLAN."""
+    `per_plan` (MAX_GOALS_PER_PLAN unless the plans' maxTicks is known)."""
+
+    def __init__(
+        self, fragments: dict[str, FragmentDefinitionNode], per_plan: int = MAX_GOALS_PER_PLAN
+    ) -> None:
+        super().__init__(fragments)
+        self.per_plan = per_plan
 
     def field(self, field: FieldNode, level: int, spreading: frozenset[str]) -> int:
         if field.name.value == "goals":
-            return MAX_GOALS_PER_PLAN
+            return self.per_plan
         inner = field.selection_set
         return self.selections(inner, level + 1, spreading) if inner else 0
 
@@ -309,6 +326,12 @@ class _RootGoals(_Walk):
         below = self.below.selections(inner, level + 1, spreading) if inner else 0
         if key == PAGE:
             return _page_size(arguments.get("first"), self.values) * below
+        if key == BATCH:
+            ticks = _max_ticks(arguments.get("options"), self.values)
+            per_unit = (
+                _Goals(self.below.fragments, ticks).selections(inner, level + 1, spreading) if inner else 0
+            )
+            return _batch_units(arguments, self.values) * per_unit
         if key == ENTITIES:
             return _length(arguments.get("representations"), self.values) * below
         return below
@@ -333,6 +356,26 @@ def _budget_ms(node: ValueNode | None, values: dict[str, Any]) -> float:
     if isinstance(given, int | float) and not isinstance(given, bool) and math.isfinite(given) and given > 0:
         return given
     return DEFAULT_BUDGET_MS  # unset (or invalid, which the server refuses without planning)
+
+
+def _max_ticks(node: ValueNode | None, values: dict[str, Any]) -> int:
+    options = value_from_ast_untyped(node, values) if node is not None else None
+    given = options.get("maxTicks") if isinstance(options, dict) else None
+    if isinstance(given, int) and not isinstance(given, bool) and 0 < given <= MAX_GOALS_PER_PLAN:
+        return given
+    return DEFAULT_MAX_TICKS  # unset (or invalid, which the server refuses without planning)
+
+
+def _batch_units(arguments: dict[str, ValueNode], values: dict[str, Any]) -> int:
+    """The units a batch plans: its assignments, or its game state's player units if none."""
+    node = arguments.get("assignments")
+    assignments = value_from_ast_untyped(node, values) if node is not None else None
+    if isinstance(assignments, list) and assignments:
+        return len(assignments)
+    node = arguments.get("gameStateInput")
+    state = value_from_ast_untyped(node, values) if node is not None else None
+    players = state.get("playerUnits") if isinstance(state, dict) else None
+    return len(players) if isinstance(players, list) else 1
 
 
 def _length(node: ValueNode | None, values: dict[str, Any]) -> int:

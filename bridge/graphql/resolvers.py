@@ -15,6 +15,8 @@ from strawberry.types import Info
 
 from bridge.graphql.subscriptions import SubscriptionLimits
 from bridge.graphql.types import (
+    AssignmentInput,
+    BatchResultType,
     GameStateInputType,
     PlannerOptionsInput,
     PlanPageType,
@@ -94,6 +96,27 @@ class Mutation:
         request = pb.CreatePlanRequest(**planning(game_state_input, options))
         reply = await unary(info.context, lambda stub: stub.CreatePlan, request)
         return from_proto(PlanType, reply.plan)
+
+    @strawberry.mutation(
+        description="Plan many units of one game state: each assignment (none: every player unit "
+        "towards its nearest enemy unit), in parallel, stored together. Results in request order, "
+        "each a plan or the error of its unit; a bad unit fails only its own results."
+    )
+    async def plan_batch(
+        self,
+        info: Info,
+        game_state_input: GameStateInputType,
+        assignments: list[AssignmentInput] | None = None,
+        options: PlannerOptionsInput | None = None,
+    ) -> list[BatchResultType]:
+        request = pb.CreatePlanBatchRequest(
+            **planning(game_state_input, options),
+            assignments=[
+                to_proto(a, pb.Assignment, f"assignments[{k}]") for k, a in enumerate(assignments or ())
+            ],
+        )
+        reply = await unary(info.context, lambda stub: stub.CreatePlanBatch, request)
+        return [BatchResultType.of(result) for result in reply.results]
 
 
 @strawberry.type

@@ -23,10 +23,11 @@ import strawberry
 from google.protobuf.descriptor import EnumDescriptor, FieldDescriptor
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
+from google.rpc import status_pb2
 from graphql import GraphQLError
 from strawberry.types import Info
 
-from bridge.graphql.upstream import graphql_path, unary
+from bridge.graphql.upstream import graphql_code, graphql_path, status_code, unary, violations_of
 from throttling.v1 import game_state_pb2, planning_pb2
 from throttling.v1 import throttling_service_pb2 as pb
 
@@ -302,3 +303,67 @@ class PlanProgressType:
     plan: PlanType | None = strawberry.field(
         default=None, description="The stored plan: set on the last event only."
     )
+
+
+@strawberry.input(
+    description="One unit of a batch: playerUnits[playerIndex] moves towards enemyUnits[enemyIndex]."
+)
+@accepts(pb.Assignment)
+class AssignmentInput:
+    pass
+
+
+@strawberry.type(
+    description="One unit of a batch: playerUnits[playerIndex] moves towards enemyUnits[enemyIndex]."
+)
+@shows(pb.Assignment)
+class AssignmentType:
+    pass
+
+
+@strawberry.type(description="A field of the request that breaks a rule, as an argument path.")
+class FieldViolationType:
+    field: str
+    description: str
+
+
+@strawberry.type(description="Why one unit of a batch has no plan.")
+class BatchErrorType:
+    code: str = strawberry.field(description="As a GraphQL error's extensions.code, e.g. BAD_USER_INPUT.")
+    grpc_status: str = strawberry.field(description="The gRPC status, e.g. INVALID_ARGUMENT.")
+    message: str
+    field_violations: list[FieldViolationType] = strawberry.field(
+        description="The offending fields, e.g. gameStateInput.playerUnits[3].mass."
+    )
+
+    @classmethod
+    def of(cls, status: status_pb2.Status) -> BatchErrorType:
+        code = status_code(status)
+        return cls(
+            code=graphql_code(code),
+            grpc_status=code.name,
+            message=status.message,
+            field_violations=[FieldViolationType(**v) for v in violations_of(status)],
+        )
+
+
+@strawberry.type(description="One result of a batch, in request order: a plan, or why its unit has none.")
+@shows(pb.BatchResult, omit=("error",))
+class BatchResultType:
+    plan: PlanType | None = strawberry.field(description="The stored plan, unless `error` is set.")
+    error: BatchErrorType | None = strawberry.field(description="Why this unit has no plan.")
+    assignment: AssignmentType | None = strawberry.field(
+        description="The unit planned: as given, or a player unit and its nearest enemy unit."
+    )
+
+    @classmethod
+    def of(cls, result: pb.BatchResult) -> BatchResultType:
+        return from_proto(
+            cls,
+            result,
+            plan=from_proto(PlanType, result.plan) if result.HasField("plan") else None,
+            error=BatchErrorType.of(result.error) if result.HasField("error") else None,
+            assignment=from_proto(AssignmentType, result.assignment)
+            if result.HasField("assignment")
+            else None,
+        )

@@ -171,25 +171,40 @@ def ensure_code(error: GraphQLError) -> None:
 
 def graphql_error(error: grpc.aio.AioRpcError) -> GraphQLError:
     code = error.code()
-    extensions: dict[str, Any] = {"code": CODES.get(code, "INTERNAL_SERVER_ERROR"), "grpcStatus": code.name}
+    extensions: dict[str, Any] = {"code": graphql_code(code), "grpcStatus": code.name}
     violations = _field_violations(error)
     if violations:
         extensions["fieldViolations"] = violations
     return GraphQLError(error.details() or code.name, extensions=extensions)
 
 
+def graphql_code(code: grpc.StatusCode) -> str:
+    """A gRPC status code as GraphQL's `extensions.code` (see CODES)."""
+    return CODES.get(code, "INTERNAL_SERVER_ERROR")
+
+
+def status_code(status: status_pb2.Status) -> grpc.StatusCode:
+    """The gRPC status code of a google.rpc.Status (UNKNOWN for a number gRPC does not know)."""
+    return next((c for c in grpc.StatusCode if c.value[0] == status.code), grpc.StatusCode.UNKNOWN)
+
+
+def violations_of(status: status_pb2.Status) -> list[dict[str, str]]:
+    """The field violations of a status's BadRequest detail, as GraphQL argument paths."""
+    for detail in status.details:
+        bad_request = error_details_pb2.BadRequest()
+        if detail.Unpack(bad_request):
+            return [
+                {"field": graphql_path(v.field), "description": v.description}
+                for v in bad_request.field_violations
+            ]
+    return []
+
+
 def _field_violations(error: grpc.aio.AioRpcError) -> list[dict[str, str]]:
     metadata: Any = error.trailing_metadata() or ()
     for key, value in metadata:
-        if key != "grpc-status-details-bin":
-            continue
-        for detail in status_pb2.Status.FromString(value).details:
-            bad_request = error_details_pb2.BadRequest()
-            if detail.Unpack(bad_request):
-                return [
-                    {"field": graphql_path(v.field), "description": v.description}
-                    for v in bad_request.field_violations
-                ]
+        if key == "grpc-status-details-bin":
+            return violations_of(status_pb2.Status.FromString(value))
     return []
 
 

@@ -33,3 +33,15 @@ async def test_async_engine_example(app: Application, repo_root: Path) -> None:
     result = await run(repo_root, "engine_async.py", THROTTLING_GRPC_PORT=str(app.port))
     assert result.returncode == 0, result.stderr
     assert "generation" in result.stdout and "stored" in result.stdout
+
+
+async def test_batch_engine_example(app: Application, repo_root: Path) -> None:
+    result = await run(repo_root, "engine_batch.py", f"127.0.0.1:{app.port}")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "whole squad: 8 plans" in lines
+    assert sum("ticks, score" in line for line in lines) == 8 + 2
+    assert lines[-1].startswith(
+        "  scout 3 -> outpost 9: not planned: invalid request: assignments[2].enemy_index"
+    )
+    assert "must be in [0, 2], got 9" in lines[-1]

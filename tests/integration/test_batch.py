@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import grpc
+import httpx
 import pytest
 from google.protobuf import json_format
 
@@ -143,6 +144,12 @@ async def test_a_bad_unit_fails_only_the_results_that_plan_it(stub: ThrottlingSe
     assert not whole.results[3].HasField("assignment")
     # Nobody plans towards the enemy without a coordinate, even when it is nearest.
     assert {r.assignment.enemy_index for r in whole.results[:3]} <= {0, 1, 2}
+    # With no valid enemy at all, every result says so.
+    lost = game_state_pb2.GameState(
+        player_units=STATE.player_units, enemy_units=[game_state_pb2.Unit(mass=50)]
+    )
+    nowhere = await stub.CreatePlanBatch(batch(lost), timeout=HANG_GUARD_SECONDS)
+    assert [list(status_violations(r.error)) for r in nowhere.results] == [["game_state.enemy_units"]] * 3
 
 
 async def test_a_unit_whose_numbers_would_overflow_fails_alone(stub: ThrottlingServiceStub) -> None:
@@ -330,3 +337,102 @@ async def test_a_batch_stops_planning_in_time_to_answer_before_the_deadline(
     late = [r.error for r in reply.results[1:]]
     assert [e.code for e in late] == [grpc.StatusCode.DEADLINE_EXCEEDED.value[0]] * 2
     assert all("too little to plan" in e.message for e in late)
+
+
+# -- the other front doors: REST and GraphQL through the real Envoy and sidecar -----------------
+
+
+def state_json(state: game_state_pb2.GameState = STATE) -> dict[str, Any]:
+    shown: dict[str, Any] = json_format.MessageToDict(state)
+    return shown
+
+
+async def test_rest_batch_through_envoy(rest: httpx.AsyncClient) -> None:
+    body = {
+        "gameState": state_json(),
+        "assignments": [{"playerIndex": 0, "enemyIndex": 2}, {"player_index": 7, "enemy_index": 0}],
+        "options": {"strategy": "STRATEGY_RANDOM", "seed": "23"},
+    }
+    response = await rest.post("/api/v1/plans:batch", json=body)
+    assert response.status_code == 200, response.text
+    first, second = response.json()["results"]
+    single = await rest.post(
+        "/api/v1/plans", json={"gameState": state_json(pair_state(STATE, 0, 2)), "options": body["options"]}
+    )
+    assert first["plan"]["goals"] == single.json()["plan"]["goals"]
+    assert first["assignment"] == {"playerIndex": 0, "enemyIndex": 2}
+    assert second["error"]["code"] == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+    bad_request = next(d for d in second["error"]["details"] if d["@type"].endswith("google.rpc.BadRequest"))
+    assert [(v["field"], v["description"]) for v in bad_request["fieldViolations"]] == [
+        ("assignments[1].player_index", "must be in [0, 2], got 7")
+    ]
+    refused = await rest.post(
+        "/api/v1/plans:batch", json={"gameState": state_json(), "assignments": [{}] * 1001}
+    )
+    assert refused.status_code == 400
+    assert "must contain at most 1000 assignments, got 1001" in refused.text
+
+
+async def test_the_largest_batch_answer_passes_envoy(rest: httpx.AsyncClient) -> None:
+    """1,000 units of 100 ticks each, out of reach, so every plan has all its ticks: the limit's
+    100,000 goals, about 7 MB of JSON (past Envoy's default 1 MiB transcoder buffer)."""
+    players = [unit(0.5, 1e6 * k + 0.25) for k in range(1000)]
+    enemies = [enemy(1e8 + 0.75, 1e6 * k + 0.125) for k in range(1000)]  # each one's nearest: its own
+    state = game_state_pb2.GameState(player_units=players, enemy_units=enemies)
+    response = await rest.post("/api/v1/plans:batch", json={"gameState": state_json(state)})
+    assert response.status_code == 200, response.text[:500]
+    results = response.json()["results"]
+    assert sum(len(r["plan"]["goals"]) for r in results) == 100_000
+    assert [r["assignment"].get("enemyIndex", 0) for r in results] == list(range(1000))
+    assert len(response.content) > 4 * 1024 * 1024
+
+
+PLAN_BATCH = """mutation(
+  $state: GameStateInputType!, $assignments: [AssignmentInput!], $options: PlannerOptionsInput
+) {
+  planBatch(gameStateInput: $state, assignments: $assignments, options: $options) {
+    assignment { playerIndex enemyIndex }
+    plan { id userId score { total } goals { throttle } }
+    error { code grpcStatus message fieldViolations { field description } }
+  }
+}"""
+
+
+async def graphql(rest: httpx.AsyncClient, variables: dict[str, Any]) -> dict[str, Any]:
+    response = await rest.post("/graphql", json={"query": PLAN_BATCH, "variables": variables})
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def test_graphql_plan_batch_through_the_sidecar(rest: httpx.AsyncClient) -> None:
+    players = [
+        {"coordinate": {"x": 0, "y": 0}, "speed": 0, "mass": 10, "friction": 0.01},
+        {"coordinate": {"x": 5, "y": 5}, "speed": 0, "mass": -1, "friction": 0.01},
+    ]
+    enemies = [{"coordinate": {"x": 900, "y": 0}, "speed": 0, "mass": 50, "friction": 0.5}]
+    state = {"playerUnits": players, "enemyUnits": enemies}
+    body = await graphql(rest, {"state": state, "options": {"strategy": "RANDOM", "seed": 3}})
+    good, bad = body["data"]["planBatch"]
+    assert good["assignment"] == {"playerIndex": 0, "enemyIndex": 0} and good["error"] is None
+    assert good["plan"]["userId"] == "anonymous" and good["plan"]["goals"]
+    assert bad["plan"] is None and bad["assignment"] is None
+    assert bad["error"]["code"] == "BAD_USER_INPUT" and bad["error"]["grpcStatus"] == "INVALID_ARGUMENT"
+    assert [v["field"] for v in bad["error"]["fieldViolations"]] == ["gameStateInput.playerUnits[1].mass"]
+    assigned = await graphql(rest, {"state": state, "assignments": [{"playerIndex": 0, "enemyIndex": 4}]})
+    violation = assigned["data"]["planBatch"][0]["error"]["fieldViolations"][0]
+    assert violation == {"field": "assignments[0].enemyIndex", "description": "must be in [0, 0], got 4"}
+    # A malformed batch as a whole is a GraphQL error, as for every other field.
+    refused = await graphql(rest, {"state": {"playerUnits": players, "enemyUnits": []}})
+    assert refused["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    # Priced before it runs: 100 units of the default 1 s budget cost 10 + 100.
+    many = await graphql(rest, {"state": {"playerUnits": players[:1] * 100, "enemyUnits": enemies}})
+    assert many["errors"][0]["extensions"]["code"] == "COST_ESTIMATED_TOO_EXPENSIVE"
+    assert many["errors"][0]["extensions"]["cost"] == 110
+    # And by the goals its answer may hold: 300 units of up to 100 ticks, each with its goals.
+    cheap = {"strategy": "RANDOM", "timeBudgetMs": 10}
+    large = await graphql(
+        rest, {"state": {"playerUnits": players[:1] * 300, "enemyUnits": enemies}, "options": cheap}
+    )
+    assert large["errors"][0]["extensions"]["code"] == "COST_ESTIMATED_TOO_EXPENSIVE"
+    assert large["errors"][0]["extensions"]["goals"] == 30_000

@@ -85,6 +85,18 @@ async def test_every_documented_route_answers_as_documented(
             "/api/v1/plans:stream",
             {"json": {"gameState": DEFAULT_STATE_JSON, "options": RANDOM}},
         ),
+        "CreatePlanBatch": (
+            "post",
+            "/api/v1/plans:batch",
+            {
+                # One plan and one error (an assignment out of range), both documented.
+                "json": {
+                    "gameState": DEFAULT_STATE_JSON,
+                    "assignments": [{"playerIndex": 0, "enemyIndex": 0}, {"playerIndex": 1, "enemyIndex": 0}],
+                    "options": RANDOM,
+                }
+            },
+        ),
         "GetStatus": ("get", "/api/v1/status", {}),
         "GetPlan": ("get", "/api/v1/plans/{plan_id}", {}),
         "ListPlans": ("get", "/api/v1/plans", {"params": {"page_size": "2"}}),

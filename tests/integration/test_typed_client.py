@@ -9,6 +9,7 @@ import pytest
 from grpclib.client import Channel
 from grpclib.exceptions import GRPCError
 
+from throttling_client.google import rpc
 from throttling_client.throttling import v1 as client
 from throttling_sequencer.app import Application
 
@@ -60,3 +61,31 @@ async def test_async_client_plans_and_sees_validation_errors(app: Application) -
         assert "game_state.player_units[0].mass" in (raised.value.message or "")
     finally:
         channel.close()
+
+
+def batch_round_trip(port: int) -> client.CreatePlanBatchResponse:
+    single = request().game_state
+    assert single is not None
+    bad = client.Unit(coordinate=client.Coordinate(), mass=-1)
+    state = client.GameState(player_units=[single.player_units[0], bad], enemy_units=single.enemy_units)
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = client.ThrottlingServiceStub(channel)
+        return stub.create_plan_batch(
+            client.CreatePlanBatchRequest(game_state=state, options=request().options)
+        )
+
+
+async def test_sync_client_plans_a_batch_and_reads_each_units_error(app: Application) -> None:
+    assert app.port is not None
+    reply = await asyncio.to_thread(batch_round_trip, app.port)
+    planned, refused = reply.results
+    assert planned.plan is not None and planned.plan.target_distance == 1000.0
+    assert planned.assignment == client.Assignment(player_index=0, enemy_index=0)
+    assert refused.plan is None and refused.assignment is None and refused.error is not None
+    violations = [
+        v.field
+        for detail in refused.error.details
+        if isinstance(found := detail.unpack(), rpc.BadRequest)
+        for v in found.field_violations
+    ]
+    assert violations == ["game_state.player_units[1].mass"]
