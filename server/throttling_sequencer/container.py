@@ -34,6 +34,7 @@ from throttling_sequencer.adapters.planners.exact import ExactPlanner
 from throttling_sequencer.adapters.planners.genetic import GeneticPlanner
 from throttling_sequencer.adapters.planners.kernel import warm
 from throttling_sequencer.adapters.planners.random_search import RandomPlanner
+from throttling_sequencer.adapters.storage.group_commit import GroupCommit
 from throttling_sequencer.adapters.storage.journal import JournalInUse
 from throttling_sequencer.adapters.storage.memory import InMemoryPlanRepository
 from throttling_sequencer.adapters.storage.outbox import OutboxRepository
@@ -102,13 +103,14 @@ def build(settings: Settings) -> punq.Container:
 
 
 def repository(settings: Settings) -> PlanRepository:
-    """The plan store the URL names; on Postgres (or when asked) behind the outbox journal."""
+    """The plan store the URL names; on Postgres (or when asked) behind the outbox journal; and
+    concurrent writes committed together (one transaction, or one journal fsync, per group)."""
     if settings.storage_kind == "memory":
         return InMemoryPlanRepository()
     database = TortoisePlanRepository(settings.resolved_database_url)
     if not settings.uses_outbox:
-        return database
-    return OutboxRepository(
+        return GroupCommit(database)
+    outbox = OutboxRepository(
         database,
         settings.outbox_journal,
         grace=settings.shutdown_grace_seconds,
@@ -116,6 +118,7 @@ def repository(settings: Settings) -> PlanRepository:
         max_pending=settings.outbox_max_pending,
         max_pending_bytes=settings.outbox_max_pending_bytes,
     )
+    return GroupCommit(outbox)
 
 
 def lanes(settings: Settings) -> PlanningLanes:

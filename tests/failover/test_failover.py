@@ -30,6 +30,7 @@ from tests.integration.test_storage import T0, make_plan
 from tests.support import HANG_GUARD_SECONDS, game_state_pb
 from throttling.v1 import throttling_service_pb2 as pb
 from throttling.v1.throttling_service_pb2_grpc import ThrottlingServiceStub
+from throttling_sequencer.adapters.storage.group_commit import GroupCommit
 from throttling_sequencer.adapters.storage.journal import Journal
 from throttling_sequencer.adapters.storage.outbox import OutboxRepository
 from throttling_sequencer.adapters.storage.tortoise_repository import TortoisePlanRepository, apply_migrations
@@ -148,7 +149,9 @@ async def service_under_load(lab: Lab, data_dir: Path) -> AsyncIterator[tuple[Lo
     await apply_migrations(lab.direct_url(lab.writer))
     app = Application(make_settings(database_url=lab.pgbouncer_url, data_dir=data_dir, outbox="on"))
     await app.start()
-    outbox = app.container.resolve(PlanRepository)
+    grouped = app.container.resolve(PlanRepository)
+    assert isinstance(grouped, GroupCommit)
+    outbox = grouped.store
     assert isinstance(outbox, OutboxRepository)
     outcome: list[Outcome] = []
     try:

@@ -26,6 +26,7 @@ from tests.integration.journal_holder import AwayDatabase, a_plan
 from tests.support import HANG_GUARD_SECONDS, free_port, game_state_pb, stop_process, within
 from throttling.v1 import throttling_service_pb2 as pb
 from throttling.v1.throttling_service_pb2_grpc import ThrottlingServiceStub
+from throttling_sequencer.adapters.storage.group_commit import GroupCommit
 from throttling_sequencer.adapters.storage.journal import POISON, Journal
 from throttling_sequencer.adapters.storage.outbox import JournalInUse, OutboxRepository
 from throttling_sequencer.adapters.storage.tortoise_repository import TortoisePlanRepository, apply_migrations
@@ -50,9 +51,9 @@ async def serving(settings: Settings) -> AsyncIterator[tuple[Application, Thrott
 
 
 def outbox_of(app: Application) -> OutboxRepository:
-    outbox = app.container.resolve(PlanRepository)
-    assert isinstance(outbox, OutboxRepository)
-    return outbox
+    grouped = app.container.resolve(PlanRepository)
+    assert isinstance(grouped, GroupCommit) and isinstance(grouped.store, OutboxRepository)
+    return grouped.store
 
 
 def create() -> pb.CreatePlanRequest:

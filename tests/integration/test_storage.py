@@ -23,6 +23,7 @@ from tests.support import HANG_GUARD_SECONDS, game_state, game_state_pb, within
 from throttling.v1 import planning_pb2
 from throttling.v1 import throttling_service_pb2 as pb
 from throttling.v1.throttling_service_pb2_grpc import ThrottlingServiceStub
+from throttling_sequencer.adapters.storage.group_commit import GroupCommit
 from throttling_sequencer.adapters.storage.journal import Journal
 from throttling_sequencer.adapters.storage.memory import InMemoryPlanRepository
 from throttling_sequencer.adapters.storage.models import PlanRecord
@@ -284,7 +285,9 @@ async def test_a_plan_answered_while_postgres_is_down_survives_a_server_restart(
 
     second = Application(settings)
     await second.start()  # replays the journal into the database
-    outbox = second.container.resolve(PlanRepository)
+    grouped = second.container.resolve(PlanRepository)
+    assert isinstance(grouped, GroupCommit)
+    outbox = grouped.store
     assert isinstance(outbox, OutboxRepository)
     await within(outbox.drained(), "the replayed journal to reach the database")
     await second.stop()

@@ -60,6 +60,7 @@ LOCK_POLL_SECONDS = 0.05
 T = TypeVar("T")
 # Module-level names: inside the class, `list` is the listing method.
 Plans = list[Plan]
+Sizes = list[int]
 Replayed = list[tuple[Plan, int]]
 
 __all__ = ["JournalInUse", "OutboxRepository"]
@@ -187,30 +188,37 @@ class OutboxRepository:
 
     async def add(self, plan: Plan) -> None:
         """Accept a plan once its journal line is durable; refuse it if the backlog is full."""
+        await self.add_many([plan])
+
+    async def add_many(self, plans: Plans) -> None:
+        """Accept plans once their journal lines are durable: one append and one fsync for all
+        of them (a plan already waiting keeps its newest line). All are refused, or none, if the
+        backlog cannot take them."""
         if self._closed:
             raise StorageUnavailable("the plan store is shutting down")
-        line = files.encode(plan)
-        self._admit(len(line))
-        if self._active_bytes and self._active_bytes + len(line) > self._segment_bytes:
+        if not plans:
+            return
+        lines = [files.encode(plan) for plan in plans]
+        sizes = [len(line) for line in lines]
+        total = sum(sizes)
+        self._admit(len(plans), total)
+        if self._active_bytes and self._active_bytes + total > self._segment_bytes:
             self._active += 1
             self._active_bytes = 0
         segment = self._active
-        self._live[segment] = self._live.get(segment, 0) + 1
-        self._active_bytes += len(line)
-        self._appending += 1
-        self._appending_bytes += len(line)
+        self._live[segment] = self._live.get(segment, 0) + len(plans)
+        self._active_bytes += total
+        self._appending += len(plans)
+        self._appending_bytes += total
         self._empty.clear()
-        appended = asyncio.get_running_loop().run_in_executor(self._io, self.journal.append, segment, line)
+        appended = asyncio.get_running_loop().run_in_executor(
+            self._io, self.journal.append, segment, b"".join(lines)
+        )
         # The bookkeeping runs to the end even if the caller is cancelled meanwhile: a plan that
         # reached the journal is always flushed, one that did not never is.
-        accepted = asyncio.ensure_future(self._accept(plan, segment, len(line), appended))
+        accepted = asyncio.ensure_future(self._accept(plans, segment, sizes, appended))
         accepted.add_done_callback(_retrieve)
         await asyncio.shield(accepted)
-
-    async def add_many(self, plans: Plans) -> None:
-        """Accept each plan (one already waiting keeps its newest journal line)."""
-        for plan in plans:
-            await self.add(plan)
 
     async def reconnect(self) -> None:
         async with self._store_lock:
@@ -253,12 +261,12 @@ class OutboxRepository:
 
     # -- accepting -------------------------------------------------------------------------
 
-    def _admit(self, size: int) -> None:
+    def _admit(self, count: int, size: int) -> None:
         waiting = len(self._pending) + self._appending
         held = self._pending_bytes + self._appending_bytes
-        if waiting >= self._max_pending:
+        if waiting + count > self._max_pending and waiting:  # alone, plans are taken however many
             limit = f"at most {self._max_pending} may wait"
-        elif held + size > self._max_pending_bytes and waiting:  # a lone plan is taken, however large
+        elif held + size > self._max_pending_bytes and waiting:  # ... or large
             limit = f"{held} bytes, at most {self._max_pending_bytes} may wait"
         else:
             if self._refusing:
@@ -275,27 +283,35 @@ class OutboxRepository:
             self._refusing = True
         raise BacklogFull(waiting, limit)
 
-    async def _accept(self, plan: Plan, segment: int, size: int, appended: Awaitable[None]) -> None:
+    async def _accept(self, plans: Plans, segment: int, sizes: Sizes, appended: Awaitable[None]) -> None:
+        total = sum(sizes)
         try:
             await appended
         except OSError as error:
-            self._release(segment)
+            for _ in plans:
+                self._release(segment)
             if segment == self._active:
-                self._active_bytes = max(0, self._active_bytes - size)
-            logger.error("could not journal a plan; refused", plan_id=str(plan.plan_id), error=str(error))
+                self._active_bytes = max(0, self._active_bytes - total)
+            logger.error(
+                "could not journal plans; refused",
+                plan_ids=[str(plan.plan_id) for plan in plans],
+                error=str(error),
+            )
             raise StorageUnavailable(
                 f"could not journal the plan, so it was not accepted: {error.strerror or error}"
             ) from error
         finally:
-            self._appending -= 1
-            self._appending_bytes -= size
+            self._appending -= len(plans)
+            self._appending_bytes -= total
             self._wake.set()
-        previous = self._pending.pop(plan.plan_id, None)
-        if previous is not None:  # the same plan added twice: keep the newest line
-            self._pending_bytes -= previous.size
-            self._release(previous.segment)
-        self._pending[plan.plan_id] = _Waiting(plan, self._monotonic(), segment, size)
-        self._pending_bytes += size
+        now = self._monotonic()
+        for plan, size in zip(plans, sizes, strict=True):
+            previous = self._pending.pop(plan.plan_id, None)
+            if previous is not None:  # the same plan added twice: keep the newest line
+                self._pending_bytes -= previous.size
+                self._release(previous.segment)
+            self._pending[plan.plan_id] = _Waiting(plan, now, segment, size)
+            self._pending_bytes += size
 
     def _release(self, segment: int) -> None:
         """One plan of `segment` is stored (or was never accepted); discard the segment when empty.

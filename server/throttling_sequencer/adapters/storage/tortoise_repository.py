@@ -21,6 +21,7 @@ from tortoise.exceptions import (
 from tortoise.expressions import Q
 from tortoise.migrations.api import migrate
 from tortoise.queryset import QuerySet
+from tortoise.transactions import in_transaction
 
 from throttling_sequencer.adapters.storage import rows
 from throttling_sequencer.adapters.storage.models import PlanRecord
@@ -98,13 +99,15 @@ class TortoisePlanRepository:
         await self._guard(lambda: PlanRecord.create(**rows.to_row(plan)), "INSERT plans")
 
     async def add_many(self, plans: list[Plan]) -> None:
-        """Insert plans; ones already stored (same id) are left alone, so retries are harmless."""
-        await self._guard(
-            lambda: PlanRecord.bulk_create(
-                [PlanRecord(**rows.to_row(p)) for p in plans], ignore_conflicts=True
-            ),
-            "INSERT plans",
-        )
+        """Insert plans in one transaction; ones already stored (same id) are left alone, so
+        retries are harmless."""
+        records = [PlanRecord(**rows.to_row(p)) for p in plans]
+
+        async def insert() -> None:
+            async with in_transaction(self._kind) as connection:
+                await PlanRecord.bulk_create(records, ignore_conflicts=True, using_db=connection)
+
+        await self._guard(insert, "INSERT plans")
 
     async def get(self, plan_id: UUID, *, owner: str | None) -> Plan:
         match = {"id": plan_id} if owner is None else {"id": plan_id, "user_id": owner}
