@@ -122,7 +122,7 @@ def create_app(stack: BridgeSettings) -> Starlette:
     async def health(_request: Request) -> Response:
         return JSONResponse({"status": "ok", "subscriptions": graphql.subscriptions.open})
 
-    tracing.configure(stack.otel_exporter, service_name="throttling-graphql")
+    tracing.configure(stack.otel_exporter, service_name="throttling-graphql", ratio=stack.otel_sampler_ratio)
     return Starlette(
         # The trace context Envoy (or the caller) sent is continued here.
         middleware=[

@@ -92,7 +92,11 @@ def build(settings: Settings) -> punq.Container:
         factory=lambda: ThrottlingServicer(container.resolve(PlanningService), container.resolve(Limits)),
         scope=once,
     )
-    container.register(TracerProvider, factory=lambda: tracing.configure(settings.otel_exporter), scope=once)
+    container.register(
+        TracerProvider,
+        factory=lambda: tracing.configure(settings.otel_exporter, ratio=settings.otel_sampler_ratio),
+        scope=once,
+    )
     container.register(RequestBoundary, factory=lambda: RequestBoundary(authenticator(settings)), scope=once)
     container.register(HealthServicer, factory=HealthServicer, scope=once)
     container.register(grpc.aio.Server, factory=lambda: server(container), scope=once)

@@ -31,6 +31,10 @@ def _patch(record: Record) -> None:
         extra["span_id"] = format(span.span_id, "016x")
 
 
+#: One encoder for every line (json.dumps with options builds a new one per call).
+_encode = json.JSONEncoder(default=str).encode
+
+
 def _json_sink(message: Message) -> None:
     record = message.record
     line: dict[str, Any] = {
@@ -42,7 +46,7 @@ def _json_sink(message: Message) -> None:
     line.update(record["extra"])
     if record["exception"] is not None:
         line["exception"] = "".join(traceback.format_exception(*record["exception"])).rstrip()
-    sys.stderr.write(json.dumps(line, default=str) + "\n")
+    sys.stderr.write(_encode(line) + "\n")
 
 
 class _InterceptHandler(logging.Handler):
@@ -54,11 +58,24 @@ class _InterceptHandler(logging.Handler):
         logger.opt(depth=6, exception=record.exc_info).log(level, record.getMessage())
 
 
+#: loguru's INFO severity.
+INFO = 20
+
+
+def enabled(severity: int = INFO) -> bool:
+    """Whether any sink takes records of this severity: check it before building a hot path's
+    log fields. (loguru keeps the lowest level of its sinks, updated as sinks come and go; should
+    that ever be missing, everything counts as enabled.)"""
+    lowest: float = getattr(getattr(logger, "_core", None), "min_level", 0)
+    return severity >= lowest
+
+
 def configure(level: str = "INFO", fmt: str = "json") -> None:
     logger.remove()
     logger.configure(patcher=_patch)
     if fmt == "json":
-        logger.add(_json_sink, level=level)
+        # The sink writes the record itself: loguru's own text (format) is only the message.
+        logger.add(_json_sink, level=level, format="{message}")
     else:
         logger.add(
             sys.stderr,

@@ -4,6 +4,7 @@ gap, and the outbox backlog and poisoned writes. Served on THROTTLING_METRICS_PO
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -36,16 +37,24 @@ POISONED_WRITES = Gauge(
 
 
 def observe_rpc(method: str, status: str, seconds: float) -> None:
-    RPCS.labels(method, status).inc()
+    _rpc(method, status).inc()
     if status != "OK":
-        RPC_ERRORS.labels(method, status).inc()
-    RPC_SECONDS.labels(method).observe(seconds)
+        _rpc_error(method, status).inc()
+    _rpc_seconds(method).observe(seconds)
 
 
 def observe_plan(plan: Plan) -> None:
-    PLANS.labels(plan.strategy.value).inc()
+    _plans(plan.strategy.value).inc()
     if plan.optimality_gap is not None:
         PLAN_GAP.observe(plan.optimality_gap)
+
+
+# Each labelled child looked up once: `labels()` hashes, locks and checks its labels every call.
+# (Methods, statuses and strategies are few and fixed, so these caches stay small.)
+_rpc = functools.cache(RPCS.labels)
+_rpc_error = functools.cache(RPC_ERRORS.labels)
+_rpc_seconds = functools.cache(RPC_SECONDS.labels)
+_plans = functools.cache(PLANS.labels)
 
 
 @contextmanager

@@ -113,6 +113,9 @@ class Settings(BaseSettings):
     #: "none", "console" or "otlp" (to OTEL_EXPORTER_OTLP_ENDPOINT); traces are created either way
     #: so logs carry trace ids.
     otel_exporter: str = "none"
+    #: Share of the traces this server starts (calls without a sampled traceparent) that record
+    #: spans, 0..1; unset: 1 with an exporter, 0 without. Sampled parents are always recorded.
+    otel_sampler_ratio: float | None = None
 
     @classmethod
     def settings_customise_sources(
@@ -207,8 +210,10 @@ class Settings(BaseSettings):
             problems.append("ANSWER_RESERVE_MS must be 0..60000")
         if self.max_units < 1:
             problems.append("MAX_UNITS must be >= 1")
-        if self.max_batch_assignments < 1 or self.max_batch_goals < 1:
-            problems.append("MAX_BATCH_ASSIGNMENTS and MAX_BATCH_GOALS must be >= 1")
+        if self.max_batch_assignments < 1:
+            problems.append("MAX_BATCH_ASSIGNMENTS must be >= 1")
+        if self.max_batch_goals < 1:
+            problems.append("MAX_BATCH_GOALS must be >= 1")
         if self.default_strategy not in ("exact", "genetic", "random"):
             problems.append("DEFAULT_STRATEGY must be exact, genetic or random")
         if self.auth_issuer and not self.auth_issuer.startswith(("https://", "http://")):
@@ -231,6 +236,8 @@ class Settings(BaseSettings):
             problems.append("LOG_FORMAT must be json or text")
         if self.otel_exporter not in ("none", "console", "otlp"):
             problems.append("OTEL_EXPORTER must be none, console or otlp")
+        if self.otel_sampler_ratio is not None and not 0.0 <= self.otel_sampler_ratio <= 1.0:
+            problems.append("OTEL_SAMPLER_RATIO must be 0..1")
         if not self.resolved_database_url.startswith(tuple(f"{kind}://" for kind in STORAGE_KINDS)):
             problems.append("DATABASE_URL must start with sqlite://, postgres:// or memory://")
         return problems

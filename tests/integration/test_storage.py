@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import UUID, uuid4
@@ -34,7 +35,7 @@ from throttling_sequencer.adapters.storage.tortoise_repository import (
     listing,
 )
 from throttling_sequencer.app import Application
-from throttling_sequencer.domain.errors import PlanNotFound, StorageUnavailable
+from throttling_sequencer.domain.errors import PlanNotFound, StorageRejected, StorageUnavailable
 from throttling_sequencer.domain.model import Arrival, Plan, PlannerOverrides, Score, Strategy
 from throttling_sequencer.domain.ports import PageCursor, PlanRepository
 from throttling_sequencer.request_context import MAX_USER_ID_LENGTH
@@ -212,6 +213,36 @@ async def test_storing_the_same_plan_twice_keeps_one(repository: PlanRepository)
     await add_many([plan])
     await add_many([plan, make_plan(T0)])
     assert [p.plan_id for p in await repository.list(10, None, owner=None)].count(plan.plan_id) == 1
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgres"])
+async def test_a_write_stores_all_of_its_plans_or_none(
+    engine: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """One transaction per write (what group commit relies on): a plan the database refuses takes
+    the plans written with it down too, and nothing is half stored."""
+    url = (
+        f"sqlite://{tmp_path / 'plans.sqlite3'}"
+        if engine == "sqlite"
+        else new_database(request.getfixturevalue("postgres"))
+    )
+    await apply_migrations(url)
+    repository = TortoisePlanRepository(url)
+    await repository.open()
+    try:
+        good = make_plan(T0)
+        if engine == "sqlite":  # NaN is NULL to SQLite: the NOT NULL score refuses it
+            bad = replace(make_plan(T0), score=Score(float("nan"), 0.0, 0.0, 3, 2))
+        else:  # longer than the user_id column
+            bad = make_plan(T0, user_id="u" * (MAX_USER_ID_LENGTH + 1))
+        with pytest.raises(StorageRejected):
+            await repository.add_many([good, bad])
+        with pytest.raises(PlanNotFound):
+            await repository.get(good.plan_id, owner=None)
+        await repository.add_many([good])
+        assert await repository.get(good.plan_id, owner=None) == good
+    finally:
+        await repository.close()
 
 
 async def schema_of(url: str) -> dict[str, object]:

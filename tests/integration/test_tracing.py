@@ -24,7 +24,17 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from tests.conftest import EnvoyProcess, make_settings
-from tests.support import DEFAULT_STATE_JSON, NotReady, answers_200, free_port, stop_process, wait_for
+from tests.support import (
+    DEFAULT_STATE_JSON,
+    NotReady,
+    answers_200,
+    free_port,
+    game_state_pb,
+    stop_process,
+    wait_for,
+)
+from throttling.v1 import throttling_service_pb2 as pb
+from throttling.v1.throttling_service_pb2_grpc import ThrottlingServiceStub
 from throttling_sequencer.app import Application
 
 
@@ -152,3 +162,21 @@ async def test_a_graphql_call_is_one_trace_through_the_sidecar(traced: Traced) -
     assert {"throttling-envoy", "throttling-graphql", "throttling-sequencer"} <= set(found), found
     assert "/throttling.v1.ThrottlingService/ListPlans" in found["throttling-sequencer"]
     assert "sqlite SELECT plans" in found["throttling-sequencer"]
+
+
+async def test_a_call_without_a_sampled_parent_records_no_spans_yet_logs_its_trace_id(
+    traced: Traced, log_records: list[Any]
+) -> None:
+    """THROTTLING_OTEL_SAMPLER_RATIO unset and no exporter: traces the server starts itself are
+    not recorded (no span per call), but every log line still names its trace."""
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{traced.app.port}") as channel:
+        call = ThrottlingServiceStub(channel).CreatePlan(
+            pb.CreatePlanRequest(game_state=game_state_pb()), metadata=(("x-request-id", "unsampled-1"),)
+        )
+        await call
+    lines = [r["extra"] for r in log_records if r["extra"].get("request_id") == "unsampled-1"]
+    assert len(lines) >= 2  # "planned" and "rpc"
+    trace_ids = {line["trace_id"] for line in lines}
+    assert len(trace_ids) == 1 and len(next(iter(trace_ids))) == 32
+    recorded = {format(s.context.trace_id, "032x") for s in traced.server_spans.get_finished_spans()}
+    assert not trace_ids & recorded

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from bridge.settings import BridgeSettings
+from throttling_sequencer import tracing
 from throttling_sequencer.settings import Settings, SettingsError
 
 
@@ -46,6 +47,10 @@ def test_environment_variables_override_defaults() -> None:
         ("GRAPHQL_MAX_COST", "0"),
         ("GRAPHQL_SUBSCRIPTION_CHANNELS", "0"),
         ("RATE_LIMIT_BURST", "many"),
+        ("OTEL_SAMPLER_RATIO", "1.5"),
+        ("OTEL_SAMPLER_RATIO", "-0.1"),
+        ("MAX_BATCH_ASSIGNMENTS", "0"),
+        ("MAX_BATCH_GOALS", "0"),
     ],
 )
 def test_unusable_values_fail_at_startup_naming_the_variable(name: str, value: str) -> None:
@@ -91,3 +96,11 @@ def test_building_settings_never_reads_the_environment(monkeypatch: pytest.Monke
     monkeypatch.setenv("THROTTLING_GRPC_PORT", "6000")
     assert Settings().grpc_port == 50051
     assert Settings.from_env().grpc_port == 6000
+
+
+def test_traces_the_server_starts_are_sampled_only_when_something_reads_them() -> None:
+    assert Settings.from_env({}).otel_sampler_ratio is None
+    assert tracing.sampled_share("none", None) == 0.0
+    assert tracing.sampled_share("otlp", None) == 1.0
+    ratio = Settings.from_env({"THROTTLING_OTEL_SAMPLER_RATIO": "0.25"}).otel_sampler_ratio
+    assert tracing.sampled_share("otlp", ratio) == 0.25

@@ -17,7 +17,7 @@ import functools
 import threading
 from collections import Counter, deque
 from collections.abc import Callable
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -27,13 +27,18 @@ NOBODY = ""
 
 
 class FairLane(Executor):
-    """A pool of threads that serves callers in turn (see the module doc)."""
+    """A pool of threads that serves callers in turn (see the module doc).
+
+    The threads are its own (started as work arrives, up to `threads`): a free thread takes the
+    next plan itself, so a plan costs one future and one hand-over, not a second executor's too.
+    """
 
     def __init__(self, threads: int, name: str) -> None:
         self._threads = threads
-        self._pool = ThreadPoolExecutor(threads, thread_name_prefix=name)
+        self._name = name
         self._changed = threading.Condition()  # guards everything below
-        self._free = threads
+        self._workers: list[threading.Thread] = []
+        self._idle = 0  # workers waiting for a plan
         self._queues: dict[str, deque[tuple[Future[Any], Callable[[], Any]]]] = {}
         self._running: Counter[str] = Counter()
         self._served: dict[str, int] = {}  # caller -> when last given a thread (a counter)
@@ -50,7 +55,7 @@ class FairLane(Executor):
     def running(self) -> int:
         """Plans on a thread now."""
         with self._changed:
-            return self._threads - self._free
+            return self._running.total()
 
     def submit_for(self, caller: str, fn: Callable[[], T]) -> Future[T]:
         """Run `fn` on a thread when it is `caller`'s turn; cancelling the future while it waits
@@ -60,7 +65,14 @@ class FairLane(Executor):
             if self._shutdown:
                 raise RuntimeError("cannot schedule new plans after shutdown")
             self._queues.setdefault(caller, deque()).append((future, fn))
-        self._dispatch()
+            if self._idle:
+                self._changed.notify()
+            elif len(self._workers) < self._threads:
+                worker = threading.Thread(
+                    target=self._work, name=f"{self._name}_{len(self._workers)}", daemon=True
+                )
+                self._workers.append(worker)
+                worker.start()
         return future
 
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
@@ -73,53 +85,51 @@ class FairLane(Executor):
             if cancel_futures:
                 dropped = [future for queue in self._queues.values() for future, _ in queue]
                 self._queues.clear()
+            self._changed.notify_all()
+            workers = list(self._workers)
         for future in dropped:
             future.cancel()
         if wait:
-            with self._changed:
-                self._changed.wait_for(lambda: not self._queues and self._free == self._threads)
-        self._pool.shutdown(wait=wait)
+            for worker in workers:
+                worker.join()
 
-    def _dispatch(self) -> None:
+    def _work(self) -> None:
+        """A worker: take the next plan in turn and run it, until shut down with nothing queued."""
         while True:
             with self._changed:
-                if not self._free or not self._queues:
+                while not self._queues and not self._shutdown:
+                    self._idle += 1
+                    self._changed.wait()
+                    self._idle -= 1
+                if not self._queues:  # shut down, and nothing left to run
                     return
-                caller = min(self._queues, key=lambda c: (self._running[c], self._served.get(c, -1)))
-                queue = self._queues[caller]
-                future, fn = queue.popleft()
-                if not queue:
-                    del self._queues[caller]
+                caller, future, fn = self._next()
                 if not future.set_running_or_notify_cancel():  # cancelled while it waited
                     self._forget(caller)
                     continue
-                self._free -= 1
                 self._running[caller] += 1
                 self._turn += 1
                 self._served[caller] = self._turn
             try:
-                self._pool.submit(self._run, caller, future, fn)
-            except RuntimeError as error:  # the pool was shut down without waiting
+                result = fn()
+            except BaseException as error:  # handed to the caller, like ThreadPoolExecutor does
                 future.set_exception(error)
-                self._done(caller)
+            else:
+                future.set_result(result)
+            finally:
+                with self._changed:
+                    self._running[caller] -= 1
+                    self._forget(caller)
 
-    def _run(self, caller: str, future: Future[Any], fn: Callable[[], Any]) -> None:
-        try:
-            result = fn()
-        except BaseException as error:  # handed to the caller, like ThreadPoolExecutor does
-            future.set_exception(error)
-        else:
-            future.set_result(result)
-        finally:
-            self._done(caller)
-            self._dispatch()
-
-    def _done(self, caller: str) -> None:
-        with self._changed:
-            self._free += 1
-            self._running[caller] -= 1
-            self._forget(caller)
-            self._changed.notify_all()
+    def _next(self) -> tuple[str, Future[Any], Callable[[], Any]]:
+        """The waiting caller with the fewest plans running, then the one served least recently:
+        its oldest plan (lock held)."""
+        caller = min(self._queues, key=lambda c: (self._running[c], self._served.get(c, -1)))
+        queue = self._queues[caller]
+        future, fn = queue.popleft()
+        if not queue:
+            del self._queues[caller]
+        return caller, future, fn
 
     def _forget(self, caller: str) -> None:
         """Drop the book-keeping of a caller with nothing running or waiting (lock held)."""

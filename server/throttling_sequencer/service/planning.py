@@ -170,7 +170,7 @@ class PlanningService:
                 outcomes.append(error)
                 continue
             stop = StopSignal(math.inf, self._monotonic)
-            job = self._job(how.planner, work.problem, how.config, answer_by, stop, None, reserve=False)
+            job = self._job(work, how, call, arrived, answer_by, stop, None, reserve=False)
             outcomes.append(_Queued(work, stop, self._lanes.submit(allowed, call.user_id, job)))
         queued = [item for item in outcomes if isinstance(item, _Queued)]
         await _all_done(queued)
@@ -178,11 +178,10 @@ class PlanningService:
         for index, item in enumerate(outcomes):
             if isinstance(item, _Queued):
                 try:
-                    started, result, finished = item.future.result()
+                    planned = item.future.result()
                 except ThrottlingError as error:  # this unit only: its turn came too late
                     outcomes[index] = error
                     continue
-                planned = self._planned(item.work, how, call, result, started, finished, arrived)
                 outcomes[index] = planned.plan
                 done.append(planned)
         await self._repository.add_many([planned.plan for planned in done])
@@ -212,9 +211,8 @@ class PlanningService:
         # time the plan may take. The budget itself starts when a worker picks the plan up.
         allowed = self._planning_deadline(arrived, how.config, call.deadline) - arrived
         stop = StopSignal(math.inf, self._monotonic)
-        job = self._job(how.planner, work.problem, how.config, call.deadline, stop, found)
-        started, result, finished = await self._run(self._lanes.submit(allowed, call.user_id, job), stop)
-        planned = self._planned(work, how, call, result, started, finished, arrived)
+        job = self._job(work, how, call, arrived, call.deadline, stop, found)
+        planned = await self._run(self._lanes.submit(allowed, call.user_id, job), stop)
         await self._repository.add(planned.plan)
         planned.log()
         return planned.plan
@@ -317,35 +315,35 @@ class PlanningService:
 
     def _job(
         self,
-        planner: Planner,
-        problem: Problem,
-        config: PlannerConfig,
+        work: _Work,
+        how: _How,
+        call: CallContext,
+        arrived: float,
         caller_deadline: float | None,
         stop: StopSignal,
         found: Handoff[Improved] | None,
         *,
         reserve: bool = True,
-    ) -> Callable[[], tuple[float, PlannerResult, float]]:
-        """Planning as a worker thread runs it: (started, result, finished), timed from pick-up.
+    ) -> Callable[[], _Planned]:
+        """Planning as a worker thread runs it, timed from pick-up: the plan, scored and assessed
+        there too, so the event loop only stores and answers it.
 
         The budget starts here, not on arrival, so time spent queued never eats into it; the
         caller's deadline kept running meanwhile, so too little of it left is DeadlineTooShort.
         """
 
-        def job() -> tuple[float, PlannerResult, float]:
+        def job() -> _Planned:
             started = self._monotonic()
-            stop.deadline = self._planning_deadline(started, config, caller_deadline, reserve=reserve)
+            stop.deadline = self._planning_deadline(started, how.config, caller_deadline, reserve=reserve)
             progress: ProgressSink = UNHEARD
             if found is not None:
-                progress = _Reporter(problem, config, started, self._monotonic, found)
-            result = planner.plan(problem, config, stop, progress)
-            return started, result, self._monotonic()
+                progress = _Reporter(work.problem, how.config, started, self._monotonic, found)
+            result = how.planner.plan(work.problem, how.config, stop, progress)
+            return self._planned(work, how, call, result, started, self._monotonic(), arrived)
 
         return job
 
-    async def _run(
-        self, queued: Future[tuple[float, PlannerResult, float]], stop: StopSignal
-    ) -> tuple[float, PlannerResult, float]:
+    async def _run(self, queued: Future[_Planned], stop: StopSignal) -> _Planned:
         """Wait for the plan, queued in its lane, while the event loop keeps serving; a cancelled
         call stops it. Cancelled while still queued, the job is dropped without running."""
         try:
@@ -402,7 +400,7 @@ class _Queued:
 
     work: _Work
     stop: StopSignal
-    future: Future[tuple[float, PlannerResult, float]]
+    future: Future[_Planned]
 
 
 async def _all_done(queued: list[_Queued]) -> None:
@@ -417,7 +415,7 @@ async def _all_done(queued: list[_Queued]) -> None:
     left = len(queued)
     lock = threading.Lock()
 
-    def finished(_: Future[tuple[float, PlannerResult, float]]) -> None:
+    def finished(_: Future[_Planned]) -> None:
         nonlocal left
         with lock:
             left -= 1

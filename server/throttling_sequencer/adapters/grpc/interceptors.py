@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 from loguru import logger
 
-from throttling_sequencer import metrics, request_context
+from throttling_sequencer import logs, metrics, request_context
 from throttling_sequencer.adapters.grpc import errors as status_mapping
 from throttling_sequencer.adapters.grpc.auth import Authenticator
 from throttling_sequencer.adapters.grpc.caller import CallerContext
@@ -89,7 +89,8 @@ class _Call:
     def end(self) -> None:
         seconds = time.perf_counter() - self.started
         metrics.observe_rpc(self.method, self.status, seconds)
-        logger.info("rpc", method=self.method, status=self.status, duration_ms=round(seconds * 1000, 3))
+        if logs.enabled():
+            logger.info("rpc", method=self.method, status=self.status, duration_ms=round(seconds * 1000, 3))
 
 
 class RequestBoundary(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]

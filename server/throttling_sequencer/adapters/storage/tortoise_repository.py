@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -11,6 +12,7 @@ import asyncpg
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 from tortoise import Tortoise, connections
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import (
     BaseORMException,
     DBConnectionError,
@@ -19,9 +21,9 @@ from tortoise.exceptions import (
     ValidationError,
 )
 from tortoise.expressions import Q
+from tortoise.fields import Field
 from tortoise.migrations.api import migrate
 from tortoise.queryset import QuerySet
-from tortoise.transactions import in_transaction
 
 from throttling_sequencer.adapters.storage import rows
 from throttling_sequencer.adapters.storage.models import PlanRecord
@@ -99,13 +101,24 @@ class TortoisePlanRepository:
         await self._guard(lambda: PlanRecord.create(**rows.to_row(plan)), "INSERT plans")
 
     async def add_many(self, plans: list[Plan]) -> None:
-        """Insert plans in one transaction; ones already stored (same id) are left alone, so
-        retries are harmless."""
-        records = [PlanRecord(**rows.to_row(p)) for p in plans]
+        """Insert plans in one transaction (one statement run for every row: the backend wraps it
+        in BEGIN ... COMMIT); ones already stored (same id) are left alone, so retries are harmless.
+
+        What `PlanRecord.bulk_create(..., ignore_conflicts=True)` would run, without building a
+        model instance per row and the statement per call: rows become column values as the
+        fields convert them, for a statement built once per connection.
+        """
 
         async def insert() -> None:
-            async with in_transaction(self._kind) as connection:
-                await PlanRecord.bulk_create(records, ignore_conflicts=True, using_db=connection)
+            connection = connections.get(self._kind)
+            statement = _insert_statement(connection)
+            # Converting validates too (a value too long for its column): inside the guard, so
+            # that is StorageRejected like any refusal of the database's.
+            values = [
+                [field.to_db_value(row[name], PlanRecord) for name, field in statement.fields]
+                for row in map(rows.to_row, plans)
+            ]
+            await connection.execute_many(statement.sql, values)
 
         await self._guard(insert, "INSERT plans")
 
@@ -185,6 +198,38 @@ def _is_permanent(error: BaseException) -> bool:
             return str(getattr(seen, "sqlstate", "") or "")[:2] in PERMANENT_SQLSTATE_CLASSES
         seen = seen.__cause__ or seen.__context__
     return False
+
+
+@dataclass(frozen=True, slots=True)
+class _Insert:
+    """INSERT ... ON CONFLICT DO NOTHING of every PlanRecord column, in one dialect."""
+
+    sql: str
+    #: (field name, field) per column, in the statement's order.
+    fields: tuple[tuple[str, Field[Any]], ...]
+
+
+_inserts: dict[tuple[str, type], _Insert] = {}
+
+
+def _insert_statement(connection: BaseDBAsyncClient) -> _Insert:
+    """The plans' insert for this connection's dialect, built once (as bulk_create builds it)."""
+    key = (connection.connection_name, type(connection))
+    found = _inserts.get(key)
+    if found is None:
+        meta = PlanRecord._meta
+        names = [name for name in meta.fields_db_projection if not meta.fields_map[name].generated]
+        executor = connection.executor_class(model=PlanRecord, db=connection)
+        query = (
+            connection.query_class.into(meta.basetable)
+            .columns(*(meta.fields_db_projection[name] for name in names))
+            .insert(*(executor.parameter(i) for i in range(len(names))))
+            .on_conflict()
+            .do_nothing()
+        )
+        found = _Insert(query.get_sql(), tuple((name, meta.fields_map[name]) for name in names))
+        _inserts[key] = found
+    return found
 
 
 def listing(limit: int, after: PageCursor | None, owner: str | None) -> QuerySet[PlanRecord]:
