@@ -1,7 +1,7 @@
 """`make bench`: planner quality and latency, GA speed-up, planner threads and memory, service
-throughput, front-door latency.
+throughput (and its ratios to the transport's floor, issue 12's targets), front-door latency.
 
-    python -m bench [--quick] [--only planners|kernels|fairness|service|frontdoor|soak]
+    python -m bench [--quick] [--only planners|kernels|fairness|service|throughput|frontdoor|soak]
                     [--soak [--soak-seconds N]]
 
 Prints tables; every ratio is against a baseline measured in the same run.
@@ -13,7 +13,7 @@ import argparse
 import sys
 import time
 
-from bench import fairness, frontdoor, kernels, planners, service, soak
+from bench import fairness, frontdoor, kernels, planners, service, soak, throughput
 from throttling_sequencer import logs
 from throttling_sequencer.adapters.planners.kernel.warm import warm_up
 
@@ -21,7 +21,9 @@ from throttling_sequencer.adapters.planners.kernel.warm import warm_up
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller budgets and samples (about a minute)")
-    parser.add_argument("--only", choices=["planners", "kernels", "fairness", "service", "frontdoor", "soak"])
+    parser.add_argument(
+        "--only", choices=["planners", "kernels", "fairness", "service", "throughput", "frontdoor", "soak"]
+    )
     parser.add_argument("--soak", action="store_true", help="also run the soak (10 minutes by default)")
     parser.add_argument("--soak-seconds", type=float, default=600.0)
     args = parser.parse_args()
@@ -47,6 +49,12 @@ def main() -> int:
     if args.only in (None, "service"):
         print("\n## Service: exact plans over gRPC (CreatePlan, public scenarios round-robin)\n")
         print(service.render(service.service_rows(args.quick, progress)), flush=True)
+    if args.only in (None, "throughput"):
+        print(
+            "\n## Throughput against the transport's floor: ratios to gRPC health checks/s in the same run\n"
+            "(1 server process, default storage and logging, 16 concurrent calls; targets of issue 12)\n"
+        )
+        print(throughput.render(throughput.throughput(args.quick, progress)), flush=True)
     if args.soak or args.only == "soak":
         print(
             f"\n## Soak: 80 % of capacity through Envoy for {args.soak_seconds:.0f} s, then a graceful stop\n"

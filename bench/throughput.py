@@ -3,7 +3,7 @@ measured in the same run, by the same client, against the same kind of server.
 
 The server is started the way a user starts it (`throttling-sequencer serve`: default SQLite
 storage in a temp data dir, default logging: INFO, JSON lines), one process unless a row says
-otherwise. Load comes from one asyncio client process holding 16 concurrent calls over 4
+otherwise. Load comes from one asyncio client process holding 16 concurrent calls over 8
 connections; client and server share this machine's cores, so the figures are for the whole loop.
 
 Rows (issue 12's targets in brackets):
@@ -44,7 +44,9 @@ from throttling.v1 import throttling_service_pb2 as pb
 from throttling.v1.throttling_service_pb2_grpc import ThrottlingServiceStub
 
 CONCURRENCY = 16
-CONNECTIONS = 4
+#: Connections the 16 calls share: `serve --workers N` balances connections (SO_REUSEPORT), not
+#: calls, so a handful per worker.
+CONNECTIONS = 8
 BATCH_UNITS = 100
 #: Where a server's log lines go while it is measured: written as by default, then discarded.
 LOG_SINK = subprocess.DEVNULL
@@ -140,18 +142,20 @@ def create_plan() -> Call:
     return call
 
 
-def batch_request(units: int = BATCH_UNITS) -> Any:
-    """A game state of `units` player units and as many enemies, each player to its nearest enemy."""
+def batch_request(units: int = BATCH_UNITS) -> pb.CreatePlanBatchRequest:
+    """A game state of `units` player units and as many enemies: the public scenarios round-robin,
+    each player planned towards its own enemy."""
     bodies = requests()
     players, enemies = [], []
     for k in range(units):
         state = bodies[k % len(bodies)].game_state
-        offset = game_state_pb2.Coordinate(x=0.0, y=1e6 * k)  # far apart: each pair keeps its enemy
+        offset = game_state_pb2.Coordinate(x=0.0, y=1e7 * k)
         player, enemy = state.player_units[0], state.enemy_units[0]
         players.append(_moved(player, offset))
         enemies.append(_moved(enemy, offset))
     state = game_state_pb2.GameState(player_units=players, enemy_units=enemies)
-    return pb.CreatePlanBatchRequest(game_state=state)  # type: ignore[attr-defined,unused-ignore]
+    pairs = [pb.Assignment(player_index=k, enemy_index=k) for k in range(units)]
+    return pb.CreatePlanBatchRequest(game_state=state, assignments=pairs)
 
 
 def _moved(unit: game_state_pb2.Unit, by: game_state_pb2.Coordinate) -> game_state_pb2.Unit:
@@ -166,14 +170,20 @@ def create_plan_batch() -> Call:
     request = batch_request()
 
     async def call(channel: grpc.aio.Channel) -> int:
-        reply = await ThrottlingServiceStub(channel).CreatePlanBatch(request, timeout=60)  # type: ignore[attr-defined,unused-ignore]
+        reply = await ThrottlingServiceStub(channel).CreatePlanBatch(request, timeout=60)
         return sum(1 for result in reply.results if result.HasField("plan"))
 
     return call
 
 
+@dataclass(frozen=True)
+class Server:
+    process: subprocess.Popen[bytes]
+    port: int
+
+
 @contextmanager
-def server(workers: int = 1, **env: str) -> Iterator[subprocess.Popen[bytes]]:
+def server(workers: int = 1, **env: str) -> Iterator[Server]:
     """`throttling-sequencer serve` as a user starts it, on a free port and a temp data dir."""
     port = free_port()
     with tempfile.TemporaryDirectory() as data:
@@ -192,8 +202,7 @@ def server(workers: int = 1, **env: str) -> Iterator[subprocess.Popen[bytes]]:
         )
         try:
             wait_serving(port, timeout=120)
-            process.port = port  # type: ignore[attr-defined]
-            yield process
+            yield Server(process, port)
         finally:
             process.send_signal(signal.SIGTERM)
             try:
@@ -201,11 +210,6 @@ def server(workers: int = 1, **env: str) -> Iterator[subprocess.Popen[bytes]]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-
-
-def port_of(process: subprocess.Popen[bytes]) -> int:
-    port: int = process.port  # type: ignore[attr-defined]
-    return port
 
 
 def resident_mb(pid: int) -> float:
@@ -228,7 +232,7 @@ def throughput(quick: bool, progress: Callable[[str], None], batch: bool = True)
     seconds = 3.0 if quick else 8.0
     soak_seconds = 20.0 if quick else 120.0
     with server() as one:
-        port = port_of(one)
+        port = one.port
         progress(f"throughput: health checks, {CONCURRENCY} concurrent, {seconds:.0f} s")
         health = asyncio.run(grpc_load(port, "health", health_check(), seconds))
         report = Throughput(health)
@@ -242,9 +246,9 @@ def throughput(quick: bool, progress: Callable[[str], None], batch: bool = True)
                 ratio_row(f"CreatePlanBatch({BATCH_UNITS}) unit plans/s vs health", batched, health, ">= 5x")
             )
         progress(f"throughput: soak, CreatePlan for {soak_seconds:.0f} s after the warm-up above")
-        before = resident_mb(one.pid)
+        before = resident_mb(one.process.pid)
         soaked = asyncio.run(grpc_load(port, "soak", create_plan(), soak_seconds))
-        after = resident_mb(one.pid)
+        after = resident_mb(one.process.pid)
         report.rows.append(
             (
                 "server RSS growth over the soak",
@@ -255,7 +259,7 @@ def throughput(quick: bool, progress: Callable[[str], None], batch: bool = True)
         )
     with server(workers=2) as two:
         progress("throughput: CreatePlan, serve --workers 2")
-        doubled = asyncio.run(grpc_load(port_of(two), "CreatePlan x2", create_plan(), seconds))
+        doubled = asyncio.run(grpc_load(two.port, "CreatePlan x2", create_plan(), seconds))
     report.rows.append(
         (
             "serve --workers 2 vs 1, CreatePlan",
