@@ -30,24 +30,27 @@ even if a directive would drop it.
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
 
 from graphql import (
+    ASTValidationRule,
     DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
+    GraphQLSchema,
     InlineFragmentNode,
     OperationDefinitionNode,
     OperationType,
     SelectionSetNode,
-    ValidationRule,
     ValueNode,
     value_from_ast_untyped,
 )
 from strawberry.extensions import SchemaExtension
+from strawberry.schema.schema import validate_document
 
 from bridge.graphql.settings import GraphQLSettings
 from throttling_sequencer.domain.config import BOUNDS, PlannerConfig
@@ -168,23 +171,51 @@ class _Measure(_Walk):
 
 
 class DocumentCost(SchemaExtension):
-    """Adds, per operation, a validation rule that knows the request's variables and limits."""
+    """Validates each document and prices it with the request's variables and limits.
 
-    def on_operation(self) -> Iterator[None]:
+    The rules that read only the document (GraphQL's own, depth, aliases) give the same answer
+    for the same text, so a document that passed them is not validated again (`validated`); the
+    price depends on the variables too, so it is counted every time. Both are reported as the
+    document's validation errors, before anything runs.
+    """
+
+    def on_validate(self) -> Iterator[None]:
         execution = self.execution_context
-        context = execution.context
-        found = context.get("settings") if isinstance(context, dict) else None
-        settings = found if isinstance(found, GraphQLSettings) else GraphQLSettings()
-        variables = dict(execution.variables or {})
-
-        class CostRule(ValidationRule):
-            def enter_document(self, node: DocumentNode, *_args: Any) -> bool:
-                for error in check(node, variables, settings):
-                    self.report_error(error)
-                return False  # nothing further to visit for this rule
-
-        execution.validation_rules = (*execution.validation_rules, CostRule)
+        document = execution.graphql_document
+        if document is not None and execution.pre_execution_errors is None:  # DocumentSize let it by
+            context = execution.context
+            found = context.get("settings") if isinstance(context, dict) else None
+            settings = found if isinstance(found, GraphQLSettings) else GraphQLSettings()
+            errors = validated(
+                execution.schema._schema, execution.query or "", document, execution.validation_rules
+            )
+            errors += check(document, dict(execution.variables or {}), settings)
+            execution.pre_execution_errors = errors  # validation is done: strawberry skips its own
         yield
+
+
+#: Document texts that passed the document-only rules (a bounded LRU: query text -> the rules).
+_VALID: OrderedDict[tuple[int, str, tuple[type[ASTValidationRule], ...]], None] = OrderedDict()
+#: How many valid documents are remembered; each is at most the body limit (256 KB) of text.
+VALID_DOCUMENTS = 64
+
+
+def validated(
+    schema: GraphQLSchema, query: str, document: DocumentNode, rules: tuple[type[ASTValidationRule], ...]
+) -> list[GraphQLError]:
+    """The document's errors under `rules` (and strawberry's own two); none, without validating
+    again, for a text that already passed the same rules. Only passes are remembered: errors are
+    objects each answer may change."""
+    key = (id(schema), query, rules)
+    if key in _VALID:
+        _VALID.move_to_end(key)
+        return []
+    errors = list(validate_document(schema, document, rules))
+    if not errors and query:
+        _VALID[key] = None
+        if len(_VALID) > VALID_DOCUMENTS:
+            _VALID.popitem(last=False)
+    return errors
 
 
 def check(document: DocumentNode, variables: dict[str, Any], settings: GraphQLSettings) -> list[GraphQLError]:

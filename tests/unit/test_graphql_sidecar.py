@@ -8,12 +8,16 @@ from typing import Any
 import pytest
 from graphql import parse
 
+from bridge.graphql import cost
 from bridge.graphql.clients import TrustedProxies
 from bridge.graphql.cost import check
+from bridge.graphql.schema import schema
 from bridge.graphql.settings import GraphQLSettings
 
 STATE = "{playerUnits: [], enemyUnits: []}"
 SETTINGS = GraphQLSettings(max_cost=100, max_entities=100)
+#: A request's context as the sidecar gives it over plain HTTP.
+HTTP = {"settings": SETTINGS, "websocket": False}
 
 
 def cost_errors(document: str, variables: dict[str, Any] | None = None) -> list[dict[str, Any]]:
@@ -60,3 +64,36 @@ def test_the_client_is_the_nearest_untrusted_hop(peer: str, forwarded: str, clie
     proxies = TrustedProxies(["127.0.0.1", "::1"])
     headers = {"x-forwarded-for": forwarded} if forwarded else {}
     assert proxies.client(peer, headers) == client
+
+
+async def test_a_document_is_validated_once_yet_priced_with_each_requests_variables(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The document-only rules run once per text; the price, which depends on the variables,
+    every time: the same text is refused when its variables make it too expensive."""
+    calls: list[int] = []
+    real = cost.validate_document  # type: ignore[attr-defined]
+
+    def counted(*args: Any) -> Any:
+        calls.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(cost, "validate_document", counted)
+    monkeypatch.setattr(cost, "_VALID", type(cost._VALID)())
+    one = f"plan(gameStateInput: {STATE}, options: {{timeBudgetMs: $b}}) {{ id }}"
+    document = f"mutation($b: Int!) {{ a: {one} b: {one} }}"
+
+    async def refusals(budget: int) -> list[str]:
+        result = await schema.execute(document, variable_values={"b": budget}, context_value=HTTP)
+        return [str((e.extensions or {}).get("code")) for e in result.errors or ()]
+
+    assert "COST_ESTIMATED_TOO_EXPENSIVE" not in await refusals(1_000)  # 22: runs (no upstream here)
+    assert await refusals(60_000) == ["COST_ESTIMATED_TOO_EXPENSIVE"]  # 140, same text
+    assert "COST_ESTIMATED_TOO_EXPENSIVE" not in await refusals(2_000)
+    assert len(calls) == 1
+    # A text that fails validation is validated (and refused) every time.
+    too_deep = "query { " + "plans { plans { " * 7 + "id" + " } }" * 7 + " }"
+    for _ in range(2):
+        result = await schema.execute(too_deep, context_value=HTTP)
+        assert result.errors and "exceeds maximum operation depth" in result.errors[0].message
+    assert len(calls) == 3
