@@ -1,78 +1,142 @@
-"""The exact strategy: near-optimal integer plans with a certified lower bound, in milliseconds.
+"""The exact strategy: plans proven within 1e-6 x max(1, |score|) of the optimum, from a compiled kernel.
 
-For a fixed length n, with r = 1 - f and j = n - k + 1 ticks left from tick k:
-    distance  D = A_n + sum_k a_k u_k,   a_k = (r + ... + r^j) / m
-    speed   v_n = B_n + sum_k b_k u_k,   b_k = r^j / m
-a_k falls and b_k / a_k rises with k, so for any distance the plan that spends its throttle
-earliest ("front-loaded": full ticks, one partial, zeros) has the least final speed and the
-least throttle. That makes the relaxation of each length a convex piecewise-linear function
-of one number, the distance bought, minimised at one of O(n) breakpoints: the lower bound
-for every length costs a few vectorised passes.
+Branch and bound over plan lengths and integer throttles (see `exact_kernel`): every length's
+front-loaded relaxation bounds it, a fast rounding-and-tuning heuristic supplies the first
+incumbent, and a depth-first search over the ticks closes the gap or proves that nothing better
+exists. The bound left over is sound (floating-point rounding is charged to it), so a plan is
+reported as proven optimal only when the search finished with score - bound within the tolerance.
 
-The integer plan starts from the front-loaded rounding of the relaxation's optimum and tunes
-the distance with small deficits on full ticks and "trims" on later ticks, the partial tick
-absorbing the rest; a meet-in-the-middle search over those adjustments with a circular lower
-envelope finds the cheapest combination under a linearised cost, and the best few are scored
-exactly. Lengths are explored in order of their bound and pruned once the bound cannot beat
-the incumbent.
+The kernel releases the GIL and runs in slices of bounded work; between slices this wrapper polls
+the stop signal and reports improved plans, so a deadline or cancel ends the search promptly with
+the best plan so far and its honest bound.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
 
 import numpy as np
 from numpy.typing import NDArray
 
+from throttling_sequencer.adapters.planners import exact_kernel as kernel
 from throttling_sequencer.domain.config import PlannerConfig
 from throttling_sequencer.domain.model import Problem, Strategy
+from throttling_sequencer.domain.physics import score
 from throttling_sequencer.domain.ports import PlannerResult, ProgressCallback, StopSignal
 
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.int64]
-
-#: Relative slack taken off every bound so floating-point rounding never lifts it above the optimum.
-BOUND_SLACK = 1e-9
-#: Adjustment search sizes: deficits per full tick, ticks per deficit group, trim throttle range.
-DEFICIT_LEVELS = 14
-LATE_DEFICIT_LEVELS = 8
-TRANSFER_TICKS = 8
-TRIM_LEVELS = 12
-#: Candidates from the linearised search that are scored exactly.
-EXACT_CANDIDATES = 12
-#: Front-loaded roundings whose adjustments are searched.
-TUNED_BASES = 4
-#: Extra ticks of zeros tried before the partial tick.
-GAPS = 3
-#: A plan within this of its length's certified bound is accepted: it is provably that close
-#: to the best plan of that length.
-PROVEN = 1e-6
+#: Relative tolerance of "proven optimal": score - lower bound <= TOLERANCE x max(1, |score|).
+TOLERANCE = 1e-6
+#: Work units per kernel slice (roughly 20-60 microseconds); the stop signal is polled between.
+SLICE_WORK = 20_000
+#: Beyond this magnitude the kernel's arithmetic has no headroom: plan without a proof.
+MAX_MAGNITUDE = 1e290
 
 
-@dataclass(frozen=True)
-class _Length:
-    """One plan length n, relative to the throttle floor (w = u - min_throttle)."""
+@dataclass
+class _Search:
+    """The kernel's state for one plan request (all of it lives in these arrays)."""
 
-    n: int
-    powers: FloatArray  # r^j, j = 1..N
-    sums0: FloatArray  # r + ... + r^j, j = 0..N
-    mass: float
-    remaining: float  # distance still to cover with w = 0
-    speed0: float  # final speed with w = 0
-    #: The relaxation: its bound, and the front-loaded distance that attains it.
-    bound: float
-    target: float
+    params: NDArray[np.float64]
+    tables: NDArray[np.float64]
+    order: NDArray[np.int64]
+    state_i: NDArray[np.int64]
+    state_f: NDArray[np.float64]
+    frames_f: NDArray[np.float64]
+    frames_i: NDArray[np.int64]
+    incumbent: NDArray[np.int64]
+    scratch: NDArray[np.int64]
+    work_w: NDArray[np.int64]
+    base: NDArray[np.int64]
+    table_v: NDArray[np.float64]
+    table_k: NDArray[np.int64]
 
-    @cached_property
-    def a(self) -> FloatArray:
-        """Distance per unit of w at tick k = 0..n-1."""
-        return self.sums0[self.n : 0 : -1] / self.mass
+    @classmethod
+    def start(cls, problem: Problem, config: PlannerConfig) -> _Search:
+        n_max = config.max_ticks
+        params = np.zeros(kernel.N_PARAMS)
+        params[kernel.P_DIST] = problem.distance
+        params[kernel.P_V0] = problem.initial_speed
+        params[kernel.P_MASS] = problem.mass
+        params[kernel.P_FRIC] = problem.friction
+        params[kernel.P_WD] = config.distance_weight
+        params[kernel.P_WS] = config.speed_weight
+        params[kernel.P_WL] = config.length_weight
+        params[kernel.P_WZ] = config.nonzero_weight
+        params[kernel.P_THR] = config.speed_threshold
+        params[kernel.P_LOW] = config.min_throttle
+        params[kernel.P_SPAN] = config.max_throttle - config.min_throttle
+        params[kernel.P_NMAX] = n_max
+        params[kernel.P_TOL] = TOLERANCE
+        singles = n_max * (config.max_throttle - config.min_throttle)
+        table = singles if singles <= kernel.SINGLE_TABLE_MAX else 0
+        search = cls(
+            params=params,
+            tables=np.zeros((kernel.T_ROWS, n_max + 1)),
+            order=np.zeros(n_max, dtype=np.int64),
+            state_i=np.zeros(kernel.N_STATE_I, dtype=np.int64),
+            state_f=np.zeros(kernel.N_STATE_F),
+            frames_f=np.zeros((n_max, kernel.N_FRAME_F)),
+            frames_i=np.zeros((n_max, kernel.N_FRAME_I), dtype=np.int64),
+            incumbent=np.zeros(n_max, dtype=np.int64),
+            scratch=np.zeros(n_max, dtype=np.int64),
+            work_w=np.zeros(n_max, dtype=np.int64),
+            base=np.zeros(n_max, dtype=np.int64),
+            table_v=np.empty(table),
+            table_k=np.empty(table, dtype=np.int64),
+        )
+        kernel.prepare(search.params, search.tables, search.order, search.state_i, search.state_f)
+        return search
 
-    @cached_property
-    def b(self) -> FloatArray:
-        """Final speed per unit of w at tick k = 0..n-1."""
-        return self.powers[self.n - 1 :: -1] / self.mass
+    def within_range(self) -> bool:
+        """Whether every quantity a plan can produce stays far from overflow."""
+        p, t = self.params, self.tables
+        n = int(p[kernel.P_NMAX])
+        span = p[kernel.P_SPAN]
+        distance = abs(p[kernel.P_DIST]) + t[kernel.T_AN, n] + span * t[kernel.T_CAH, n]
+        speed = p[kernel.P_THR] + t[kernel.T_BN, n] + span * t[kernel.T_CBH, n]
+        weights = p[kernel.P_WD] + p[kernel.P_WS] + p[kernel.P_WL] + p[kernel.P_WZ]
+        magnitude = (weights + 1.0) * (distance + speed + n)
+        return bool(np.isfinite(t).all()) and math.isfinite(magnitude) and magnitude < MAX_MAGNITUDE
+
+    def step(self, work: int) -> bool:
+        """One slice; True once the search is complete."""
+        phase = kernel.run(
+            self.params,
+            self.tables,
+            self.order,
+            self.state_i,
+            self.state_f,
+            self.frames_f,
+            self.frames_i,
+            self.incumbent,
+            self.scratch,
+            self.work_w,
+            self.base,
+            self.table_v,
+            self.table_k,
+            work,
+        )
+        return int(phase) == kernel.PHASE_DONE
+
+    def take_improvement(self) -> bool:
+        improved = bool(self.state_i[kernel.S_IMPROVED])
+        self.state_i[kernel.S_IMPROVED] = 0
+        return improved
+
+    @property
+    def throttles(self) -> tuple[int, ...]:
+        n = int(self.state_i[kernel.S_INC_LEN])
+        return tuple(int(u) for u in self.incumbent[:n])
+
+    @property
+    def nodes(self) -> int:
+        return int(self.state_i[kernel.S_NODES])
+
+    def lower_bound(self) -> float:
+        return float(
+            kernel.lower_bound(self.params, self.tables, self.order, self.state_i, self.state_f)
+        )
 
 
 class ExactPlanner:
@@ -85,329 +149,48 @@ class ExactPlanner:
         stop: StopSignal,
         on_progress: ProgressCallback | None = None,
     ) -> PlannerResult:
-        relaxations = _relaxations(problem, config)
-        lower_bound = float(relaxations.bounds.min())
-        best: tuple[float, IntArray] | None = None
-        explored = 0
-        for index in np.argsort(relaxations.bounds, kind="stable"):
-            if best is not None and (best[0] <= _proven(relaxations.bounds[index]) or stop.should_stop()):
+        search = _Search.start(problem, config)
+        if not search.within_range():
+            return _unbounded(problem, config)
+        complete = False
+        while True:
+            complete = search.step(SLICE_WORK)
+            if search.take_improvement() and on_progress is not None:
+                on_progress(search.throttles, search.nodes, search.lower_bound())
+            if complete or stop.should_stop():
                 break
-            explored += 1
-            candidate = _best_integer_plan(relaxations.length(int(index) + 1), config)
-            if best is None or candidate[0] < best[0]:
-                best = candidate
-                if on_progress is not None:
-                    on_progress(tuple(int(u) for u in best[1] + config.min_throttle), explored, lower_bound)
-        assert best is not None
-        throttles = tuple(int(u) for u in best[1] + config.min_throttle)
-        return PlannerResult(throttles=throttles, iterations=explored, lower_bound=lower_bound)
-
-
-@dataclass(frozen=True, slots=True)
-class _Relaxations:
-    """Every length's bound (index n - 1); `length(n)` builds one length's details on demand."""
-
-    powers: FloatArray
-    sums0: FloatArray
-    mass: float
-    remaining: FloatArray
-    speed0: FloatArray
-    bounds: FloatArray
-    targets: FloatArray
-
-    def length(self, n: int) -> _Length:
-        i = n - 1
-        return _Length(
-            n,
-            self.powers,
-            self.sums0,
-            self.mass,
-            float(self.remaining[i]),
-            float(self.speed0[i]),
-            float(self.bounds[i]),
-            float(self.targets[i]),
+        throttles = search.throttles
+        total = score(problem, config, throttles).total
+        bound = min(search.lower_bound(), total)
+        proven = total - bound <= TOLERANCE * max(1.0, abs(total))
+        return PlannerResult(
+            throttles=throttles, iterations=search.nodes, lower_bound=bound, proven_optimal=proven
         )
 
 
-def _relaxations(problem: Problem, config: PlannerConfig) -> _Relaxations:
-    """Every length's lower bound (rows n = 1..N), vectorised over lengths and breakpoints."""
-    big_n = config.max_ticks
-    m, low = problem.mass, config.min_throttle
-    span = config.max_throttle - low
-    wd, ws, wl, wz = config.distance_weight, config.speed_weight, config.length_weight, config.nonzero_weight
-    threshold = config.speed_threshold
-    r = 1.0 - problem.friction
-    powers: FloatArray = r ** np.arange(1, big_n + 1, dtype=np.float64)  # r^j, j = 1..N
-    sums0 = np.concatenate([[0.0], np.cumsum(powers)])  # S_j = r + ... + r^j, S_0 = 0
-    cumsums0 = np.concatenate([[0.0], np.cumsum(sums0[1:])])  # C_j = S_1 + ... + S_j
+def _unbounded(problem: Problem, config: PlannerConfig) -> PlannerResult:
+    """Magnitudes near overflow (a vanishing mass): the best of the simplest plans, bound 0."""
+    candidates = [
+        (config.min_throttle,),
+        (config.max_throttle,),
+        (config.min_throttle,) * config.max_ticks,
+        (config.max_throttle,) * config.max_ticks,
+    ]
 
-    n = np.arange(1, big_n + 1)
-    remaining = problem.distance - problem.initial_speed * sums0[n] - low * cumsums0[n] / m
-    speed0 = problem.initial_speed * powers[n - 1] + low * sums0[n] / m
-    # Front-loaded breakpoints: i full ticks of length n buy P[n, i] distance and V[n, i] speed.
-    i = np.arange(big_n + 1)
-    valid = i[None, :] <= n[:, None]
-    rest = np.where(valid, n[:, None] - i[None, :], 0)
-    bought = np.where(valid, span * (cumsums0[n][:, None] - cumsums0[rest]) / m, np.inf)
-    speed = np.where(valid, span * (sums0[n][:, None] - sums0[rest]) / m, np.inf)
-    touched = np.broadcast_to(i[None, :] if low == 0 else n[:, None], bought.shape)
-    with np.errstate(invalid="ignore"):
-        values = (
-            wd * np.abs(remaining[:, None] - bought)
-            + ws * np.maximum(0.0, speed0[:, None] + speed - threshold)
-            + wz * touched
-        )
-    values = np.where(valid, values, np.inf)
-    best_value = values.min(axis=1)
-    best_target = bought[n - 1, values.argmin(axis=1)]
-    total = bought[n - 1, n]
-    if span > 0:
-        rows = np.arange(big_n)
+    def key(plan: tuple[int, ...]) -> float:
+        total = score(problem, config, plan).total
+        return total if math.isfinite(total) else math.inf
 
-        def ratio(k: IntArray) -> FloatArray:
-            """Speed bought per unit of distance while tick k (1-based) fills: b_k / a_k."""
-            left = n - k + 1
-            result: FloatArray = powers[left - 1] / np.maximum(sums0[left], 1e-300)
-            return result
-
-        # Hit the distance exactly: P = remaining.
-        hits = (remaining > 0) & (remaining < total)
-        k = np.clip((bought < remaining[:, None]).sum(axis=1), 1, big_n)
-        v_hit = speed[rows, k - 1] + (remaining - bought[rows, k - 1]) * ratio(k)
-        count = k if low == 0 else n
-        hit_value = ws * np.maximum(0.0, speed0 + v_hit - threshold) + wz * count
-        better = hits & (hit_value < best_value)
-        best_value = np.where(better, hit_value, best_value)
-        best_target = np.where(better, remaining, best_target)
-        # Stop exactly at the speed threshold.
-        crosses = (speed0 < threshold) & (threshold < speed0 + speed[rows, n])
-        k = np.clip((speed0[:, None] + speed < threshold).sum(axis=1), 1, big_n)
-        with np.errstate(divide="ignore", invalid="ignore"):  # rows that do not cross are dropped
-            p_stop = bought[rows, k - 1] + (threshold - speed0 - speed[rows, k - 1]) / ratio(k)
-        count = k if low == 0 else n
-        stop_value = wd * np.abs(remaining - p_stop) + wz * count
-        better = crosses & (stop_value < best_value)
-        best_value = np.where(better, stop_value, best_value)
-        best_target = np.where(better, p_stop, best_target)
-    bounds = best_value + wl * n
-    bounds -= BOUND_SLACK * (1.0 + np.abs(bounds))
-    return _Relaxations(powers, sums0, m, remaining, speed0, bounds, best_target)
+    best = min(candidates, key=key)
+    return PlannerResult(throttles=best, iterations=0, lower_bound=0.0, proven_optimal=False)
 
 
-def _proven(bound: float) -> float:
-    """Scores at or below this match the bound up to its slack: nothing better exists."""
-    return bound + 2 * BOUND_SLACK * (1.0 + abs(bound)) + PROVEN
+def warm_up() -> None:
+    """Compile (or load from the on-disk cache) every kernel signature the planner uses."""
+    from throttling_sequencer.domain.ports import StopSignal as _Stop
 
-
-def _scores(length: _Length, config: PlannerConfig, plans: IntArray) -> FloatArray:
-    """Exact scores of integer plans (rows of w), from the closed form."""
-    distance = plans @ length.a
-    speed = length.speed0 + plans @ length.b
-    nonzero = np.count_nonzero(plans + config.min_throttle, axis=1)
-    scores: FloatArray = (
-        config.distance_weight * np.abs(length.remaining - distance)
-        + config.speed_weight * np.maximum(0.0, speed - config.speed_threshold)
-        + config.length_weight * length.n
-        + config.nonzero_weight * nonzero
+    problem = Problem(distance=500.0, initial_speed=1.0, mass=10.0, friction=0.1)
+    ExactPlanner().plan(problem, PlannerConfig(max_ticks=12), _Stop(math.inf))
+    kernel.simulate(
+        np.zeros(kernel.N_PARAMS) + 1.0, np.zeros(2, dtype=np.int64), np.zeros(2), np.zeros(2)
     )
-    return scores
-
-
-def _best_integer_plan(length: _Length, config: PlannerConfig) -> tuple[float, IntArray]:
-    """The best integer plan of this length that the adjustment search finds."""
-    n, a = length.n, length.a
-    span = config.max_throttle - config.min_throttle
-    # Front-loaded roundings of the relaxation's optimum: `f` full ticks, then the partial tick,
-    # right after them or a few ticks later (zeros between give it another distance per unit).
-    filled = np.concatenate([[0.0], np.cumsum(span * a)])
-    full = int(np.clip(np.searchsorted(filled, length.target) - 1, 0, n))
-    bases: list[tuple[int, IntArray]] = []
-    for f in range(max(0, full - 1), min(n, full + 1) + 1):
-        for at in range(f, min(n, f + 1 + (GAPS if f == full else 0))):
-            partial = (length.target - filled[f]) / a[at]
-            for p in {int(np.floor(partial)), int(np.ceil(partial))}:
-                plan = np.zeros(n, dtype=np.int64)
-                plan[:f] = span
-                plan[at] = int(np.clip(p, 0, span))
-                bases.append((at, plan))
-        if f == n:
-            plan = np.zeros(n, dtype=np.int64)
-            plan[:f] = span
-            bases.append((n, plan))
-    plans = np.array([plan for _, plan in bases])
-    scores = _scores(length, config, plans)
-    best = int(np.argmin(scores))
-    result = (float(scores[best]), plans[best])
-    if span == 0 or length.remaining <= 0:
-        return result
-    tuned_shapes: set[tuple[int, int]] = set()
-    for index in np.argsort(scores):
-        if result[0] <= _proven(length.bound) or len(tuned_shapes) == TUNED_BASES:
-            break
-        at, plan = bases[index]
-        shape = (at, int(np.count_nonzero(plan[:at] == span)))
-        if at < n and plan[at] > 0 and shape not in tuned_shapes:
-            tuned_shapes.add(shape)
-            tuned = _tune(length, config, plan, at, result[0] - length.bound)
-            if tuned[0] < result[0]:
-                result = tuned
-    return result
-
-
-@dataclass(frozen=True, slots=True)
-class _Moves:
-    """Candidate adjustments, sparse: row i adds deltas[i, c] to tick ticks[i, c] (row 0: nothing)."""
-
-    ticks: IntArray
-    deltas: IntArray
-
-    @staticmethod
-    def dense(ticks: IntArray, rows: IntArray) -> _Moves:
-        return _Moves(np.broadcast_to(ticks, rows.shape).copy(), rows)
-
-    @staticmethod
-    def join(*parts: _Moves) -> _Moves:
-        width = max(part.ticks.shape[1] for part in parts)
-        ticks = np.zeros((sum(len(part.ticks) for part in parts), width), dtype=np.int64)
-        deltas = np.zeros_like(ticks)
-        row = 0
-        for part in parts:
-            rows, cols = part.ticks.shape
-            ticks[row : row + rows, :cols] = part.ticks
-            deltas[row : row + rows, :cols] = part.deltas
-            row += rows
-        return _Moves(ticks, deltas)
-
-
-def _tune(
-    length: _Length, config: PlannerConfig, base: IntArray, partial: int, budget: float
-) -> tuple[float, IntArray]:
-    """Re-distribute throttle inside the block and add trims; the partial tick absorbs the rest.
-
-    Each adjustment is priced linearly: the distance it shifts is made good by the partial
-    tick, and the final speed that costs is charged at the speed weight (below the threshold
-    speed is free, so adjustments are kept within the remaining slack instead). No adjustment
-    costing more than `budget`, the most a better plan could gain, is considered.
-    """
-    n, a, b = length.n, length.a, length.b
-    span = config.max_throttle - config.min_throttle
-    gauge = a[partial]
-    compensation = b[partial] / gauge  # final speed per unit of distance bought at the partial tick
-    slack = config.speed_threshold - (length.speed0 + float(base @ b))
-    speeding = slack <= 0
-    ws = config.speed_weight if speeding else 0.0
-    wz = config.nonzero_weight if config.min_throttle == 0 else 0.0
-    rise = compensation * a - b  # final speed added by moving one unit of throttle from tick k
-
-    def cap(levels: int, ticks: IntArray) -> int:
-        """Deficit depth whose worst-case speed increase fits the slack, or whose cost the budget."""
-        total = float(np.sum(np.maximum(rise[ticks], 0.0)))
-        if total <= 0 or (speeding and ws == 0):
-            return min(levels, span)
-        limit = budget / (ws * total) if speeding else slack / total
-        return int(max(0.0, min(levels, span, limit)))
-
-    def deficits(ticks: IntArray, levels: int) -> _Moves:
-        return _Moves.dense(ticks, -_moves(len(ticks), cap(levels, ticks)))
-
-    full = np.flatnonzero(base[:partial] == span)
-    early, late = full[:2], full[-2:]
-    # Large moves of one tick's throttle: every full tick in a short block, else a spread of them.
-    if len(full) <= TRANSFER_TICKS:
-        movers = full
-    else:
-        picks = {1, 2, 3, 4, 6, 10, len(full) // 2, len(full) - 3}
-        movers = full[sorted(len(full) - pick for pick in picks if 0 < pick <= len(full))]
-    limit = budget / max(ws, 1e-300) if speeding else slack
-    with np.errstate(over="ignore", invalid="ignore"):
-        reach = limit / np.maximum(rise[movers], 1e-300)
-    depth = np.clip(np.nan_to_num(reach, nan=0.0, posinf=span), 0, span).astype(np.int64)
-    transfer_ticks = np.concatenate([[0], np.repeat(movers, depth)])
-    # Within each mover's run, the deficit counts 1..depth.
-    starts = np.repeat(np.cumsum(depth) - depth, depth)
-    transfer_deltas = np.concatenate([[0], -(np.arange(int(depth.sum())) - starts + 1)])
-    # Trims: one more tick after the partial one, with a small throttle.
-    trim_levels = np.arange(1, min(TRIM_LEVELS, span) + 1)
-    trim_ticks = np.repeat(np.arange(partial + 1, n), len(trim_levels))
-    trim_deltas = np.tile(trim_levels, n - partial - 1)
-    trim_cost = wz + ws * trim_deltas * rise[trim_ticks]
-    useful = (base[trim_ticks] == 0) & (trim_cost < budget)  # only on empty ticks, and worth it
-    trim_ticks = np.concatenate([[0], trim_ticks[useful]])
-    trim_deltas = np.concatenate([[0], trim_deltas[useful]])
-    group_a = _Moves.join(
-        deficits(early, DEFICIT_LEVELS),
-        _Moves(transfer_ticks[:, None], transfer_deltas[:, None].astype(np.int64)),
-    )
-    group_b = _Moves.join(
-        deficits(late, LATE_DEFICIT_LEVELS),
-        _Moves(trim_ticks[:, None], trim_deltas[:, None].astype(np.int64)),
-    )
-
-    def priced(group: _Moves) -> tuple[FloatArray, FloatArray]:
-        shift = (group.deltas * a[group.ticks]).sum(axis=1)
-        speed_rise = (group.deltas * b[group.ticks]).sum(axis=1) - compensation * shift
-        was = base[group.ticks] + config.min_throttle != 0
-        now = base[group.ticks] + group.deltas + config.min_throttle != 0
-        touched = group.deltas != 0
-        cost = ws * speed_rise + wz * ((now & touched).sum(axis=1) - (was & touched).sum(axis=1))
-        if not speeding:
-            cost = np.where(speed_rise <= slack, cost, np.inf)
-        return shift, cost
-
-    shift_a, cost_a = priced(group_a)
-    shift_b, cost_b = priced(group_b)
-    # The partial tick must be able to make good A's shift and any B's: keep it inside 0..span.
-    margin = float(np.max(np.abs(shift_b))) / gauge + 1.0
-    absorbed = base[partial] + (length.remaining - float(base @ a) - shift_a) / gauge
-    cost_a = np.where((absorbed >= margin) & (absorbed <= span - margin), cost_a, np.inf)
-
-    # For each A, the B minimising cost_b + W * (circular distance of the residual to a whole
-    # number of partial-tick units): a lower envelope of V shapes, by prefix and suffix minima.
-    weight = config.distance_weight * gauge
-    x_b = np.mod(shift_b / gauge, 1.0)
-    order = np.argsort(x_b)
-    xs = np.concatenate([x_b[order] - 1.0, x_b[order], x_b[order] + 1.0])
-    cs = np.tile(cost_b[order], 3)
-    ids = np.tile(order, 3)
-    left_min, left_arg = _running_min(cs - weight * xs)
-    right_min, right_arg = _running_min((cs + weight * xs)[::-1])
-    right_min, right_arg = right_min[::-1], len(xs) - 1 - right_arg[::-1]
-    error = length.remaining - float(base @ a)
-    query = np.mod((error - shift_a) / gauge, 1.0)
-    at = np.searchsorted(xs, query)
-    before, after = np.maximum(at - 1, 0), np.minimum(at, len(xs) - 1)
-    from_left = weight * query + left_min[before]
-    from_right = -weight * query + right_min[after]
-    partner = np.where(from_left <= from_right, ids[left_arg[before]], ids[right_arg[after]])
-    approx = cost_a + np.minimum(from_left, from_right)
-    chosen = np.argsort(approx)[:EXACT_CANDIDATES]
-
-    candidates = np.repeat(base[None, :], len(chosen), axis=0)
-    rows = np.arange(len(chosen))[:, None]
-    np.add.at(candidates, (rows, group_a.ticks[chosen]), group_a.deltas[chosen])
-    np.add.at(candidates, (rows, group_b.ticks[partner[chosen]]), group_b.deltas[partner[chosen]])
-    residual = length.remaining - candidates @ a
-    candidates[:, partial] = np.clip(
-        candidates[:, partial] + np.round(residual / gauge).astype(np.int64), 0, span
-    )
-    candidates = np.clip(candidates, 0, span)
-    scores = _scores(length, config, candidates)
-    best = int(np.argmin(scores))
-    return float(scores[best]), candidates[best]
-
-
-@lru_cache(maxsize=64)
-def _moves(ticks: int, levels: int) -> IntArray:
-    """Every vector of `ticks` whole numbers in 0..levels, one per row (row 0 is all zeros)."""
-    if ticks == 0:
-        return np.zeros((1, 0), dtype=np.int64)
-    grid = np.indices((levels + 1,) * ticks).reshape(ticks, -1).T
-    return np.ascontiguousarray(grid, dtype=np.int64)
-
-
-def _running_min(values: FloatArray) -> tuple[FloatArray, IntArray]:
-    """Prefix minima and the index attaining each."""
-    minima = np.minimum.accumulate(values)
-    index = np.arange(len(values))
-    arg = np.maximum.accumulate(np.where(values == minima, index, 0))
-    return minima, arg

@@ -1,0 +1,1263 @@
+"""Compiled kernel of the exact planner: relaxation bounds, branch and bound, scoring (numba, nogil).
+
+Notation. r = 1 - f; a plan of length n has ticks k = 1..n, and tick k has j = n - k + 1 ticks
+left. With w_k = u_k - min_throttle in 0..span:
+    distance  D = A_n + sum_k alpha_j w_k,   alpha_j = (r + ... + r^j) / m
+    speed   v_n = B_n + sum_k beta_j w_k,    beta_j = r^j / m
+so the same per-j tables serve every length. alpha_j grows with j and beta_j / alpha_j falls: the
+earliest free ticks buy distance most cheaply in final speed and in nonzero ticks.
+
+Bound of a node (ticks before some tick fixed, the j_left ticks after it free in 0..span): the
+"front-loaded" completion (free ticks filled earliest first) buying distance t has the least
+final speed and the fewest nonzero ticks of any completion buying t, and the score is convex in
+(distance, speed) and monotone in both of those, so
+    min_t  wd |R - t| + ws (c + Vmin(t))^+ + wz jmin(t)
+over t in [0, full] is a lower bound of every completion (`_suffix_bound`). Without the count term
+it is convex in t; with it, the minimum is at the convex minimiser t* or at a breakpoint below it.
+
+Search: lengths in order of their bound; within a length a depth-first branch and bound over the
+ticks in time order, each tick's values swept outwards from the relaxation's value. Every pruned
+subtree and every solved leaf records its bound less a floating-point slack (`_adjusted`), so the
+minimum recorded is a lower bound of the true optimum once the search is complete.
+
+The kernel runs in slices of bounded work and returns; the Python wrapper polls its stop signal
+and reports progress between slices. All state lives in the arrays passed in.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+# --- params (float64 array) -------------------------------------------------------------------
+P_DIST, P_V0, P_MASS, P_FRIC, P_WD, P_WS, P_WL, P_WZ, P_THR, P_LOW, P_SPAN, P_NMAX, P_TOL = range(13)
+N_PARAMS = 13
+
+# --- per-j tables (rows of a float64 [T_ROWS, N+1] array) ------------------------------------------
+T_PW = 0  # r^j
+T_SJ = 1  # r + ... + r^j
+T_AL = 2  # alpha_j
+T_BE = 3  # beta_j
+T_CAH = 4  # alpha_1 + ... + alpha_j, double-double (high, low)
+T_CAL = 5
+T_CBH = 6  # beta_1 + ... + beta_j, double-double
+T_CBL = 7
+T_RN = 8  # per length n: distance left with w = 0 (d - A_n)
+T_CN = 9  # per length n: final speed with w = 0, less the threshold (B_n - thr)
+T_AN = 10  # per length n: A_n
+T_BN = 11  # per length n: B_n
+T_CONST = 12  # per length n: wl n (+ wz n when every tick is nonzero)
+T_ROOT = 13  # per length n: root bound (unadjusted)
+T_ROWS = 14
+
+# --- state (int64 / float64 arrays) ---------------------------------------------------------------
+S_PHASE, S_POS, S_TOP, S_NODES, S_INC_LEN, S_IMPROVED, S_HPOS, S_WORK, S_JRATIO, S_CURN, S_TABLE = range(11)
+N_STATE_I = 16
+DBG = 11
+F_INC, F_LBPR, F_WZEFF = range(3)
+N_STATE_F = 3
+
+PHASE_INIT, PHASE_HEURISTIC, PHASE_SEARCH, PHASE_DONE = 0, 1, 2, 3
+
+# --- DFS frame fields -----------------------------------------------------------------------------
+FR_R, FR_C, FR_PIVOT, FR_TOP = range(4)
+N_FRAME_F = 4
+FI_NZ, FI_DN, FI_UP, FI_DN_ON, FI_UP_ON, FI_ZERO, FI_TURN, FI_W = range(8)
+N_FRAME_I = 8
+
+UNIT_ROUNDOFF = 2.0**-53
+INF = np.inf
+
+
+@njit(nogil=True, cache=True)
+def simulate(params: np.ndarray, throttles: np.ndarray, speeds: np.ndarray, covered: np.ndarray) -> None:
+    """The state after each tick, in exactly the operations of domain.physics.simulate."""
+    keep = 1.0 - params[P_FRIC]
+    mass = params[P_MASS]
+    speed = params[P_V0]
+    total = 0.0
+    for k in range(throttles.shape[0]):
+        speed = (speed + throttles[k] / mass) * keep
+        total += speed
+        speeds[k] = speed
+        covered[k] = total
+
+
+@njit(nogil=True, cache=True)
+def score_plan(params: np.ndarray, throttles: np.ndarray, n: int) -> float:
+    """The score of the first n throttles, in exactly the operations of domain.physics.score."""
+    keep = 1.0 - params[P_FRIC]
+    mass = params[P_MASS]
+    speed = params[P_V0]
+    total = 0.0
+    nonzero = 0
+    for k in range(n):
+        u = throttles[k]
+        speed = (speed + u / mass) * keep
+        total += speed
+        if u != 0:
+            nonzero += 1
+    error = abs(params[P_DIST] - total)
+    threshold = params[P_THR]
+    penalty = 0.0 if 0.0 <= speed <= threshold else abs(speed - threshold)
+    return params[P_WD] * error + params[P_WS] * penalty + params[P_WL] * n + params[P_WZ] * nonzero
+
+
+@njit(nogil=True, cache=True)
+def _two_sum(a: float, b: float) -> tuple[float, float]:
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
+
+
+@njit(nogil=True, cache=True)
+def build_tables(params: np.ndarray, tables: np.ndarray) -> None:
+    """Fill the per-j and per-length tables (tables has T_ROWS rows and N + 1 columns)."""
+    n_max = int(params[P_NMAX])
+    mass = params[P_MASS]
+    r = 1.0 - params[P_FRIC]
+    low = params[P_LOW]
+    v0 = params[P_V0]
+    pw = tables[T_PW]
+    sj = tables[T_SJ]
+    al = tables[T_AL]
+    be = tables[T_BE]
+    pw[0] = 1.0
+    sj[0] = 0.0
+    al[0] = 0.0
+    be[0] = 0.0
+    for row in (T_CAH, T_CAL, T_CBH, T_CBL, T_RN, T_CN, T_AN, T_BN, T_CONST, T_ROOT):
+        tables[row, 0] = 0.0
+    for j in range(1, n_max + 1):
+        pw[j] = pw[j - 1] * r
+        sj[j] = sj[j - 1] + pw[j]
+        al[j] = sj[j] / mass
+        be[j] = pw[j] / mass
+        hi, lo = _two_sum(tables[T_CAH, j - 1], al[j])
+        tables[T_CAH, j] = hi
+        tables[T_CAL, j] = tables[T_CAL, j - 1] + lo
+        hi, lo = _two_sum(tables[T_CBH, j - 1], be[j])
+        tables[T_CBH, j] = hi
+        tables[T_CBL, j] = tables[T_CBL, j - 1] + lo
+    wz_all = params[P_WZ] if params[P_LOW] > 0 else 0.0
+    for n in range(1, n_max + 1):
+        ca = tables[T_CAH, n] + tables[T_CAL, n]
+        cb = tables[T_CBH, n] + tables[T_CBL, n]
+        a_n = v0 * sj[n] + low * ca
+        b_n = v0 * pw[n] + low * cb
+        tables[T_AN, n] = a_n
+        tables[T_BN, n] = b_n
+        tables[T_RN, n] = params[P_DIST] - a_n
+        tables[T_CN, n] = b_n - params[P_THR]
+        tables[T_CONST, n] = params[P_WL] * n + wz_all * n
+
+
+@njit(nogil=True, cache=True)
+def _gamma(n: int) -> float:
+    """A generous multiple of the unit roundoff for every quantity a length-n plan computes."""
+    k = 16.0 * n + 64.0
+    return k * UNIT_ROUNDOFF / (1.0 - k * UNIT_ROUNDOFF)
+
+
+@njit(nogil=True, cache=True)
+def adjusted(params: np.ndarray, tables: np.ndarray, n: int, value: float) -> float:
+    """A computed bound or score of length n, less twice what rounding can have moved it.
+
+    Every distance and speed the kernel and domain.physics compute is a sum of at most ~3n
+    nonnegative terms (with a few subtractions of relevant magnitudes), so its error is at most
+    gamma times the magnitudes: the target and the coasting distance, the threshold and the
+    coasting speed, and, for plans that matter, the value itself (a plan far past the target is
+    charged at least wd times its excess).
+    """
+    magnitude = (
+        2.0 * params[P_WD] * (abs(params[P_DIST]) + tables[T_AN, n])
+        + 2.0 * params[P_WS] * (params[P_THR] + tables[T_BN, n])
+        + 4.0 * abs(value)
+        + 2.0 * (params[P_WL] + params[P_WZ]) * n
+    )
+    return value - 2.0 * _gamma(n) * magnitude
+
+
+@njit(nogil=True, cache=True)
+def _bp_dist(tables: np.ndarray, span: float, jl: int, i: int) -> float:
+    """Distance bought by filling the first i of jl free ticks (j = jl .. jl - i + 1)."""
+    q = jl - i
+    return span * ((tables[T_CAH, jl] - tables[T_CAH, q]) + (tables[T_CAL, jl] - tables[T_CAL, q]))
+
+
+@njit(nogil=True, cache=True)
+def _bp_speed(tables: np.ndarray, span: float, jl: int, i: int) -> float:
+    q = jl - i
+    return span * ((tables[T_CBH, jl] - tables[T_CBH, q]) + (tables[T_CBL, jl] - tables[T_CBL, q]))
+
+
+@njit(nogil=True, cache=True)
+def _segment_of(tables: np.ndarray, span: float, jl: int, t: float) -> int:
+    """The fewest free ticks whose front-loaded filling buys t: smallest i with P(i) >= t."""
+    if t <= 0.0:
+        return 0
+    lo, hi = 1, jl
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if _bp_dist(tables, span, jl, mid) >= t:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+@njit(nogil=True, cache=True)
+def _speed_at(tables: np.ndarray, span: float, jl: int, i: int, t: float) -> float:
+    """Least final speed added when t (inside segment i) is bought front-loaded."""
+    p0 = _bp_dist(tables, span, jl, i - 1)
+    p1 = _bp_dist(tables, span, jl, i)
+    v0 = _bp_speed(tables, span, jl, i - 1)
+    v1 = _bp_speed(tables, span, jl, i)
+    if p1 <= p0:
+        return v1
+    frac = (t - p0) / (p1 - p0)
+    if frac < 0.0:
+        frac = 0.0
+    elif frac > 1.0:
+        frac = 1.0
+    return v0 + frac * (v1 - v0)
+
+
+@njit(nogil=True, cache=True)
+def _fiber(params: np.ndarray, tables: np.ndarray, jl: int, far: float, over: float, total: float) -> float:
+    """Least relaxed cost of jl free ticks whose throttles sum to `total` (a whole number).
+
+    Every such completion has distance and final speed on the segment from the front-loaded
+    (most distance, least speed) to the back-loaded (least distance, most speed) completion:
+    D = alpha_inf W - kappa V for f > 0, and V = W / m for f = 0. The cost is convex along it,
+    so its minimum is at an end, where the distance is hit, or where the speed reaches the threshold.
+    """
+    wd = params[P_WD]
+    ws = params[P_WS]
+    span = params[P_SPAN]
+    i = int(total // span)
+    rem = total - i * span
+    if i >= jl:
+        i = jl
+        rem = 0.0
+    d_max = _bp_dist(tables, span, jl, i)
+    v_min = _bp_speed(tables, span, jl, i)
+    d_min = span * (tables[T_CAH, i] + tables[T_CAL, i])
+    v_max = span * (tables[T_CBH, i] + tables[T_CBL, i])
+    if rem > 0.0:
+        d_max += rem * tables[T_AL, jl - i]
+        v_min += rem * tables[T_BE, jl - i]
+        d_min += rem * tables[T_AL, i + 1]
+        v_max += rem * tables[T_BE, i + 1]
+    if d_min > d_max:
+        d_min = d_max
+    if v_max < v_min:
+        v_max = v_min
+    best = wd * abs(far - d_max) + ws * max(0.0, over + v_min)
+    value = wd * abs(far - d_min) + ws * max(0.0, over + v_max)
+    if value < best:
+        best = value
+    if d_min < far < d_max:
+        lam = (d_max - far) / (d_max - d_min)
+        value = ws * max(0.0, over + v_min + lam * (v_max - v_min))
+        if value < best:
+            best = value
+    if v_min < -over < v_max:
+        lam = (-over - v_min) / (v_max - v_min)
+        value = wd * abs(far - (d_max + lam * (d_min - d_max)))
+        if value < best:
+            best = value
+    return best
+
+
+@njit(nogil=True, cache=True)
+def suffix_bound(
+    params: np.ndarray,
+    tables: np.ndarray,
+    j_ratio: int,
+    wz: float,
+    jl: int,
+    far: float,
+    over: float,
+    cutoff: float,
+    single_v: np.ndarray,
+    single_k: np.ndarray,
+) -> tuple[float, float, float, float, float, int]:
+    """Relaxation of jl free ticks: (bound, sweep bound, distance of the best total, t*, and the
+    best completion with one nonzero tick if it was enumerated: its cost and tick/value key).
+
+    `far` is the distance still to cover, `over` the final speed already committed less the
+    threshold; the fixed part of the score is the caller's. `j_ratio` is the largest j whose
+    speed-per-distance ratio, weighted, outweighs the distance weight (0 if none): filling ticks
+    j <= j_ratio above the threshold costs more than the distance it buys. Completions with one
+    nonzero tick are enumerated exactly when their relaxation is below `cutoff`.
+
+    The sweep bound is the continuous front-loaded relaxation with counts, min_t G(t) + wz jmin(t):
+    the minimum over classes "at most k more nonzero ticks" (t <= P_k) of convex functions of the
+    fixed part, whose minimisers in the value of the tick before lie at or above the value the
+    relaxation gives it, so callers may stop sweeping once it is too high (see `run`). The bound
+    itself keeps the suffix's total throttle W whole and charges ceil(W / span) nonzero ticks:
+    its cost over W is convex, minimised next to the continuous optimum W*, and below W* the
+    cheapest total with c nonzero ticks is c * span.
+    """
+    wd = params[P_WD]
+    ws = params[P_WS]
+    span = params[P_SPAN]
+    if jl == 0 or span == 0.0:
+        g = wd * abs(far) + ws * max(0.0, over)
+        return g, g, 0.0, 0.0, INF, 0
+    if far <= 0.0:
+        g = wd * (-far) + ws * max(0.0, over)
+        return g, g, 0.0, 0.0, INF, 0
+    total = _bp_dist(tables, span, jl, jl)
+    t_star = min(far, total)
+    t_threshold = INF
+    if over >= 0.0:
+        t_threshold = 0.0
+    elif over + _bp_speed(tables, span, jl, jl) > 0.0:
+        lo, hi = 1, jl
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if over + _bp_speed(tables, span, jl, mid) > 0.0:
+                hi = mid
+            else:
+                lo = mid + 1
+        p0 = _bp_dist(tables, span, jl, lo - 1)
+        p1 = _bp_dist(tables, span, jl, lo)
+        v0 = _bp_speed(tables, span, jl, lo - 1)
+        v1 = _bp_speed(tables, span, jl, lo)
+        t_threshold = p0 + (p1 - p0) * ((-over - v0) / (v1 - v0))
+    # Slope of the relaxation below the target: -wd, plus ws * ratio once above the threshold.
+    first_costly = jl - j_ratio + 1 if j_ratio > 0 else jl + 1
+    if first_costly < 1:
+        first_costly = 1
+    if first_costly <= jl and t_threshold < INF:
+        t_switch = max(t_threshold, _bp_dist(tables, span, jl, first_costly - 1))
+        t_star = min(t_star, t_switch)
+    seg = _segment_of(tables, span, jl, t_star)
+    if t_star == t_threshold:
+        g_star = wd * abs(far - t_star)
+    elif seg == 0:
+        g_star = wd * far + ws * max(0.0, over)
+    else:
+        g_star = wd * abs(far - t_star) + ws * max(0.0, over + _speed_at(tables, span, jl, seg, t_star))
+    sweep = g_star + wz * seg
+    if wz > 0.0:
+        previous = g_star
+        i = seg - 1
+        while i >= 0:
+            g = wd * abs(far - _bp_dist(tables, span, jl, i)) + ws * max(
+                0.0, over + _bp_speed(tables, span, jl, i)
+            )
+            value = g + wz * i
+            if value < sweep:
+                sweep = value
+            if g - previous >= wz:
+                break
+            previous = g
+            i -= 1
+    # The continuous optimum's total throttle, front-loaded.
+    if seg == 0:
+        w_star = 0.0
+    else:
+        p0 = _bp_dist(tables, span, jl, seg - 1)
+        w_star = (seg - 1) * span + min(span, max(0.0, (t_star - p0) / tables[T_AL, jl - seg + 1]))
+    w_cap = span * jl
+    low_w = min(np.floor(w_star), w_cap)
+    high_w = min(low_w + 1.0, w_cap)
+    # Completions by their number of nonzero ticks: none, one, two or more.
+    single_value = INF
+    single_key = 0
+    best = _fiber(params, tables, jl, far, over, 0.0)
+    best_w = 0.0
+    single = INF
+    single_w = 0.0
+    for w in (low_w, high_w, 1.0):
+        w = min(w, span)
+        if w >= 1.0:
+            value = _fiber(params, tables, jl, far, over, w) + wz
+            if value < single:
+                single = value
+                single_w = w
+    if jl >= 2 and w_cap >= 2.0:
+        previous = INF
+        for w in (high_w, low_w):
+            w = max(w, 2.0)
+            f = _fiber(params, tables, jl, far, over, w)
+            value = f + wz * max(2.0, np.ceil(w / span))
+            if value < best:
+                best = value
+                best_w = w
+            previous = f
+        c = np.ceil(max(low_w, 2.0) / span) - 1.0
+        while c >= 2.0 and wz > 0.0:
+            f = _fiber(params, tables, jl, far, over, c * span)
+            value = f + wz * c
+            if value < best:
+                best = value
+                best_w = c * span
+            if f - previous >= wz:
+                break
+            previous = f
+            c -= 1.0
+    if single < best and single < cutoff:
+        # One more nonzero tick: its position is a choice, not a continuum; enumerate it.
+        exact, single_key = _single(params, tables, jl, far, over, single_v, single_k)
+        single = exact + wz
+        single_value = single
+    if single < best:
+        best = single
+        best_w = single_w
+    # Front-loaded distance of the best total, for ordering and rounding.
+    i = int(best_w // span)
+    t_best = _bp_dist(tables, span, jl, min(i, jl))
+    if i < jl:
+        t_best += (best_w - i * span) * tables[T_AL, jl - i]
+    t_best = min(t_best, t_star) if best_w <= w_star else t_best
+    return max(best, sweep), sweep, t_best, t_star, single_value, single_key
+
+
+#: Single-tick distances are tabulated (sorted) when there are at most this many of them.
+SINGLE_TABLE_MAX = 1 << 16
+#: Free ticks from which a table lookup beats the plain loop, and entries a lookup may scan.
+SINGLE_TABLE_MIN_TICKS = 16
+SINGLE_TABLE_SCAN = 48
+
+
+@njit(nogil=True, cache=True)
+def build_single_table(params: np.ndarray, tables: np.ndarray, single_v: np.ndarray, single_k: np.ndarray) -> None:
+    """Every alpha_j * x (j = 1..N, x = 1..span) sorted, with j * (span + 1) + x alongside."""
+    n_max = int(params[P_NMAX])
+    span = int(params[P_SPAN])
+    size = n_max * span
+    values = np.empty(size)
+    keys = np.empty(size, dtype=np.int64)
+    at = 0
+    for j in range(1, n_max + 1):
+        a = tables[T_AL, j]
+        for x in range(1, span + 1):
+            values[at] = a * x
+            keys[at] = j * (span + 1) + x
+            at += 1
+    order = np.argsort(values)
+    for i in range(size):
+        single_v[i] = values[order[i]]
+        single_k[i] = keys[order[i]]
+
+
+@njit(nogil=True, cache=True)
+def _single(
+    params: np.ndarray,
+    tables: np.ndarray,
+    jl: int,
+    far: float,
+    over: float,
+    single_v: np.ndarray,
+    single_k: np.ndarray,
+) -> tuple[float, int]:
+    """Least cost of completing with exactly one nonzero tick among the jl free ones (exact),
+    and its tick and value as j * (span + 1) + x.
+
+    With the sorted table, candidates are visited in order of their distance error and the scan
+    ends once that error alone costs more than the best; otherwise (or if the scan runs long)
+    every free tick is tried at the integers next to its kinks.
+    """
+    wd = params[P_WD]
+    ws = params[P_WS]
+    span = params[P_SPAN]
+    best = INF
+    best_key = 0
+    stride = int(span) + 1
+    size = single_v.shape[0]
+    if size > 0 and jl >= SINGLE_TABLE_MIN_TICKS and wd > 0.0:
+        hi = np.searchsorted(single_v, far)
+        lo = hi - 1
+        for _ in range(SINGLE_TABLE_SCAN):
+            if hi < size and (lo < 0 or single_v[hi] - far <= far - single_v[lo]):
+                k = hi
+                hi += 1
+            elif lo >= 0:
+                k = lo
+                lo -= 1
+            else:
+                return best, best_key
+            if wd * abs(far - single_v[k]) >= best:
+                return best, best_key
+            j = single_k[k] // stride
+            if j > jl:
+                continue
+            x = float(single_k[k] - j * stride)
+            value = wd * abs(far - tables[T_AL, j] * x) + ws * max(0.0, over + tables[T_BE, j] * x)
+            if value < best:
+                best = value
+                best_key = j * stride + int(x)
+    for j in range(1, jl + 1):
+        a = tables[T_AL, j]
+        b = tables[T_BE, j]
+        x = np.floor(far / a)
+        y = np.floor(-over / b) if b > 0.0 else 1.0
+        for w in (1.0, span, x, x + 1.0, y, y + 1.0):
+            w = min(max(w, 1.0), span)
+            value = wd * abs(far - a * w) + ws * max(0.0, over + b * w)
+            if value < best:
+                best = value
+                best_key = j * stride + int(w)
+    return best, best_key
+
+
+@njit(nogil=True, cache=True)
+def ratio_index(params: np.ndarray, tables: np.ndarray) -> int:
+    """Largest j with ws * beta_j / alpha_j >= wd (the ratio falls with j); 0 if none."""
+    n_max = int(params[P_NMAX])
+    wd = params[P_WD]
+    ws = params[P_WS]
+    best = 0
+    for j in range(1, n_max + 1):
+        if ws * tables[T_PW, j] >= wd * tables[T_SJ, j]:
+            best = j
+        else:
+            break
+    return best
+
+
+@njit(nogil=True, cache=True)
+def _theta(params: np.ndarray, incumbent: float) -> float:
+    """Subtrees whose adjusted bound reaches this cannot hold a plan better by the tolerance."""
+    if incumbent == INF:
+        return INF
+    return incumbent - params[P_TOL] * max(1.0, abs(incumbent))
+
+
+@njit(nogil=True, cache=True)
+def _record(state_f: np.ndarray, adjusted_bound: float) -> None:
+    if adjusted_bound < state_f[F_LBPR]:
+        state_f[F_LBPR] = adjusted_bound
+
+
+@njit(nogil=True, cache=True)
+def _offer(
+    params: np.ndarray,
+    plan: np.ndarray,
+    n: int,
+    incumbent: np.ndarray,
+    state_i: np.ndarray,
+    state_f: np.ndarray,
+) -> float:
+    """Score plan[:n] (throttles) exactly; keep it if it beats the incumbent. Returns the score."""
+    value = score_plan(params, plan, n)
+    if value < state_f[F_INC]:
+        state_f[F_INC] = value
+        incumbent[:n] = plan[:n]
+        state_i[S_INC_LEN] = n
+        state_i[S_IMPROVED] = 1
+    return value
+
+
+@njit(nogil=True, cache=True)
+def _leaf(
+    params: np.ndarray,
+    tables: np.ndarray,
+    n: int,
+    far: float,
+    over: float,
+    nz: int,
+    frames_i: np.ndarray,
+    scratch: np.ndarray,
+    incumbent: np.ndarray,
+    state_i: np.ndarray,
+    state_f: np.ndarray,
+) -> None:
+    """The last tick (j = 1) of a plan whose first n - 1 ticks are frames_i[:, FI_W]: solved exactly.
+
+    Its score is convex piecewise linear in w >= 1 with kinks where the distance is hit and where
+    the final speed reaches the threshold, plus the nonzero term at w = 0: the integer minimum is
+    at 0, 1, span, or next to a kink.
+    """
+    span = params[P_SPAN]
+    low = params[P_LOW]
+    wd = params[P_WD]
+    ws = params[P_WS]
+    wz = state_f[F_WZEFF]
+    const = tables[T_CONST, n]
+    a1 = tables[T_AL, 1]
+    b1 = tables[T_BE, 1]
+    cands = np.empty(8)
+    cands[0] = 0.0
+    cands[1] = 1.0
+    cands[2] = span
+    x = np.floor(far / a1) if a1 > 0.0 else 0.0
+    cands[3] = x
+    cands[4] = x + 1.0
+    y = np.floor(-over / b1) if b1 > 0.0 else 0.0
+    cands[5] = y
+    cands[6] = y + 1.0
+    cands[7] = span
+    best = INF
+    best_w = 0.0
+    for c in range(8):
+        w = min(max(cands[c], 0.0), span)
+        value = wd * abs(far - a1 * w) + ws * max(0.0, over + b1 * w) + const
+        value += wz * (nz + (1 if w > 0.0 else 0))
+        if value < best:
+            best = value
+            best_w = w
+    _record(state_f, adjusted(params, tables, n, best))
+    state_i[S_WORK] += 12
+    if best < state_f[F_INC]:
+        for k in range(n - 1):
+            scratch[k] = frames_i[k, FI_W] + low
+        scratch[n - 1] = best_w + low
+        _offer(params, scratch, n, incumbent, state_i, state_f)
+        state_i[S_WORK] += n
+
+
+#: Heuristic sizes: deficit levels per block tick, block ticks per hole search, plans scored.
+DEFICIT_LEVELS = 60
+HOLE_DEFICIT_LEVELS = 15
+HOLE_TICKS = 6
+RELOCATION_TICKS = 40
+TOP_CANDIDATES = 12
+GAPS = 3
+#: Edits per heuristic entry (tick, delta pairs).
+EDITS = 3
+
+
+@njit(nogil=True, cache=True)
+def _offer_w(
+    params: np.ndarray,
+    w: np.ndarray,
+    n: int,
+    scratch: np.ndarray,
+    incumbent: np.ndarray,
+    state_i: np.ndarray,
+    state_f: np.ndarray,
+) -> float:
+    low = params[P_LOW]
+    for k in range(n):
+        scratch[k] = w[k] + low
+    state_i[S_WORK] += n
+    return _offer(params, scratch, n, incumbent, state_i, state_f)
+
+
+@njit(nogil=True, cache=True)
+def _deficit_entries(base: np.ndarray, movers: np.ndarray, levels: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every combination of deficits 0..levels (at most the tick's value) on the mover ticks."""
+    count = movers.shape[0]
+    size = 1
+    for m in range(count):
+        size *= min(levels, int(base[movers[m]])) + 1
+    ticks = np.full((size, EDITS), -1, dtype=np.int64)
+    deltas = np.zeros((size, EDITS), dtype=np.int64)
+    radix = 1
+    for m in range(count):
+        top = min(levels, int(base[movers[m]])) + 1
+        for index in range(size):
+            ticks[index, m] = movers[m]
+            deltas[index, m] = -((index // radix) % top)
+        radix *= top
+    return ticks, deltas
+
+
+@njit(nogil=True, cache=True)
+def _hole_entries(base: np.ndarray, p: int, levels: int) -> tuple[np.ndarray, np.ndarray]:
+    """No hole, or one block tick emptied, each with deficits on the two nearest other block ticks."""
+    holes = min(HOLE_TICKS, p)
+    width = levels + 1
+    size = (holes + 1) * width * width
+    ticks = np.full((size, EDITS), -1, dtype=np.int64)
+    deltas = np.zeros((size, EDITS), dtype=np.int64)
+    at = 0
+    for h in range(-1, holes):
+        hole = p - 1 - h if h >= 0 else -1
+        others = np.full(2, -1, dtype=np.int64)
+        found = 0
+        k = p - 1
+        while k >= 0 and found < 2:
+            if k != hole and base[k] > 0:
+                others[found] = k
+                found += 1
+            k -= 1
+        for index in range(width * width):
+            if hole >= 0:
+                ticks[at, 0] = hole
+                deltas[at, 0] = -base[hole]
+            for m in range(2):
+                if others[m] >= 0:
+                    d = (index // (width if m else 1)) % width
+                    ticks[at, 1 + m] = others[m]
+                    deltas[at, 1 + m] = -min(d, int(base[others[m]]))
+            at += 1
+    return ticks, deltas
+
+
+@njit(nogil=True, cache=True)
+def _relocation_entries(base: np.ndarray, n: int, p: int, span: int) -> tuple[np.ndarray, np.ndarray]:
+    """Nothing, or one empty tick after p set to any value."""
+    last = min(n, p + 1 + RELOCATION_TICKS)
+    size = 1 + max(0, last - p - 1) * span
+    ticks = np.full((size, EDITS), -1, dtype=np.int64)
+    deltas = np.zeros((size, EDITS), dtype=np.int64)
+    at = 1
+    for q in range(p + 1, last):
+        if base[q] != 0:
+            continue
+        for x in range(1, span + 1):
+            ticks[at, 0] = q
+            deltas[at, 0] = x
+            at += 1
+    return ticks[:at], deltas[:at]
+
+
+@njit(nogil=True, cache=True)
+def _price(
+    params: np.ndarray,
+    tables: np.ndarray,
+    n: int,
+    base: np.ndarray,
+    ticks: np.ndarray,
+    deltas: np.ndarray,
+    rho: float,
+    ws_eff: float,
+    wz: float,
+    slack: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Distance shift and linearised cost of each entry; INF where it alone breaks the speed slack."""
+    size = ticks.shape[0]
+    shift = np.zeros(size)
+    cost = np.zeros(size)
+    low = params[P_LOW]
+    for index in range(size):
+        rise = 0.0
+        count = 0
+        for e in range(EDITS):
+            k = ticks[index, e]
+            if k < 0:
+                continue
+            d = deltas[index, e]
+            j = n - k
+            shift[index] += tables[T_AL, j] * d
+            rise += (tables[T_BE, j] - rho * tables[T_AL, j]) * d
+            was = base[k] + low != 0
+            now = base[k] + d + low != 0
+            count += (1 if now else 0) - (1 if was else 0)
+        cost[index] = ws_eff * rise + wz * count
+        if ws_eff == 0.0 and rise > slack:
+            cost[index] = INF
+    return shift, cost
+
+
+@njit(nogil=True, cache=True)
+def _mitm(
+    params: np.ndarray,
+    tables: np.ndarray,
+    n: int,
+    base: np.ndarray,
+    p: int,
+    a_ticks: np.ndarray,
+    a_deltas: np.ndarray,
+    b_ticks: np.ndarray,
+    b_deltas: np.ndarray,
+    work_w: np.ndarray,
+    scratch: np.ndarray,
+    incumbent: np.ndarray,
+    state_i: np.ndarray,
+    state_f: np.ndarray,
+) -> None:
+    """Meet in the middle over two groups of edits to `base`; tick p absorbs whole units.
+
+    Each pair of entries is priced by the distance residue it leaves (circularly, in units of
+    tick p's distance: p takes the whole units) plus the entries' linearised speed and nonzero
+    costs; for each entry of A the best partner in B comes from the lower envelope of V shapes,
+    and the cheapest pairs are scored exactly.
+    """
+    span = int(params[P_SPAN])
+    wd = params[P_WD]
+    ws = params[P_WS]
+    wz = state_f[F_WZEFF]
+    far = tables[T_RN, n]
+    over = tables[T_CN, n]
+    for k in range(n):
+        j = n - k
+        far -= tables[T_AL, j] * base[k]
+        over += tables[T_BE, j] * base[k]
+    jp = n - p
+    ap = tables[T_AL, jp]
+    bp = tables[T_BE, jp]
+    rho = bp / ap
+    excess = over + rho * far
+    ws_eff = ws if excess > 0.0 else 0.0
+    slack = -excess if excess < 0.0 else 0.0
+    sa, ca = _price(params, tables, n, base, a_ticks, a_deltas, rho, ws_eff, wz, slack)
+    sb, cb = _price(params, tables, n, base, b_ticks, b_deltas, rho, ws_eff, wz, slack)
+    nb = sb.shape[0]
+    weight = wd * ap
+    xb = np.empty(nb)
+    for i in range(nb):
+        x = sb[i] / ap
+        xb[i] = x - np.floor(x)
+    order = np.argsort(xb)
+    size = 3 * nb
+    xs = np.empty(size)
+    cs = np.empty(size)
+    ids = np.empty(size, dtype=np.int64)
+    for copy in range(3):
+        for i in range(nb):
+            o = order[i]
+            xs[copy * nb + i] = xb[o] + (copy - 1)
+            cs[copy * nb + i] = cb[o]
+            ids[copy * nb + i] = o
+    left = np.empty(size)
+    left_arg = np.empty(size, dtype=np.int64)
+    right = np.empty(size)
+    right_arg = np.empty(size, dtype=np.int64)
+    running = INF
+    arg = 0
+    for i in range(size):
+        v = cs[i] - weight * xs[i]
+        if v < running:
+            running = v
+            arg = i
+        left[i] = running
+        left_arg[i] = arg
+    running = INF
+    arg = size - 1
+    for i in range(size - 1, -1, -1):
+        v = cs[i] + weight * xs[i]
+        if v < running:
+            running = v
+            arg = i
+        right[i] = running
+        right_arg[i] = arg
+    top_cost = np.full(TOP_CANDIDATES, INF)
+    top_a = np.zeros(TOP_CANDIDATES, dtype=np.int64)
+    top_b = np.zeros(TOP_CANDIDATES, dtype=np.int64)
+    na = sa.shape[0]
+    for a in range(na):
+        if ca[a] == INF:
+            continue
+        x = (far - sa[a]) / ap
+        y = x - np.floor(x)
+        at = np.searchsorted(xs, y)
+        total = INF
+        partner = 0
+        if at > 0:
+            v = weight * y + left[at - 1]
+            if v < total:
+                total = v
+                partner = ids[left_arg[at - 1]]
+        if at < size:
+            v = -weight * y + right[at]
+            if v < total:
+                total = v
+                partner = ids[right_arg[at]]
+        total += ca[a]
+        if total < top_cost[TOP_CANDIDATES - 1]:
+            slot = TOP_CANDIDATES - 1
+            while slot > 0 and top_cost[slot - 1] > total:
+                top_cost[slot] = top_cost[slot - 1]
+                top_a[slot] = top_a[slot - 1]
+                top_b[slot] = top_b[slot - 1]
+                slot -= 1
+            top_cost[slot] = total
+            top_a[slot] = a
+            top_b[slot] = partner
+    state_i[S_WORK] += 6 * (na + nb) + 8 * nb
+    for c in range(TOP_CANDIDATES):
+        if top_cost[c] == INF:
+            break
+        work_w[:n] = base[:n]
+        for e in range(EDITS):
+            if a_ticks[top_a[c], e] >= 0:
+                work_w[a_ticks[top_a[c], e]] += a_deltas[top_a[c], e]
+            if b_ticks[top_b[c], e] >= 0:
+                work_w[b_ticks[top_b[c], e]] += b_deltas[top_b[c], e]
+        rest = tables[T_RN, n]
+        for k in range(n):
+            rest -= tables[T_AL, n - k] * work_w[k]
+        value = work_w[p] + np.round(rest / ap)
+        work_w[p] = int(min(max(value, 0.0), float(span)))
+        ok = True
+        for k in range(n):
+            if work_w[k] < 0 or work_w[k] > span:
+                ok = False
+        if ok:
+            _offer_w(params, work_w, n, scratch, incumbent, state_i, state_f)
+
+
+@njit(nogil=True, cache=True)
+def _heuristic(
+    params: np.ndarray,
+    tables: np.ndarray,
+    n: int,
+    work_w: np.ndarray,
+    base: np.ndarray,
+    scratch: np.ndarray,
+    incumbent: np.ndarray,
+    state_i: np.ndarray,
+    state_f: np.ndarray,
+) -> None:
+    """Round the relaxation of length n front-loaded, then tune the rounding (`_tune`)."""
+    span = params[P_SPAN]
+    far = tables[T_RN, n]
+    over = tables[T_CN, n]
+    none = np.empty(0)
+    _, _, t_best, t_star, _, _ = suffix_bound(
+        params, tables, state_i[S_JRATIO], state_f[F_WZEFF], n, far, over, -INF, none, none.astype(np.int64)
+    )
+    for which in range(2):
+        t = t_best if which == 0 else t_star
+        if which == 1 and t_star == t_best:
+            break
+        seg = _segment_of(tables, span, n, t)
+        base[:n] = 0
+        if seg == 0:
+            _offer_w(params, base, n, scratch, incumbent, state_i, state_f)
+            continue
+        full = seg if _bp_dist(tables, span, n, seg) <= t else seg - 1
+        base[:full] = int(span)
+        if full >= n:
+            _offer_w(params, base, n, scratch, incumbent, state_i, state_f)
+            continue
+        bought = _bp_dist(tables, span, n, full)
+        for gap in range(GAPS + 1):
+            at = full + gap
+            if at >= n:
+                break
+            x = (t - bought) / tables[T_AL, n - at]
+            if gap > 0 and x > span:
+                break
+            for up in range(2):
+                base[full:n] = 0
+                base[at] = int(min(max(np.floor(x) + up, 0.0), span))
+                _offer_w(params, base, n, scratch, incumbent, state_i, state_f)
+            if gap == 0:
+                base[full:n] = 0
+                base[at] = int(min(max(np.floor(x), 0.0), span))
+                _tune(params, tables, n, base, at, work_w, scratch, incumbent, state_i, state_f)
+
+
+@njit(nogil=True, cache=True)
+def _tune(
+    params: np.ndarray,
+    tables: np.ndarray,
+    n: int,
+    base: np.ndarray,
+    p: int,
+    work_w: np.ndarray,
+    scratch: np.ndarray,
+    incumbent: np.ndarray,
+    state_i: np.ndarray,
+    state_f: np.ndarray,
+) -> None:
+    """Tune a front-loaded rounding with partial tick p: deficits first, then holes and relocations.
+
+    Deficits on four block ticks (two per group) mostly suffice; when the plan is not yet within
+    the tolerance of this length's bound, a block tick is emptied and its throttle reappears on a
+    later tick (the nonzero count unchanged), which reaches distances plain deficits cannot.
+    """
+    span = int(params[P_SPAN])
+    if p == 0 and n == 1:
+        return
+    movers_a = np.empty(0, dtype=np.int64)
+    movers_b = np.empty(0, dtype=np.int64)
+    block = np.empty(4, dtype=np.int64)
+    found = 0
+    k = p - 1
+    while k >= 0 and found < 4:
+        if base[k] > 0:
+            block[found] = k
+            found += 1
+        k -= 1
+    movers_a = block[0:found:2].copy()
+    movers_b = block[1:found:2].copy()
+    a_ticks, a_deltas = _deficit_entries(base, movers_a, DEFICIT_LEVELS)
+    b_ticks, b_deltas = _deficit_entries(base, movers_b, DEFICIT_LEVELS)
+    _mitm(params, tables, n, base, p, a_ticks, a_deltas, b_ticks, b_deltas, work_w, scratch, incumbent, state_i, state_f)
+    bound = adjusted(params, tables, n, tables[T_ROOT, n])
+    if state_f[F_INC] - bound <= params[P_TOL] * max(1.0, abs(state_f[F_INC])):
+        return
+    a_ticks, a_deltas = _relocation_entries(base, n, p, span)
+    b_ticks, b_deltas = _hole_entries(base, p, HOLE_DEFICIT_LEVELS)
+    _mitm(params, tables, n, base, p, a_ticks, a_deltas, b_ticks, b_deltas, work_w, scratch, incumbent, state_i, state_f)
+
+
+@njit(nogil=True, cache=True)
+def _offer_completion(
+    params: np.ndarray,
+    n: int,
+    top: int,
+    w: int,
+    key: int,
+    frames_i: np.ndarray,
+    scratch: np.ndarray,
+    incumbent: np.ndarray,
+    state_i: np.ndarray,
+    state_f: np.ndarray,
+) -> None:
+    """Offer the ticks fixed down to depth `top` (w there), zeros, and key's tick j set to x."""
+    low = params[P_LOW]
+    stride = int(params[P_SPAN]) + 1
+    j = key // stride
+    x = key - j * stride
+    for k in range(top):
+        scratch[k] = frames_i[k, FI_W] + low
+    scratch[top] = w + low
+    for k in range(top + 1, n):
+        scratch[k] = low
+    scratch[n - j] += x
+    state_i[S_WORK] += n
+    _offer(params, scratch, n, incumbent, state_i, state_f)
+
+
+@njit(nogil=True, cache=True)
+def _push(
+    params: np.ndarray,
+    tables: np.ndarray,
+    frames_f: np.ndarray,
+    frames_i: np.ndarray,
+    depth: int,
+    jl: int,
+    far: float,
+    over: float,
+    nz: int,
+    t_best: float,
+    t_star: float,
+) -> None:
+    """Open a node: its tick's values are swept down and up from the relaxation's (the pivot)."""
+    span = params[P_SPAN]
+    a = tables[T_AL, jl]
+    pivot = min(span, t_star / a) if a > 0.0 else 0.0
+    share = min(span, t_best / a) if a > 0.0 else 0.0
+    down = np.floor(pivot)
+    frames_f[depth, FR_R] = far
+    frames_f[depth, FR_C] = over
+    frames_f[depth, FR_PIVOT] = pivot
+    frames_f[depth, FR_TOP] = np.nan
+    frames_i[depth, FI_NZ] = nz
+    frames_i[depth, FI_DN] = int(down)
+    frames_i[depth, FI_UP] = int(down) + 1
+    frames_i[depth, FI_DN_ON] = 1 if down >= 1.0 else 0
+    frames_i[depth, FI_UP_ON] = 1 if down + 1.0 <= span else 0
+    frames_i[depth, FI_ZERO] = 0 if share < 0.5 else 1
+    frames_i[depth, FI_TURN] = 0 if pivot - down <= 0.5 else 1
+    frames_i[depth, FI_W] = 0
+
+
+@njit(nogil=True, cache=True)
+def prepare(
+    params: np.ndarray, tables: np.ndarray, order: np.ndarray, state_i: np.ndarray, state_f: np.ndarray
+) -> None:
+    """Tables, every length's root bound, the lengths in order of their bound, an empty search."""
+    build_tables(params, tables)
+    n_max = int(params[P_NMAX])
+    state_f[F_WZEFF] = params[P_WZ] if params[P_LOW] == 0.0 else 0.0
+    state_i[S_JRATIO] = ratio_index(params, tables)
+    keys = np.empty(n_max)
+    none = np.empty(0)
+    for n in range(1, n_max + 1):
+        b, _, _, _, _, _ = suffix_bound(
+            params,
+            tables,
+            state_i[S_JRATIO],
+            state_f[F_WZEFF],
+            n,
+            tables[T_RN, n],
+            tables[T_CN, n],
+            INF,
+            none,
+            none.astype(np.int64),
+        )
+        root = b + tables[T_CONST, n]
+        tables[T_ROOT, n] = root
+        keys[n - 1] = adjusted(params, tables, n, root)
+    ranked = np.argsort(keys, kind="mergesort")
+    for i in range(n_max):
+        order[i] = ranked[i] + 1
+    state_f[F_INC] = INF
+    state_f[F_LBPR] = INF
+    state_i[S_PHASE] = PHASE_HEURISTIC
+    state_i[S_POS] = 0
+    state_i[S_TOP] = -1
+    state_i[S_NODES] = 0
+    state_i[S_INC_LEN] = 0
+    state_i[S_IMPROVED] = 0
+    state_i[S_HPOS] = 0
+    state_i[S_WORK] = 2 * n_max
+    state_i[S_TABLE] = 0
+
+
+@njit(nogil=True, cache=True)
+def lower_bound(params: np.ndarray, tables: np.ndarray, order: np.ndarray, state_i: np.ndarray, state_f: np.ndarray) -> float:
+    """What the search has proven so far: no plan scores less than this."""
+    bound = min(state_f[F_LBPR], state_f[F_INC])
+    if state_i[S_PHASE] != PHASE_DONE and state_i[S_POS] < order.shape[0]:
+        n = order[state_i[S_POS]]
+        bound = min(bound, adjusted(params, tables, n, tables[T_ROOT, n]))
+    return bound
+
+
+@njit(nogil=True, cache=True)
+def run(
+    params: np.ndarray,
+    tables: np.ndarray,
+    order: np.ndarray,
+    state_i: np.ndarray,
+    state_f: np.ndarray,
+    frames_f: np.ndarray,
+    frames_i: np.ndarray,
+    incumbent: np.ndarray,
+    scratch: np.ndarray,
+    work_w: np.ndarray,
+    base: np.ndarray,
+    table_v: np.ndarray,
+    table_k: np.ndarray,
+    work_limit: int,
+) -> int:
+    """Advance the search by about work_limit units; returns the phase reached (PHASE_DONE: proven)."""
+    n_max = int(params[P_NMAX])
+    span = params[P_SPAN]
+    wz = state_f[F_WZEFF]
+    j_ratio = state_i[S_JRATIO]
+    limit = state_i[S_WORK] + work_limit
+    while state_i[S_WORK] < limit:
+        phase = state_i[S_PHASE]
+        if phase == PHASE_DONE:
+            break
+        if phase == PHASE_HEURISTIC:
+            h = state_i[S_HPOS]
+            if h >= n_max:
+                state_i[S_PHASE] = PHASE_SEARCH
+                continue
+            n = order[h]
+            theta = _theta(params, state_f[F_INC])
+            if adjusted(params, tables, n, tables[T_ROOT, n]) >= theta:
+                state_i[S_PHASE] = PHASE_SEARCH
+                continue
+            _heuristic(params, tables, n, work_w, base, scratch, incumbent, state_i, state_f)
+            state_i[S_HPOS] = h + 1
+            state_i[S_WORK] += 16
+            continue
+        # PHASE_SEARCH
+        if state_i[S_TABLE] == 0 and table_v.shape[0] > 0:
+            build_single_table(params, tables, table_v, table_k)
+            state_i[S_TABLE] = 1
+            state_i[S_WORK] += table_v.shape[0] // 4
+        single_v = table_v if state_i[S_TABLE] == 1 else table_v[:0]
+        single_k = table_k if state_i[S_TABLE] == 1 else table_k[:0]
+        top = state_i[S_TOP]
+        theta = _theta(params, state_f[F_INC])
+        if top < 0:
+            pos = state_i[S_POS]
+            if pos >= n_max:
+                state_i[S_PHASE] = PHASE_DONE
+                break
+            n = order[pos]
+            root = adjusted(params, tables, n, tables[T_ROOT, n])
+            if root >= theta:
+                _record(state_f, root)
+                state_i[S_PHASE] = PHASE_DONE
+                break
+            state_i[S_CURN] = n
+            far = tables[T_RN, n]
+            over = tables[T_CN, n]
+            if n == 1:
+                _leaf(params, tables, 1, far, over, 0, frames_i, scratch, incumbent, state_i, state_f)
+                state_i[S_POS] = pos + 1
+                continue
+            _, _, t_best, t_star, _, _ = suffix_bound(params, tables, j_ratio, wz, n, far, over, -INF, single_v, single_k)
+            _push(params, tables, frames_f, frames_i, 0, n, far, over, 0, t_best, t_star)
+            state_i[S_TOP] = 0
+            state_i[S_WORK] += 8
+            continue
+        n = state_i[S_CURN]
+        jl = n - top
+        # Next value of this node's tick: zero first or last, the sweeps alternating between.
+        kind = 0
+        w = 0
+        if frames_i[top, FI_ZERO] == 0:
+            frames_i[top, FI_ZERO] = 2
+        elif frames_i[top, FI_DN_ON] == 1 or frames_i[top, FI_UP_ON] == 1:
+            take_down = frames_i[top, FI_DN_ON] == 1 and (
+                frames_i[top, FI_UP_ON] == 0 or frames_i[top, FI_TURN] == 0
+            )
+            if take_down:
+                w = frames_i[top, FI_DN]
+                frames_i[top, FI_DN] = w - 1
+                if w - 1 < 1:
+                    frames_i[top, FI_DN_ON] = 0
+                if frames_i[top, FI_UP_ON] == 1:
+                    frames_i[top, FI_TURN] = 1
+                kind = -1
+            else:
+                w = frames_i[top, FI_UP]
+                frames_i[top, FI_UP] = w + 1
+                if w + 1 > span:
+                    frames_i[top, FI_UP_ON] = 0
+                if frames_i[top, FI_DN_ON] == 1:
+                    frames_i[top, FI_TURN] = 0
+                kind = 1
+        elif frames_i[top, FI_ZERO] == 1:
+            frames_i[top, FI_ZERO] = 2
+        else:
+            state_i[S_TOP] = top - 1
+            if top == 0:
+                state_i[S_POS] += 1
+            continue
+        frames_i[top, FI_W] = w
+        far = frames_f[top, FR_R] - tables[T_AL, jl] * w
+        over = frames_f[top, FR_C] + tables[T_BE, jl] * w
+        nz = frames_i[top, FI_NZ] + (1 if w > 0 else 0)
+        fixed = wz * nz + tables[T_CONST, n]
+        cutoff = theta - fixed + params[P_TOL] * max(1.0, abs(theta))
+        bound, sweep, t_best, t_star, single_value, single_key = suffix_bound(
+            params, tables, j_ratio, wz, jl - 1, far, over, cutoff, single_v, single_k
+        )
+        state_i[S_NODES] += 1
+        state_i[S_WORK] += 12 + jl // 8
+        if kind != 0:
+            sweep_adj = adjusted(params, tables, n, sweep + fixed)
+            if sweep_adj >= theta and kind > 0:
+                # Going up, a class of completions may still improve up to w = span: check there.
+                if np.isnan(frames_f[top, FR_TOP]):
+                    _, at_span, _, _, _, _ = suffix_bound(
+                        params,
+                        tables,
+                        j_ratio,
+                        wz,
+                        jl - 1,
+                        frames_f[top, FR_R] - tables[T_AL, jl] * span,
+                        frames_f[top, FR_C] + tables[T_BE, jl] * span,
+                        -INF,
+                        single_v,
+                        single_k,
+                    )
+                    frames_f[top, FR_TOP] = adjusted(params, tables, n, at_span + fixed)
+                sweep_adj = min(sweep_adj, frames_f[top, FR_TOP])
+            if sweep_adj >= theta:
+                # Every value further out in this direction is bounded by this (see suffix_bound).
+                _record(state_f, sweep_adj)
+                state_i[DBG] += 1
+                if kind < 0:
+                    frames_i[top, FI_DN_ON] = 0
+                else:
+                    frames_i[top, FI_UP_ON] = 0
+                continue
+        if single_value + fixed < state_f[F_INC] and single_key > 0:
+            # The bound found a whole plan: this prefix and one more nonzero tick.
+            _offer_completion(params, n, top, w, single_key, frames_i, scratch, incumbent, state_i, state_f)
+            theta = _theta(params, state_f[F_INC])
+        bound_adj = adjusted(params, tables, n, bound + fixed)
+        if bound_adj >= theta:
+            _record(state_f, bound_adj)
+            state_i[DBG + 1] += 1
+            if sweep + fixed < theta:
+                state_i[DBG + 4] += 1
+            continue
+        if jl - 1 == 1:
+            _leaf(params, tables, n, far, over, nz, frames_i, scratch, incumbent, state_i, state_f)
+            state_i[DBG + 2] += 1
+            continue
+        state_i[DBG + 3] += 1
+        _push(params, tables, frames_f, frames_i, top + 1, jl - 1, far, over, nz, t_best, t_star)
+        state_i[S_TOP] = top + 1
+    return state_i[S_PHASE]
