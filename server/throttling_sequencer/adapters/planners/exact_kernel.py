@@ -51,9 +51,9 @@ T_ROOT = 13  # per length n: root bound (unadjusted)
 T_ROWS = 14
 
 # --- state (int64 / float64 arrays) ---------------------------------------------------------------
-S_PHASE, S_POS, S_TOP, S_NODES, S_INC_LEN, S_IMPROVED, S_HPOS, S_WORK, S_JRATIO, S_CURN, S_TABLE = range(11)
-N_STATE_I = 16
-DBG = 11
+S_PHASE, S_POS, S_TOP, S_NODES, S_INC_LEN, S_IMPROVED, S_HPOS, S_WORK, S_JRATIO, S_CURN, S_TABLE, S_HEAVY = range(12)
+N_STATE_I = 17
+DBG = 12
 F_INC, F_LBPR, F_WZEFF = range(3)
 N_STATE_F = 3
 
@@ -422,27 +422,49 @@ SINGLE_TABLE_MAX = 1 << 16
 #: Free ticks from which a table lookup beats the plain loop, and entries a lookup may scan.
 SINGLE_TABLE_MIN_TICKS = 16
 SINGLE_TABLE_SCAN = 48
+#: Searches that get this far build the table (about a millisecond); shorter ones loop.
+TABLE_AFTER_NODES = 500
+#: Nodes searched before the heavy heuristic pass, and lengths each heuristic pass visits.
+HEAVY_AFTER_NODES = 2000
+HEURISTIC_LENGTHS = 6
 
 
 @njit(nogil=True, cache=True)
 def build_single_table(params: np.ndarray, tables: np.ndarray, single_v: np.ndarray, single_k: np.ndarray) -> None:
-    """Every alpha_j * x (j = 1..N, x = 1..span) sorted, with j * (span + 1) + x alongside."""
+    """Every alpha_j * x (j = 1..N, x = 1..span) sorted, with j * (span + 1) + x alongside.
+
+    A bucket sort (one bucket per entry on average, insertion sort inside): linear time.
+    """
     n_max = int(params[P_NMAX])
     span = int(params[P_SPAN])
     size = n_max * span
-    values = np.empty(size)
-    keys = np.empty(size, dtype=np.int64)
-    at = 0
+    top = tables[T_AL, n_max] * span
+    buckets = size
+    scale = buckets / top if top > 0.0 else 0.0
+    counts = np.zeros(buckets + 1, dtype=np.int64)
     for j in range(1, n_max + 1):
         a = tables[T_AL, j]
         for x in range(1, span + 1):
-            values[at] = a * x
-            keys[at] = j * (span + 1) + x
-            at += 1
-    order = np.argsort(values)
-    for i in range(size):
-        single_v[i] = values[order[i]]
-        single_k[i] = keys[order[i]]
+            b = min(int(a * x * scale), buckets - 1)
+            counts[b + 1] += 1
+    for b in range(buckets):
+        counts[b + 1] += counts[b]
+    fill = counts[:buckets].copy()
+    for j in range(1, n_max + 1):
+        a = tables[T_AL, j]
+        for x in range(1, span + 1):
+            v = a * x
+            b = min(int(v * scale), buckets - 1)
+            at = fill[b]
+            fill[b] = at + 1
+            # Insertion into the bucket's sorted run.
+            key = j * (span + 1) + x
+            while at > counts[b] and single_v[at - 1] > v:
+                single_v[at] = single_v[at - 1]
+                single_k[at] = single_k[at - 1]
+                at -= 1
+            single_v[at] = v
+            single_k[at] = key
 
 
 @njit(nogil=True, cache=True)
@@ -612,12 +634,17 @@ def _leaf(
 
 
 #: Heuristic sizes: deficit levels per block tick, block ticks per hole search, plans scored.
+QUICK_LEVELS = 12
 DEFICIT_LEVELS = 60
-HOLE_DEFICIT_LEVELS = 15
+POLISH_LEVELS = 30
+HOLE_DEFICIT_LEVELS = 30
+POLISH_ROUNDS = 8
 HOLE_TICKS = 6
 RELOCATION_TICKS = 40
 TOP_CANDIDATES = 12
 GAPS = 3
+#: Below the threshold, entries scanned on each side of a residue for one within the speed slack.
+SCAN_NEIGHBOURS = 6
 #: Edits per heuristic entry (tick, delta pairs).
 EDITS = 3
 
@@ -640,20 +667,25 @@ def _offer_w(
 
 
 @njit(nogil=True, cache=True)
-def _deficit_entries(base: np.ndarray, movers: np.ndarray, levels: int) -> tuple[np.ndarray, np.ndarray]:
-    """Every combination of deficits 0..levels (at most the tick's value) on the mover ticks."""
+def _deficit_entries(
+    base: np.ndarray, movers: np.ndarray, levels: int, span: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every combination of changes -levels..levels (within 0..span) on the mover ticks."""
     count = movers.shape[0]
     size = 1
     for m in range(count):
-        size *= min(levels, int(base[movers[m]])) + 1
+        w = int(base[movers[m]])
+        size *= min(levels, w) + min(levels, span - w) + 1
     ticks = np.full((size, EDITS), -1, dtype=np.int64)
     deltas = np.zeros((size, EDITS), dtype=np.int64)
     radix = 1
     for m in range(count):
-        top = min(levels, int(base[movers[m]])) + 1
+        w = int(base[movers[m]])
+        down = min(levels, w)
+        top = down + min(levels, span - w) + 1
         for index in range(size):
             ticks[index, m] = movers[m]
-            deltas[index, m] = -((index // radix) % top)
+            deltas[index, m] = (index // radix) % top - down
         radix *= top
     return ticks, deltas
 
@@ -719,15 +751,14 @@ def _price(
     rho: float,
     ws_eff: float,
     wz: float,
-    slack: float,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Distance shift and linearised cost of each entry; INF where it alone breaks the speed slack."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distance shift, linearised cost and final-speed rise (tick p compensating) of each entry."""
     size = ticks.shape[0]
     shift = np.zeros(size)
     cost = np.zeros(size)
+    rise = np.zeros(size)
     low = params[P_LOW]
     for index in range(size):
-        rise = 0.0
         count = 0
         for e in range(EDITS):
             k = ticks[index, e]
@@ -736,14 +767,12 @@ def _price(
             d = deltas[index, e]
             j = n - k
             shift[index] += tables[T_AL, j] * d
-            rise += (tables[T_BE, j] - rho * tables[T_AL, j]) * d
+            rise[index] += (tables[T_BE, j] - rho * tables[T_AL, j]) * d
             was = base[k] + low != 0
             now = base[k] + d + low != 0
             count += (1 if now else 0) - (1 if was else 0)
-        cost[index] = ws_eff * rise + wz * count
-        if ws_eff == 0.0 and rise > slack:
-            cost[index] = INF
-    return shift, cost
+        cost[index] = ws_eff * rise[index] + wz * count
+    return shift, cost, rise
 
 
 @njit(nogil=True, cache=True)
@@ -787,8 +816,20 @@ def _mitm(
     excess = over + rho * far
     ws_eff = ws if excess > 0.0 else 0.0
     slack = -excess if excess < 0.0 else 0.0
-    sa, ca = _price(params, tables, n, base, a_ticks, a_deltas, rho, ws_eff, wz, slack)
-    sb, cb = _price(params, tables, n, base, b_ticks, b_deltas, rho, ws_eff, wz, slack)
+    sa, ca, ra = _price(params, tables, n, base, a_ticks, a_deltas, rho, ws_eff, wz)
+    sb, cb, rb = _price(params, tables, n, base, b_ticks, b_deltas, rho, ws_eff, wz)
+    capped = ws_eff == 0.0
+    if capped:
+        # Below the threshold speed is free up to the slack: drop entries that break it together
+        # with the other group's gentlest entry, and check pairs exactly when matching.
+        least_a = ra.min() if ra.shape[0] > 0 else 0.0
+        least_b = rb.min() if rb.shape[0] > 0 else 0.0
+        for i in range(ca.shape[0]):
+            if ra[i] + least_b > slack:
+                ca[i] = INF
+        for i in range(cb.shape[0]):
+            if rb[i] + least_a > slack:
+                cb[i] = INF
     nb = sb.shape[0]
     weight = wd * ap
     xb = np.empty(nb)
@@ -840,17 +881,38 @@ def _mitm(
         at = np.searchsorted(xs, y)
         total = INF
         partner = 0
-        if at > 0:
-            v = weight * y + left[at - 1]
-            if v < total:
-                total = v
-                partner = ids[left_arg[at - 1]]
-        if at < size:
-            v = -weight * y + right[at]
-            if v < total:
-                total = v
-                partner = ids[right_arg[at]]
+        if capped:
+            # Nearest residues on each side whose speed, with this entry's, stays within the slack.
+            for side in range(2):
+                i = at - 1 if side == 0 else at
+                for _ in range(SCAN_NEIGHBOURS):
+                    if i < 0 or i >= size:
+                        break
+                    o = ids[i]
+                    q = base[p] + np.round((far - sa[a] - sb[o]) / ap)
+                    if cs[i] < INF and ra[a] + rb[o] <= slack and 0.0 <= q <= span:
+                        v = weight * abs(y - xs[i]) + cs[i]
+                        if v < total:
+                            total = v
+                            partner = o
+                        break
+                    i = i - 1 if side == 0 else i + 1
+        else:
+            if at > 0:
+                v = weight * y + left[at - 1]
+                if v < total:
+                    total = v
+                    partner = ids[left_arg[at - 1]]
+            if at < size:
+                v = -weight * y + right[at]
+                if v < total:
+                    total = v
+                    partner = ids[right_arg[at]]
         total += ca[a]
+        if total < INF:
+            q = base[p] + np.round((far - sa[a] - sb[partner]) / ap)
+            if q < 0.0 or q > span:
+                continue
         if total < top_cost[TOP_CANDIDATES - 1]:
             slot = TOP_CANDIDATES - 1
             while slot > 0 and top_cost[slot - 1] > total:
@@ -889,6 +951,7 @@ def _heuristic(
     params: np.ndarray,
     tables: np.ndarray,
     n: int,
+    heavy: bool,
     work_w: np.ndarray,
     base: np.ndarray,
     scratch: np.ndarray,
@@ -896,7 +959,11 @@ def _heuristic(
     state_i: np.ndarray,
     state_f: np.ndarray,
 ) -> None:
-    """Round the relaxation of length n front-loaded, then tune the rounding (`_tune`)."""
+    """Round the relaxation of length n front-loaded, then tune the rounding (`_tune`).
+
+    The quick pass (before any search) tries small adjustments only; the heavy pass runs once a
+    search has shown that the quick incumbent is not enough.
+    """
     span = params[P_SPAN]
     far = tables[T_RN, n]
     over = tables[T_CN, n]
@@ -933,7 +1000,12 @@ def _heuristic(
             if gap == 0:
                 base[full:n] = 0
                 base[at] = int(min(max(np.floor(x), 0.0), span))
-                _tune(params, tables, n, base, at, work_w, scratch, incumbent, state_i, state_f)
+                if heavy:
+                    _tune(params, tables, n, base, at, work_w, scratch, incumbent, state_i, state_f)
+                elif at > 0 or n > 1:
+                    _deficit_round(
+                        params, tables, n, base, at, QUICK_LEVELS, 0, work_w, scratch, incumbent, state_i, state_f
+                    )
 
 
 @njit(nogil=True, cache=True)
@@ -958,26 +1030,73 @@ def _tune(
     span = int(params[P_SPAN])
     if p == 0 and n == 1:
         return
-    movers_a = np.empty(0, dtype=np.int64)
-    movers_b = np.empty(0, dtype=np.int64)
+    # Escalate: large deficit groups, holes and relocations, then polishing rounds.
+    _deficit_round(params, tables, n, base, p, DEFICIT_LEVELS, 0, work_w, scratch, incumbent, state_i, state_f)
+    if _close(params, tables, n, state_f):
+        return
+    a_ticks, a_deltas = _relocation_entries(base, n, p, span)
+    b_ticks, b_deltas = _hole_entries(base, p, HOLE_DEFICIT_LEVELS)
+    _mitm(params, tables, n, base, p, a_ticks, a_deltas, b_ticks, b_deltas, work_w, scratch, incumbent, state_i, state_f)
+    # Polish the best shape found: changes on nonzero ticks before its last one (or the one
+    # before), which absorbs, each round reaching further back.
+    low = int(params[P_LOW])
+    for round_ in range(POLISH_ROUNDS):
+        if state_i[S_INC_LEN] != n or _close(params, tables, n, state_f):
+            break
+        polished = np.empty(n, dtype=np.int64)
+        for k in range(n):
+            polished[k] = incumbent[k] - low
+        last = n - 1
+        while last > 0 and polished[last] == 0:
+            last -= 1
+        if round_ % 2 == 1:
+            k = last - 1
+            while k > 0 and polished[k] == 0:
+                k -= 1
+            if polished[k] > 0:
+                last = k
+        _deficit_round(
+            params, tables, n, polished, last, POLISH_LEVELS, round_ // 2, work_w, scratch, incumbent, state_i, state_f
+        )
+
+
+@njit(nogil=True, cache=True)
+def _close(params: np.ndarray, tables: np.ndarray, n: int, state_f: np.ndarray) -> bool:
+    """Whether the incumbent is within the tolerance of length n's bound (tuning it is done)."""
+    bound = adjusted(params, tables, n, tables[T_ROOT, n])
+    return state_f[F_INC] - bound <= params[P_TOL] * max(1.0, abs(state_f[F_INC]))
+
+
+@njit(nogil=True, cache=True)
+def _deficit_round(
+    params: np.ndarray,
+    tables: np.ndarray,
+    n: int,
+    base: np.ndarray,
+    p: int,
+    levels: int,
+    skip: int,
+    work_w: np.ndarray,
+    scratch: np.ndarray,
+    incumbent: np.ndarray,
+    state_i: np.ndarray,
+    state_f: np.ndarray,
+) -> None:
+    """Changes of up to `levels` on four nonzero ticks before p (skipping `skip`), two per group."""
     block = np.empty(4, dtype=np.int64)
     found = 0
     k = p - 1
     while k >= 0 and found < 4:
         if base[k] > 0:
-            block[found] = k
-            found += 1
+            if skip > 0:
+                skip -= 1
+            else:
+                block[found] = k
+                found += 1
         k -= 1
-    movers_a = block[0:found:2].copy()
-    movers_b = block[1:found:2].copy()
-    a_ticks, a_deltas = _deficit_entries(base, movers_a, DEFICIT_LEVELS)
-    b_ticks, b_deltas = _deficit_entries(base, movers_b, DEFICIT_LEVELS)
-    _mitm(params, tables, n, base, p, a_ticks, a_deltas, b_ticks, b_deltas, work_w, scratch, incumbent, state_i, state_f)
-    bound = adjusted(params, tables, n, tables[T_ROOT, n])
-    if state_f[F_INC] - bound <= params[P_TOL] * max(1.0, abs(state_f[F_INC])):
-        return
-    a_ticks, a_deltas = _relocation_entries(base, n, p, span)
-    b_ticks, b_deltas = _hole_entries(base, p, HOLE_DEFICIT_LEVELS)
+    span = int(params[P_SPAN])
+    a_ticks, a_deltas = _deficit_entries(base, block[0:found:2].copy(), levels, span)
+    b_ticks, b_deltas = _deficit_entries(base, block[1:found:2].copy(), levels, span)
     _mitm(params, tables, n, base, p, a_ticks, a_deltas, b_ticks, b_deltas, work_w, scratch, incumbent, state_i, state_f)
 
 
@@ -1084,6 +1203,7 @@ def prepare(
     state_i[S_HPOS] = 0
     state_i[S_WORK] = 2 * n_max
     state_i[S_TABLE] = 0
+    state_i[S_HEAVY] = 0
 
 
 @njit(nogil=True, cache=True)
@@ -1125,20 +1245,27 @@ def run(
             break
         if phase == PHASE_HEURISTIC:
             h = state_i[S_HPOS]
-            if h >= n_max:
-                state_i[S_PHASE] = PHASE_SEARCH
-                continue
-            n = order[h]
+            heavy = state_i[S_HEAVY] == 1
+            n = order[h] if h < n_max else 0
             theta = _theta(params, state_f[F_INC])
-            if adjusted(params, tables, n, tables[T_ROOT, n]) >= theta:
+            if h >= min(n_max, HEURISTIC_LENGTHS) or adjusted(params, tables, n, tables[T_ROOT, n]) >= theta:
                 state_i[S_PHASE] = PHASE_SEARCH
+                if heavy:
+                    state_i[S_HEAVY] = 2
                 continue
-            _heuristic(params, tables, n, work_w, base, scratch, incumbent, state_i, state_f)
+            _heuristic(params, tables, n, heavy, work_w, base, scratch, incumbent, state_i, state_f)
             state_i[S_HPOS] = h + 1
             state_i[S_WORK] += 16
             continue
         # PHASE_SEARCH
-        if state_i[S_TABLE] == 0 and table_v.shape[0] > 0:
+        if state_i[S_HEAVY] == 0 and state_i[S_NODES] >= HEAVY_AFTER_NODES:
+            # The search is not closing quickly: look harder for an incumbent first.
+            state_i[S_HEAVY] = 1
+            state_i[S_HPOS] = 0
+            state_i[S_PHASE] = PHASE_HEURISTIC
+            continue
+        if state_i[S_TABLE] == 0 and table_v.shape[0] > 0 and state_i[S_NODES] >= TABLE_AFTER_NODES:
+            # Only a search that goes past a length's root needs the single-tick table.
             build_single_table(params, tables, table_v, table_k)
             state_i[S_TABLE] = 1
             state_i[S_WORK] += table_v.shape[0] // 4
