@@ -134,9 +134,7 @@ class _Search:
         return int(self.state_i[kernel.S_NODES])
 
     def lower_bound(self) -> float:
-        return float(
-            kernel.lower_bound(self.params, self.tables, self.order, self.state_i, self.state_f)
-        )
+        return float(kernel.lower_bound(self.params, self.tables, self.order, self.state_i, self.state_f))
 
 
 class ExactPlanner:
@@ -191,6 +189,4 @@ def warm_up() -> None:
 
     problem = Problem(distance=500.0, initial_speed=1.0, mass=10.0, friction=0.1)
     ExactPlanner().plan(problem, PlannerConfig(max_ticks=12), _Stop(math.inf))
-    kernel.simulate(
-        np.zeros(kernel.N_PARAMS) + 1.0, np.zeros(2, dtype=np.int64), np.zeros(2), np.zeros(2)
-    )
+    kernel.simulate(np.zeros(kernel.N_PARAMS) + 1.0, np.zeros(2, dtype=np.int64), np.zeros(2), np.zeros(2))

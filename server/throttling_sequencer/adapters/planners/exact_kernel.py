@@ -51,9 +51,22 @@ T_ROOT = 13  # per length n: root bound (unadjusted)
 T_ROWS = 14
 
 # --- state (int64 / float64 arrays) ---------------------------------------------------------------
-S_PHASE, S_POS, S_TOP, S_NODES, S_INC_LEN, S_IMPROVED, S_HPOS, S_WORK, S_JRATIO, S_CURN, S_TABLE, S_HEAVY = range(12)
-N_STATE_I = 17
-DBG = 12
+(
+    S_PHASE,
+    S_POS,
+    S_TOP,
+    S_NODES,
+    S_INC_LEN,
+    S_IMPROVED,
+    S_HPOS,
+    S_WORK,
+    S_JRATIO,
+    S_CURN,
+    S_TABLE,
+    S_HEAVY,
+    S_HSTAGE,
+) = range(13)
+N_STATE_I = 13
 F_INC, F_LBPR, F_WZEFF = range(3)
 N_STATE_F = 3
 
@@ -427,10 +440,14 @@ TABLE_AFTER_NODES = 500
 #: Nodes searched before the heavy heuristic pass, and lengths each heuristic pass visits.
 HEAVY_AFTER_NODES = 2000
 HEURISTIC_LENGTHS = 6
+#: Root bounds enumerate one-tick plans exactly up to this length (a loop over the ticks).
+ROOT_SINGLE_TICKS = 128
 
 
 @njit(nogil=True, cache=True)
-def build_single_table(params: np.ndarray, tables: np.ndarray, single_v: np.ndarray, single_k: np.ndarray) -> None:
+def build_single_table(
+    params: np.ndarray, tables: np.ndarray, single_v: np.ndarray, single_k: np.ndarray
+) -> None:
     """Every alpha_j * x (j = 1..N, x = 1..span) sorted, with j * (span + 1) + x alongside.
 
     A bucket sort (one bucket per entry on average, insertion sort inside): linear time.
@@ -641,6 +658,7 @@ HOLE_DEFICIT_LEVELS = 30
 POLISH_ROUNDS = 8
 HOLE_TICKS = 6
 RELOCATION_TICKS = 40
+RELOCATION_ENTRIES = 16384
 TOP_CANDIDATES = 12
 GAPS = 3
 #: Below the threshold, entries scanned on each side of a residue for one within the speed slack.
@@ -725,15 +743,16 @@ def _hole_entries(base: np.ndarray, p: int, levels: int) -> tuple[np.ndarray, np
 @njit(nogil=True, cache=True)
 def _relocation_entries(base: np.ndarray, n: int, p: int, span: int) -> tuple[np.ndarray, np.ndarray]:
     """Nothing, or one empty tick after p set to any value."""
-    last = min(n, p + 1 + RELOCATION_TICKS)
-    size = 1 + max(0, last - p - 1) * span
+    last = min(n, p + 1 + max(1, min(RELOCATION_TICKS, RELOCATION_ENTRIES // span)))
+    values = min(span, RELOCATION_ENTRIES)
+    size = 1 + max(0, last - p - 1) * values
     ticks = np.full((size, EDITS), -1, dtype=np.int64)
     deltas = np.zeros((size, EDITS), dtype=np.int64)
     at = 1
     for q in range(p + 1, last):
         if base[q] != 0:
             continue
-        for x in range(1, span + 1):
+        for x in range(1, values + 1):
             ticks[at, 0] = q
             deltas[at, 0] = x
             at += 1
@@ -947,11 +966,54 @@ def _mitm(
 
 
 @njit(nogil=True, cache=True)
-def _heuristic(
+def _front_base(
+    params: np.ndarray, tables: np.ndarray, n: int, t: float, base: np.ndarray
+) -> tuple[int, float]:
+    """Fill base[:n] with the front-loaded plan buying t, its partial tick rounded down.
+
+    Returns the partial tick (-1 if there is none: nothing bought, or every tick full) and the
+    partial tick's relaxed value.
+    """
+    span = params[P_SPAN]
+    base[:n] = 0
+    seg = _segment_of(tables, span, n, t)
+    if seg == 0:
+        return -1, 0.0
+    full = seg if _bp_dist(tables, span, n, seg) <= t else seg - 1
+    base[:full] = int(span)
+    if full >= n:
+        return -1, 0.0
+    x = (t - _bp_dist(tables, span, n, full)) / tables[T_AL, n - full]
+    base[full] = int(min(max(np.floor(x), 0.0), span))
+    return full, x
+
+
+@njit(nogil=True, cache=True)
+def _targets(
+    params: np.ndarray, tables: np.ndarray, n: int, state_i: np.ndarray, state_f: np.ndarray
+) -> tuple[float, float]:
+    """The distance the relaxation of length n buys, with and without its count term."""
+    none = np.empty(0)
+    _, _, t_best, t_star, _, _ = suffix_bound(
+        params,
+        tables,
+        state_i[S_JRATIO],
+        state_f[F_WZEFF],
+        n,
+        tables[T_RN, n],
+        tables[T_CN, n],
+        -INF,
+        none,
+        none.astype(np.int64),
+    )
+    return t_best, t_star
+
+
+@njit(nogil=True, cache=True)
+def _quick(
     params: np.ndarray,
     tables: np.ndarray,
     n: int,
-    heavy: bool,
     work_w: np.ndarray,
     base: np.ndarray,
     scratch: np.ndarray,
@@ -959,105 +1021,119 @@ def _heuristic(
     state_i: np.ndarray,
     state_f: np.ndarray,
 ) -> None:
-    """Round the relaxation of length n front-loaded, then tune the rounding (`_tune`).
-
-    The quick pass (before any search) tries small adjustments only; the heavy pass runs once a
-    search has shown that the quick incumbent is not enough.
-    """
+    """Round the relaxation of length n front-loaded (the partial tick a few ticks later too),
+    and tune the rounding with small deficits."""
     span = params[P_SPAN]
-    far = tables[T_RN, n]
-    over = tables[T_CN, n]
-    none = np.empty(0)
-    _, _, t_best, t_star, _, _ = suffix_bound(
-        params, tables, state_i[S_JRATIO], state_f[F_WZEFF], n, far, over, -INF, none, none.astype(np.int64)
-    )
+    t_best, t_star = _targets(params, tables, n, state_i, state_f)
     for which in range(2):
         t = t_best if which == 0 else t_star
         if which == 1 and t_star == t_best:
             break
-        seg = _segment_of(tables, span, n, t)
-        base[:n] = 0
-        if seg == 0:
-            _offer_w(params, base, n, scratch, incumbent, state_i, state_f)
-            continue
-        full = seg if _bp_dist(tables, span, n, seg) <= t else seg - 1
-        base[:full] = int(span)
-        if full >= n:
-            _offer_w(params, base, n, scratch, incumbent, state_i, state_f)
+        full, _ = _front_base(params, tables, n, t, base)
+        _offer_w(params, base, n, scratch, incumbent, state_i, state_f)
+        if full < 0:
             continue
         bought = _bp_dist(tables, span, n, full)
         for gap in range(GAPS + 1):
             at = full + gap
             if at >= n:
                 break
-            x = (t - bought) / tables[T_AL, n - at]
-            if gap > 0 and x > span:
+            y = (t - bought) / tables[T_AL, n - at]
+            if gap > 0 and y > span:
                 break
             for up in range(2):
                 base[full:n] = 0
-                base[at] = int(min(max(np.floor(x) + up, 0.0), span))
+                base[at] = int(min(max(np.floor(y) + up, 0.0), span))
                 _offer_w(params, base, n, scratch, incumbent, state_i, state_f)
-            if gap == 0:
-                base[full:n] = 0
-                base[at] = int(min(max(np.floor(x), 0.0), span))
-                if heavy:
-                    _tune(params, tables, n, base, at, work_w, scratch, incumbent, state_i, state_f)
-                elif at > 0 or n > 1:
-                    _deficit_round(
-                        params, tables, n, base, at, QUICK_LEVELS, 0, work_w, scratch, incumbent, state_i, state_f
-                    )
+        full, _ = _front_base(params, tables, n, t, base)
+        if full >= 0:
+            _deficit_round(
+                params, tables, n, base, full, QUICK_LEVELS, 0, work_w, scratch, incumbent, state_i, state_f
+            )
 
 
 @njit(nogil=True, cache=True)
-def _tune(
+def _heavy(
     params: np.ndarray,
     tables: np.ndarray,
     n: int,
-    base: np.ndarray,
-    p: int,
+    stage: int,
     work_w: np.ndarray,
+    base: np.ndarray,
     scratch: np.ndarray,
     incumbent: np.ndarray,
     state_i: np.ndarray,
     state_f: np.ndarray,
-) -> None:
-    """Tune a front-loaded rounding with partial tick p: deficits first, then holes and relocations.
+) -> bool:
+    """One stage of the thorough tuning of length n; True once the length is done.
 
-    Deficits on four block ticks (two per group) mostly suffice; when the plan is not yet within
-    the tolerance of this length's bound, a block tick is emptied and its throttle reappears on a
-    later tick (the nonzero count unchanged), which reaches distances plain deficits cannot.
+    Stage 0: large deficits on the front-loaded rounding. Stage 1: a block tick emptied and its
+    throttle moved after the partial tick (the nonzero count unchanged), which reaches distances
+    plain deficits cannot. Later stages polish the best plan of this length: changes on nonzero
+    ticks before its last one (or the one before), which absorbs, each round reaching further back.
     """
-    span = int(params[P_SPAN])
-    if p == 0 and n == 1:
-        return
-    # Escalate: large deficit groups, holes and relocations, then polishing rounds.
-    _deficit_round(params, tables, n, base, p, DEFICIT_LEVELS, 0, work_w, scratch, incumbent, state_i, state_f)
     if _close(params, tables, n, state_f):
-        return
-    a_ticks, a_deltas = _relocation_entries(base, n, p, span)
-    b_ticks, b_deltas = _hole_entries(base, p, HOLE_DEFICIT_LEVELS)
-    _mitm(params, tables, n, base, p, a_ticks, a_deltas, b_ticks, b_deltas, work_w, scratch, incumbent, state_i, state_f)
-    # Polish the best shape found: changes on nonzero ticks before its last one (or the one
-    # before), which absorbs, each round reaching further back.
-    low = int(params[P_LOW])
-    for round_ in range(POLISH_ROUNDS):
-        if state_i[S_INC_LEN] != n or _close(params, tables, n, state_f):
-            break
-        polished = np.empty(n, dtype=np.int64)
-        for k in range(n):
-            polished[k] = incumbent[k] - low
-        last = n - 1
-        while last > 0 and polished[last] == 0:
-            last -= 1
-        if round_ % 2 == 1:
-            k = last - 1
-            while k > 0 and polished[k] == 0:
-                k -= 1
-            if polished[k] > 0:
-                last = k
+        return True
+    span = int(params[P_SPAN])
+    t_best, _ = _targets(params, tables, n, state_i, state_f)
+    p, _ = _front_base(params, tables, n, t_best, base)
+    if p < 0 or (p == 0 and n == 1):
+        return True
+    if stage == 0:
         _deficit_round(
-            params, tables, n, polished, last, POLISH_LEVELS, round_ // 2, work_w, scratch, incumbent, state_i, state_f
+            params, tables, n, base, p, DEFICIT_LEVELS, 0, work_w, scratch, incumbent, state_i, state_f
         )
+        return False
+    if stage == 1:
+        a_ticks, a_deltas = _relocation_entries(base, n, p, span)
+        b_ticks, b_deltas = _hole_entries(base, p, HOLE_DEFICIT_LEVELS)
+        _mitm(
+            params,
+            tables,
+            n,
+            base,
+            p,
+            a_ticks,
+            a_deltas,
+            b_ticks,
+            b_deltas,
+            work_w,
+            scratch,
+            incumbent,
+            state_i,
+            state_f,
+        )
+        return False
+    round_ = stage - 2
+    if round_ >= POLISH_ROUNDS or state_i[S_INC_LEN] != n:
+        return True
+    low = int(params[P_LOW])
+    for k in range(n):
+        base[k] = incumbent[k] - low
+    last = n - 1
+    while last > 0 and base[last] == 0:
+        last -= 1
+    if round_ % 2 == 1:
+        k = last - 1
+        while k > 0 and base[k] == 0:
+            k -= 1
+        if base[k] > 0:
+            last = k
+    _deficit_round(
+        params,
+        tables,
+        n,
+        base,
+        last,
+        POLISH_LEVELS,
+        round_ // 2,
+        work_w,
+        scratch,
+        incumbent,
+        state_i,
+        state_f,
+    )
+    return False
 
 
 @njit(nogil=True, cache=True)
@@ -1097,7 +1173,22 @@ def _deficit_round(
     span = int(params[P_SPAN])
     a_ticks, a_deltas = _deficit_entries(base, block[0:found:2].copy(), levels, span)
     b_ticks, b_deltas = _deficit_entries(base, block[1:found:2].copy(), levels, span)
-    _mitm(params, tables, n, base, p, a_ticks, a_deltas, b_ticks, b_deltas, work_w, scratch, incumbent, state_i, state_f)
+    _mitm(
+        params,
+        tables,
+        n,
+        base,
+        p,
+        a_ticks,
+        a_deltas,
+        b_ticks,
+        b_deltas,
+        work_w,
+        scratch,
+        incumbent,
+        state_i,
+        state_f,
+    )
 
 
 @njit(nogil=True, cache=True)
@@ -1182,7 +1273,7 @@ def prepare(
             n,
             tables[T_RN, n],
             tables[T_CN, n],
-            INF,
+            INF if n <= ROOT_SINGLE_TICKS else -INF,
             none,
             none.astype(np.int64),
         )
@@ -1207,7 +1298,9 @@ def prepare(
 
 
 @njit(nogil=True, cache=True)
-def lower_bound(params: np.ndarray, tables: np.ndarray, order: np.ndarray, state_i: np.ndarray, state_f: np.ndarray) -> float:
+def lower_bound(
+    params: np.ndarray, tables: np.ndarray, order: np.ndarray, state_i: np.ndarray, state_f: np.ndarray
+) -> float:
     """What the search has proven so far: no plan scores less than this."""
     bound = min(state_f[F_LBPR], state_f[F_INC])
     if state_i[S_PHASE] != PHASE_DONE and state_i[S_POS] < order.shape[0]:
@@ -1253,8 +1346,17 @@ def run(
                 if heavy:
                     state_i[S_HEAVY] = 2
                 continue
-            _heuristic(params, tables, n, heavy, work_w, base, scratch, incumbent, state_i, state_f)
-            state_i[S_HPOS] = h + 1
+            if heavy:
+                if _heavy(
+                    params, tables, n, state_i[S_HSTAGE], work_w, base, scratch, incumbent, state_i, state_f
+                ):
+                    state_i[S_HPOS] = h + 1
+                    state_i[S_HSTAGE] = 0
+                else:
+                    state_i[S_HSTAGE] += 1
+            else:
+                _quick(params, tables, n, work_w, base, scratch, incumbent, state_i, state_f)
+                state_i[S_HPOS] = h + 1
             state_i[S_WORK] += 16
             continue
         # PHASE_SEARCH
@@ -1262,6 +1364,7 @@ def run(
             # The search is not closing quickly: look harder for an incumbent first.
             state_i[S_HEAVY] = 1
             state_i[S_HPOS] = 0
+            state_i[S_HSTAGE] = 0
             state_i[S_PHASE] = PHASE_HEURISTIC
             continue
         if state_i[S_TABLE] == 0 and table_v.shape[0] > 0 and state_i[S_NODES] >= TABLE_AFTER_NODES:
@@ -1291,7 +1394,9 @@ def run(
                 _leaf(params, tables, 1, far, over, 0, frames_i, scratch, incumbent, state_i, state_f)
                 state_i[S_POS] = pos + 1
                 continue
-            _, _, t_best, t_star, _, _ = suffix_bound(params, tables, j_ratio, wz, n, far, over, -INF, single_v, single_k)
+            _, _, t_best, t_star, _, _ = suffix_bound(
+                params, tables, j_ratio, wz, n, far, over, -INF, single_v, single_k
+            )
             _push(params, tables, frames_f, frames_i, 0, n, far, over, 0, t_best, t_star)
             state_i[S_TOP] = 0
             state_i[S_WORK] += 8
@@ -1340,7 +1445,7 @@ def run(
             params, tables, j_ratio, wz, jl - 1, far, over, cutoff, single_v, single_k
         )
         state_i[S_NODES] += 1
-        state_i[S_WORK] += 12 + jl // 8
+        state_i[S_WORK] += 16 + (jl if single_v.shape[0] == 0 else 8)
         if kind != 0:
             sweep_adj = adjusted(params, tables, n, sweep + fixed)
             if sweep_adj >= theta and kind > 0:
@@ -1363,7 +1468,6 @@ def run(
             if sweep_adj >= theta:
                 # Every value further out in this direction is bounded by this (see suffix_bound).
                 _record(state_f, sweep_adj)
-                state_i[DBG] += 1
                 if kind < 0:
                     frames_i[top, FI_DN_ON] = 0
                 else:
@@ -1376,15 +1480,10 @@ def run(
         bound_adj = adjusted(params, tables, n, bound + fixed)
         if bound_adj >= theta:
             _record(state_f, bound_adj)
-            state_i[DBG + 1] += 1
-            if sweep + fixed < theta:
-                state_i[DBG + 4] += 1
             continue
         if jl - 1 == 1:
             _leaf(params, tables, n, far, over, nz, frames_i, scratch, incumbent, state_i, state_f)
-            state_i[DBG + 2] += 1
             continue
-        state_i[DBG + 3] += 1
         _push(params, tables, frames_f, frames_i, top + 1, jl - 1, far, over, nz, t_best, t_star)
         state_i[S_TOP] = top + 1
     return state_i[S_PHASE]
