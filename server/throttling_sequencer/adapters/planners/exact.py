@@ -33,8 +33,27 @@ SLICE_WORK = 20_000
 MAX_MAGNITUDE = 1e290
 
 
+def kernel_params(problem: Problem, config: PlannerConfig) -> NDArray[np.float64]:
+    """The kernel's view of a request: the problem, the score's weights and the plan's bounds."""
+    params = np.zeros(kernel.N_PARAMS)
+    params[kernel.P_DIST] = problem.distance
+    params[kernel.P_V0] = problem.initial_speed
+    params[kernel.P_MASS] = problem.mass
+    params[kernel.P_FRIC] = problem.friction
+    params[kernel.P_WD] = config.distance_weight
+    params[kernel.P_WS] = config.speed_weight
+    params[kernel.P_WL] = config.length_weight
+    params[kernel.P_WZ] = config.nonzero_weight
+    params[kernel.P_THR] = config.speed_threshold
+    params[kernel.P_LOW] = config.min_throttle
+    params[kernel.P_SPAN] = config.max_throttle - config.min_throttle
+    params[kernel.P_NMAX] = config.max_ticks
+    params[kernel.P_TOL] = TOLERANCE
+    return params
+
+
 @dataclass
-class _Search:
+class Search:
     """The kernel's state for one plan request (all of it lives in these arrays)."""
 
     params: NDArray[np.float64]
@@ -52,22 +71,9 @@ class _Search:
     table_k: NDArray[np.int64]
 
     @classmethod
-    def start(cls, problem: Problem, config: PlannerConfig) -> _Search:
+    def start(cls, problem: Problem, config: PlannerConfig) -> Search:
         n_max = config.max_ticks
-        params = np.zeros(kernel.N_PARAMS)
-        params[kernel.P_DIST] = problem.distance
-        params[kernel.P_V0] = problem.initial_speed
-        params[kernel.P_MASS] = problem.mass
-        params[kernel.P_FRIC] = problem.friction
-        params[kernel.P_WD] = config.distance_weight
-        params[kernel.P_WS] = config.speed_weight
-        params[kernel.P_WL] = config.length_weight
-        params[kernel.P_WZ] = config.nonzero_weight
-        params[kernel.P_THR] = config.speed_threshold
-        params[kernel.P_LOW] = config.min_throttle
-        params[kernel.P_SPAN] = config.max_throttle - config.min_throttle
-        params[kernel.P_NMAX] = n_max
-        params[kernel.P_TOL] = TOLERANCE
+        params = kernel_params(problem, config)
         singles = n_max * (config.max_throttle - config.min_throttle)
         table = singles if singles <= kernel.SINGLE_TABLE_MAX else 0
         search = cls(
@@ -147,7 +153,7 @@ class ExactPlanner:
         stop: StopSignal,
         on_progress: ProgressCallback | None = None,
     ) -> PlannerResult:
-        search = _Search.start(problem, config)
+        search = Search.start(problem, config)
         if not search.within_range():
             return _unbounded(problem, config)
         complete = False

@@ -663,6 +663,9 @@ TOP_CANDIDATES = 12
 GAPS = 3
 #: Below the threshold, entries scanned on each side of a residue for one within the speed slack.
 SCAN_NEIGHBOURS = 6
+#: The most work units one indivisible step accounts: the largest meet in the middle (relocations
+#: against holes) with its exact scoring, plus the offers around it, for 1000 ticks.
+MAX_STEP_WORK = 24 * (RELOCATION_ENTRIES + 1 + (HOLE_TICKS + 1) * (HOLE_DEFICIT_LEVELS + 1) ** 2) + 32 * 1000
 #: Edits per heuristic entry (tick, delta pairs).
 EDITS = 3
 
@@ -942,7 +945,7 @@ def _mitm(
             top_cost[slot] = total
             top_a[slot] = a
             top_b[slot] = partner
-    state_i[S_WORK] += 6 * (na + nb) + 8 * nb
+    state_i[S_WORK] += 24 * (na + nb)
     for c in range(TOP_CANDIDATES):
         if top_cost[c] == INF:
             break
