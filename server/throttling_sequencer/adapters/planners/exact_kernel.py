@@ -65,8 +65,9 @@ T_ROWS = 14
     S_TABLE,
     S_HEAVY,
     S_HSTAGE,
-) = range(13)
-N_STATE_I = 13
+    S_LNODES,
+) = range(14)
+N_STATE_I = 14
 F_INC, F_LBPR, F_WZEFF = range(3)
 N_STATE_F = 3
 
@@ -1222,6 +1223,128 @@ def _offer_completion(
     _offer(params, scratch, n, incumbent, state_i, state_f)
 
 
+#: Lengths whose halves have at most this many throttle combinations are solved exhaustively
+#: by meeting in the middle (any weights), and how many partners that may scan in all.
+MEET_HALF = 1 << 17
+MEET_SCAN = 1 << 22
+#: Nodes a short length's search gets before it is settled by meeting in the middle.
+MEET_AFTER_NODES = 5000
+
+
+@njit(nogil=True, cache=True)
+def _combos(
+    params: np.ndarray, tables: np.ndarray, n: int, first: int, last: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every throttle combination of ticks first..last-1 of length n: distance, speed, nonzeros, code."""
+    span = int(params[P_SPAN])
+    low = params[P_LOW]
+    width = span + 1
+    size = 1
+    for _ in range(first, last):
+        size *= width
+    dist = np.zeros(size)
+    speed = np.zeros(size)
+    nonzero = np.zeros(size, dtype=np.int64)
+    codes = np.arange(size)
+    radix = 1
+    for k in range(first, last):
+        a = tables[T_AL, n - k]
+        b = tables[T_BE, n - k]
+        for index in range(size):
+            w = (index // radix) % width
+            dist[index] += a * w
+            speed[index] += b * w
+            if w + low != 0:
+                nonzero[index] += 1
+        radix *= width
+    return dist, speed, nonzero, codes
+
+
+@njit(nogil=True, cache=True)
+def _meet_length(
+    params: np.ndarray,
+    tables: np.ndarray,
+    n: int,
+    theta: float,
+    scratch: np.ndarray,
+    incumbent: np.ndarray,
+    state_i: np.ndarray,
+    state_f: np.ndarray,
+) -> bool:
+    """Solve a short length exhaustively: both halves' combinations, the second sorted by distance.
+
+    For each first-half combination, partners are visited in order of their distance error and
+    the scan ends once that error alone costs more than the best so far (or than theta): every
+    skipped pair costs at least that, so the length's minimum is known (or known to be >= theta).
+    Returns False, having done nothing, when the length is too long or the scan too wide.
+    """
+    span = int(params[P_SPAN])
+    wd = params[P_WD]
+    ws = params[P_WS]
+    wz = state_f[F_WZEFF]
+    half = n // 2
+    width = span + 1
+    size = 1
+    for _ in range(n - half):
+        size *= width
+        if size > MEET_HALF:
+            return False
+    if wd <= 0.0 or n < 2:
+        return False
+    d1, v1, z1, _ = _combos(params, tables, n, 0, half)
+    d2, v2, z2, _ = _combos(params, tables, n, half, n)
+    order = np.argsort(d2)
+    sd = d2[order]
+    far0 = tables[T_RN, n]
+    over0 = tables[T_CN, n]
+    const = tables[T_CONST, n]
+    best = INF
+    best_a = 0
+    best_b = 0
+    # Stop scanning a little above theta, so that what is recorded, less its slack, still reaches it.
+    limit = INF if theta == INF else theta + 2.0 * (theta - adjusted(params, tables, n, theta)) - const
+    scanned = 0
+    m = sd.shape[0]
+    for a in range(d1.shape[0]):
+        far = far0 - d1[a]
+        over = over0 + v1[a]
+        base = wz * z1[a]
+        hi = np.searchsorted(sd, far)
+        lo = hi - 1
+        while True:
+            if hi < m and (lo < 0 or sd[hi] - far <= far - sd[lo]):
+                k = hi
+                hi += 1
+            elif lo >= 0:
+                k = lo
+                lo -= 1
+            else:
+                break
+            error = wd * abs(far - sd[k])
+            if error + base >= min(best, limit):
+                break
+            scanned += 1
+            b = order[k]
+            value = error + ws * max(0.0, over + v2[b]) + base + wz * z2[b]
+            if value < best:
+                best = value
+                best_a = a
+                best_b = b
+        if scanned > MEET_SCAN:
+            return False
+    state_i[S_WORK] += 24 * (d1.shape[0] + d2.shape[0]) + scanned
+    floor = min(best, limit) + const
+    _record(state_f, adjusted(params, tables, n, floor))
+    if best < INF:
+        low = params[P_LOW]
+        for k in range(half):
+            scratch[k] = (best_a // width**k) % width + low
+        for k in range(half, n):
+            scratch[k] = (best_b // width ** (k - half)) % width + low
+        _offer(params, scratch, n, incumbent, state_i, state_f)
+    return True
+
+
 @njit(nogil=True, cache=True)
 def _push(
     params: np.ndarray,
@@ -1397,6 +1520,7 @@ def run(
                 _leaf(params, tables, 1, far, over, 0, frames_i, scratch, incumbent, state_i, state_f)
                 state_i[S_POS] = pos + 1
                 continue
+            state_i[S_LNODES] = 0
             _, _, t_best, t_star, _, _ = suffix_bound(
                 params, tables, j_ratio, wz, n, far, over, -INF, single_v, single_k
             )
@@ -1405,6 +1529,13 @@ def run(
             state_i[S_WORK] += 8
             continue
         n = state_i[S_CURN]
+        if state_i[S_LNODES] == MEET_AFTER_NODES and _meet_length(
+            params, tables, n, theta, scratch, incumbent, state_i, state_f
+        ):
+            # A short length the search is slow to close: settled exhaustively instead.
+            state_i[S_TOP] = -1
+            state_i[S_POS] += 1
+            continue
         jl = n - top
         # Next value of this node's tick: zero first or last, the sweeps alternating between.
         kind = 0
@@ -1448,6 +1579,7 @@ def run(
             params, tables, j_ratio, wz, jl - 1, far, over, cutoff, single_v, single_k
         )
         state_i[S_NODES] += 1
+        state_i[S_LNODES] += 1
         state_i[S_WORK] += 16 + (jl if single_v.shape[0] == 0 else 8)
         if kind != 0:
             sweep_adj = adjusted(params, tables, n, sweep + fixed)
