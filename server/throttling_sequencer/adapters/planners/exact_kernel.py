@@ -655,6 +655,7 @@ def _leaf(
 QUICK_LEVELS = 12
 DEFICIT_LEVELS = 60
 POLISH_LEVELS = 30
+POLISH_WIDE_LEVELS = 10
 HOLE_DEFICIT_LEVELS = 30
 POLISH_ROUNDS = 8
 HOLE_TICKS = 6
@@ -1052,7 +1053,19 @@ def _quick(
         full, _ = _front_base(params, tables, n, t, base)
         if full >= 0:
             _deficit_round(
-                params, tables, n, base, full, QUICK_LEVELS, 0, work_w, scratch, incumbent, state_i, state_f
+                params,
+                tables,
+                n,
+                base,
+                full,
+                4,
+                QUICK_LEVELS,
+                0,
+                work_w,
+                scratch,
+                incumbent,
+                state_i,
+                state_f,
             )
 
 
@@ -1085,7 +1098,7 @@ def _heavy(
         return True
     if stage == 0:
         _deficit_round(
-            params, tables, n, base, p, DEFICIT_LEVELS, 0, work_w, scratch, incumbent, state_i, state_f
+            params, tables, n, base, p, 4, DEFICIT_LEVELS, 0, work_w, scratch, incumbent, state_i, state_f
         )
         return False
     if stage == 1:
@@ -1123,14 +1136,18 @@ def _heavy(
             k -= 1
         if base[k] > 0:
             last = k
+    # Rounds alternate the absorbing tick, then move to six ticks with smaller changes, then
+    # reach further back.
+    wide = (round_ // 2) % 2 == 1
     _deficit_round(
         params,
         tables,
         n,
         base,
         last,
-        POLISH_LEVELS,
-        round_ // 2,
+        6 if wide else 4,
+        POLISH_WIDE_LEVELS if wide else POLISH_LEVELS,
+        round_ // 4,
         work_w,
         scratch,
         incumbent,
@@ -1154,6 +1171,7 @@ def _deficit_round(
     n: int,
     base: np.ndarray,
     p: int,
+    movers: int,
     levels: int,
     skip: int,
     work_w: np.ndarray,
@@ -1162,11 +1180,11 @@ def _deficit_round(
     state_i: np.ndarray,
     state_f: np.ndarray,
 ) -> None:
-    """Changes of up to `levels` on four nonzero ticks before p (skipping `skip`), two per group."""
-    block = np.empty(4, dtype=np.int64)
+    """Changes of up to `levels` on `movers` nonzero ticks before p (skipping `skip`), half per group."""
+    block = np.empty(movers, dtype=np.int64)
     found = 0
     k = p - 1
-    while k >= 0 and found < 4:
+    while k >= 0 and found < movers:
         if base[k] > 0:
             if skip > 0:
                 skip -= 1
