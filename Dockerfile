@@ -5,8 +5,10 @@
 #   dev:  adds the dev tools and reloads the server on code changes
 
 FROM python:3.11-slim AS base
+# Compiled planner kernels are cached in NUMBA_CACHE_DIR (keyed by the source's path and
+# content), for a generic x86-64 CPU so the cache built here is valid on any host.
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    PATH=/venv/bin:$PATH
+    PATH=/venv/bin:$PATH NUMBA_CACHE_DIR=/app/numba-cache NUMBA_CPU_NAME=generic
 WORKDIR /app
 
 FROM base AS build
@@ -18,11 +20,15 @@ COPY server server
 COPY gen gen
 COPY bridge bridge
 RUN pip install --no-cache-dir --no-deps .
+# Compile every planner kernel into the cache, for the code at its final path (/venv is copied as is).
+RUN python -m throttling_sequencer.adapters.planners.kernel.warm
 
 FROM base AS prod
 RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin throttling \
     && mkdir -p /data && chown throttling /data
 COPY --from=build /venv /venv
+# numba uses a cache directory only if it can write there: the service user owns it.
+COPY --from=build --chown=10001 /app/numba-cache /app/numba-cache
 # Listen on all interfaces inside the container; compose maps ports to the host's loopback.
 ENV THROTTLING_GRPC_HOST=0.0.0.0 THROTTLING_GRAPHQL_HOST=0.0.0.0 THROTTLING_ENVOY_HOST=0.0.0.0 \
     THROTTLING_DATA_DIR=/data

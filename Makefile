@@ -1,7 +1,12 @@
 # Two commands from a fresh clone: `make up` runs the whole stack, `make test` the suite.
-# Each bootstraps .venv from requirements-dev.lock (and buf from package-lock.json) first.
+# Each first installs (as root, with apt-get) or asks for the system packages it needs
+# (tools/ensure-system-deps), then bootstraps .venv from requirements-dev.lock (and npm tools).
 SHELL := /bin/bash
 PYTHON ?= python3
+export PYTHON
+# Debian puts haproxy and pgbouncer in /usr/sbin, which is not on a normal user's PATH.
+export PATH := $(PATH):/usr/sbin:/sbin
+DEPS := tools/ensure-system-deps
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
@@ -11,11 +16,12 @@ BREAKING_AGAINST ?= .git\#branch=main
 
 .PHONY: install up serve test gen lint format bench lock clean
 
-install: $(INSTALLED) $(BUF)
+install:
+	@$(DEPS) install
+	@$(MAKE) --no-print-directory $(INSTALLED) $(BUF)
 
 $(INSTALLED): pyproject.toml requirements-dev.lock
-	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
-		|| { echo "Python 3.11+ is required; run with PYTHON=/path/to/python3.11"; exit 1; }
+	@$(DEPS) up
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements-dev.lock
@@ -23,6 +29,7 @@ $(INSTALLED): pyproject.toml requirements-dev.lock
 	touch $@
 
 $(BUF): package.json
+	@$(DEPS) install
 	npm install --no-package-lock --no-audit --no-fund --loglevel=error
 	touch $@
 
@@ -32,11 +39,18 @@ up: $(INSTALLED)
 serve: $(INSTALLED)
 	$(BIN)/throttling-sequencer serve
 
-test: $(INSTALLED) $(BUF)
+# System packages first: a missing one stops the run before any bootstrap or test.
+test:
+	@$(DEPS) test
+	@$(MAKE) --no-print-directory $(INSTALLED) $(BUF)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-gen: $(INSTALLED)
-	$(BIN)/python tools/generate.py
+# gen/ from proto/ (Python, TypeScript, descriptor, OpenAPI, Envoy's Kubernetes ConfigMap), and the
+# Redoc page into build/docs (2.5 MB, self-contained: built, not committed). protoc-gen-swagger
+# comes from Debian's golang-grpc-gateway; without it this stops with the command to install it.
+gen: $(INSTALLED) $(BUF)
+	@$(DEPS) install
+	$(BIN)/python tools/generate.py --docs build/docs
 
 lint: $(INSTALLED) $(BUF)
 	$(BIN)/ruff check .

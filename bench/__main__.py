@@ -1,6 +1,8 @@
-"""`make bench`: planner quality and latency, GA speed-up, service throughput, front-door latency.
+"""`make bench`: planner quality and latency, GA speed-up, planner threads and memory, service
+throughput, front-door latency.
 
-    python -m bench [--quick] [--only planners|service|frontdoor|soak] [--soak [--soak-seconds N]]
+    python -m bench [--quick] [--only planners|kernels|fairness|service|frontdoor|soak]
+                    [--soak [--soak-seconds N]]
 
 Prints tables; every ratio is against a baseline measured in the same run.
 """
@@ -11,14 +13,15 @@ import argparse
 import sys
 import time
 
-from bench import frontdoor, planners, service, soak
+from bench import fairness, frontdoor, kernels, planners, service, soak
 from throttling_sequencer import logs
+from throttling_sequencer.adapters.planners.kernel.warm import warm_up
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller budgets and samples (about a minute)")
-    parser.add_argument("--only", choices=["planners", "service", "frontdoor", "soak"])
+    parser.add_argument("--only", choices=["planners", "kernels", "fairness", "service", "frontdoor", "soak"])
     parser.add_argument("--soak", action="store_true", help="also run the soak (10 minutes by default)")
     parser.add_argument("--soak-seconds", type=float, default=600.0)
     args = parser.parse_args()
@@ -28,9 +31,19 @@ def main() -> int:
     def progress(message: str) -> None:
         print(f"[{time.perf_counter() - started:6.1f} s] {message}", file=sys.stderr, flush=True)
 
+    # As the server does before it reports SERVING: no plan below pays for loading a kernel.
+    progress(f"kernels warmed up: {warm_up()}")
     if args.only in (None, "planners"):
         print("\n## Planners on the public scenarios (gap = score - proven optimum)\n")
         print(planners.render(planners.planner_rows(args.quick, progress)), flush=True)
+    if args.only in (None, "kernels"):
+        print("\n## Compiled kernels: GA speed, planner threads on 2 cores, server memory\n")
+        ga = kernels.ga_speed(args.quick, progress)
+        rows, notes = kernels.thread_rows(args.quick, progress)
+        print(kernels.render(ga, rows, notes, kernels.server_memory(progress)), flush=True)
+    if args.only in (None, "fairness"):
+        print("\n## Fairness: stopping at the budget, and default plans beside long ones\n")
+        print(fairness.render(fairness.fairness_rows(args.quick, progress)), flush=True)
     if args.only in (None, "service"):
         print("\n## Service: exact plans over gRPC (CreatePlan, public scenarios round-robin)\n")
         print(service.render(service.service_rows(args.quick, progress)), flush=True)

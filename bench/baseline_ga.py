@@ -1,6 +1,6 @@
 """Baseline for `make bench`: the earlier service's genetic algorithm in pure Python.
 
-The service's GENETIC strategy is the numpy version of this (same operators and parameters);
+The service's GENETIC strategy is the compiled version of this (same operators and parameters);
 this one stays as the yardstick its speed is measured against, in the same process.
 
 Individuals are variable-length integer throttle sequences. Each generation keeps the 20 best
@@ -18,7 +18,7 @@ from throttling_sequencer.adapters.planners.genetic import GeneticParameters
 from throttling_sequencer.domain.config import PlannerConfig
 from throttling_sequencer.domain.model import Problem, Strategy
 from throttling_sequencer.domain.physics import score
-from throttling_sequencer.domain.ports import PlannerResult, ProgressCallback, StopSignal
+from throttling_sequencer.domain.ports import UNHEARD, PlannerResult, ProgressSink, StopSignal
 
 
 class PurePythonGeneticPlanner:
@@ -32,7 +32,7 @@ class PurePythonGeneticPlanner:
         problem: Problem,
         config: PlannerConfig,
         stop: StopSignal,
-        on_progress: ProgressCallback | None = None,
+        progress: ProgressSink = UNHEARD,
     ) -> PlannerResult:
         p = self.parameters
         rng = random.Random(config.seed)

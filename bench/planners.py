@@ -16,10 +16,12 @@ from dataclasses import dataclass, field, replace
 
 from bench.baseline_ga import PurePythonGeneticPlanner
 from bench.hard_set import HARD_SET, PUBLIC_SET, Scenario, load
-from throttling_sequencer.adapters.planners.exact import TOLERANCE, ExactPlanner, warm_up
+from throttling_sequencer.adapters.planners.exact import ExactPlanner
 from throttling_sequencer.adapters.planners.genetic import GeneticPlanner
+from throttling_sequencer.adapters.planners.kernel.warm import warm_up
 from throttling_sequencer.adapters.planners.random_search import RandomPlanner
 from throttling_sequencer.domain.config import PlannerConfig
+from throttling_sequencer.domain.physics import OPTIMALITY_TOLERANCE as TOLERANCE
 from throttling_sequencer.domain.physics import score
 from throttling_sequencer.domain.ports import Planner, StopSignal
 
@@ -91,12 +93,12 @@ def planner_rows(quick: bool, progress: Callable[[str], None]) -> list[Row]:
     progress(f"exact over the public set ({len(public)}) and the hard set ({len(hard)})")
     rows.append(run_strategy("exact (public)", ExactPlanner(), public, 3 if quick else 10))
     rows.append(run_strategy("exact (hard)", ExactPlanner(), hard, 1 if quick else 3))
-    progress(f"genetic (numpy) and the pure-Python baseline, {len(ga_scenarios)} scenarios")
+    progress(f"genetic (compiled) and the pure-Python baseline, {len(ga_scenarios)} scenarios")
 
     def ga_config(scenario: Scenario) -> PlannerConfig:
         return replace(scenario.config, seed=budget.seed, time_budget_ms=budget.time_budget_ms)
 
-    rows.append(run_strategy("genetic (numpy)", GeneticPlanner(), ga_scenarios, 1, ga_config))
+    rows.append(run_strategy("genetic (compiled)", GeneticPlanner(), ga_scenarios, 1, ga_config))
     rows.append(
         run_strategy("genetic (pure-Python baseline)", PurePythonGeneticPlanner(), ga_scenarios, 1, ga_config)
     )
@@ -138,7 +140,7 @@ def render(rows: list[Row]) -> str:
     if len(genetic) == 2:
         fast, slow = genetic
         lines.append(
-            f"genetic at equal budget: median gap {statistics.median(fast.gaps):.3g} (numpy) vs "
+            f"genetic at equal budget: median gap {statistics.median(fast.gaps):.3g} (compiled) vs "
             f"{statistics.median(slow.gaps):.3g} (pure Python); iter/s = generations per second"
         )
     return "\n".join(lines)

@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
+import ssl
 import subprocess
 import sys
 import time
+import urllib.request
 from dataclasses import dataclass
 
 from loguru import logger
 
-from bridge.envoy import EnvoySettings
+from bridge.settings import BridgeSettings
 from throttling_sequencer import logs
-from throttling_sequencer.settings import Settings
 
 STOP_TIMEOUT_SECONDS = 15.0
 
@@ -36,9 +38,35 @@ COMMANDS = {
 }
 
 
-def start(settings: Settings) -> list[Child]:
+def start(settings: BridgeSettings) -> list[Child]:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return [Child(name, subprocess.Popen([sys.executable, *argv])) for name, argv in COMMANDS.items()]
+
+
+def _local(host: str) -> str:
+    """Where to reach a listener bound to `host` from this machine."""
+    return {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+
+
+def ready(settings: BridgeSettings) -> bool:
+    """Envoy's health route answers 200 (so the gRPC server is SERVING behind it) and the GraphQL
+    sidecar accepts connections: what a user needs before the README's first call."""
+    envoy, graphql = settings.envoy, settings.graphql
+    host = _local(envoy.host)
+    scheme = "https" if envoy.tls_cert_file else "http"
+    url = f"{scheme}://{f'[{host}]' if ':' in host else host}:{envoy.port}/api/v1/health"
+    # Our own listener on this machine: no proxy, and its certificate need not name the address.
+    opener = urllib.request.build_opener(
+        urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=ssl._create_unverified_context())
+    )
+    try:
+        with opener.open(url, timeout=1) as reply:
+            if reply.status != 200:
+                return False
+        with socket.create_connection((_local(graphql.host), graphql.port), timeout=1):
+            return True
+    except (OSError, ValueError):  # refused, 503 (an HTTPError), or not up yet
+        return False
 
 
 def stop(children: list[Child]) -> None:
@@ -56,8 +84,7 @@ def stop(children: list[Child]) -> None:
 
 
 def main() -> int:
-    settings = Settings.from_env()
-    envoy = EnvoySettings.from_env()
+    settings = BridgeSettings.from_env()
     logs.configure(settings.log_level, settings.log_format)
     stop_requested = False
 
@@ -68,21 +95,24 @@ def main() -> int:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
     children = start(settings)
-    logger.info(
-        "stack up: gRPC {}, REST, GraphQL (/graphql) and gRPC via Envoy http://{}:{} "
-        "(health /api/v1/health), Envoy admin http://127.0.0.1:{}; Ctrl-C stops all",
-        settings.grpc_address,
-        envoy.listen_host,
-        envoy.listen_port,
-        envoy.admin_port,
-    )
-    exit_code = 0
+    logger.info("starting the stack (gRPC server, GraphQL sidecar, Envoy); Ctrl-C stops all")
+    exit_code, announced = 0, False
     while not stop_requested:
         dead = [c for c in children if c.process.poll() is not None]
         if dead:
             logger.error("{} exited with {}; stopping the stack", dead[0].name, dead[0].process.returncode)
             exit_code = 1
             break
+        if not announced and ready(settings):  # said once it is true, so a user can call at once
+            announced = True
+            logger.info(
+                "stack up: gRPC {}, REST, GraphQL (/graphql) and gRPC via Envoy http://{}:{} "
+                "(health /api/v1/health), Envoy admin http://127.0.0.1:{}; Ctrl-C stops all",
+                settings.grpc_address,
+                settings.envoy.host,
+                settings.envoy.port,
+                settings.envoy.admin_port,
+            )
         time.sleep(0.2)
     stop(children)
     logger.info("stack stopped")

@@ -1,11 +1,13 @@
 """An asyncio game server's client (betterproto2 over grpclib): watch the planner improve a plan.
 
-Run against `make up`:  .venv/bin/python examples/engine_async.py [127.0.0.1 50051]
+Run against `make up`:  .venv/bin/python examples/engine_async.py [HOST PORT]
+(default: THROTTLING_GRPC_HOST and THROTTLING_GRPC_PORT, as `make up` uses them; 127.0.0.1 50051)
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 
 from grpclib.client import Channel
@@ -13,7 +15,10 @@ from grpclib.client import Channel
 from throttling_client.throttling import v1
 
 
-async def main(host: str = "127.0.0.1", port: str = "50051") -> None:
+async def main(
+    host: str = os.environ.get("THROTTLING_GRPC_HOST", "127.0.0.1"),
+    port: str = os.environ.get("THROTTLING_GRPC_PORT", "50051"),
+) -> None:
     me = v1.Unit(coordinate=v1.Coordinate(x=0, y=0), speed=0, mass=10, friction=0.01)
     enemy = v1.Unit(coordinate=v1.Coordinate(x=5000, y=0), speed=0, mass=50, friction=0.5)
     request = v1.StreamPlanProgressRequest(

@@ -1,18 +1,25 @@
 """A game engine's synchronous client: plan a move, then follow it tick by tick.
 
-Run against `make up`:  .venv/bin/python examples/engine_sync.py [127.0.0.1:50051]
+Run against `make up`:  .venv/bin/python examples/engine_sync.py [HOST:PORT]
+(default: THROTTLING_GRPC_HOST and THROTTLING_GRPC_PORT, as `make up` uses them; 127.0.0.1:50051)
 """
 
 from __future__ import annotations
 
+import os
 import sys
 
 import grpc
 
 from throttling_client.throttling import v1
 
+#: Where `make up` serves gRPC: the same THROTTLING_* variables, the same defaults.
+DEFAULT_TARGET = (
+    f"{os.environ.get('THROTTLING_GRPC_HOST', '127.0.0.1')}:{os.environ.get('THROTTLING_GRPC_PORT', '50051')}"
+)
 
-def main(target: str = "127.0.0.1:50051") -> None:
+
+def main(target: str = DEFAULT_TARGET) -> None:
     me = v1.Unit(coordinate=v1.Coordinate(x=0, y=0), speed=0, mass=10, friction=0.01)
     enemy = v1.Unit(coordinate=v1.Coordinate(x=3000, y=4000), speed=0, mass=50, friction=0.5)
     state = v1.GameState(player_units=[me], enemy_units=[enemy])

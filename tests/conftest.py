@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import subprocess
@@ -19,17 +18,19 @@ import httpx
 import pytest
 from loguru import logger
 
-from bridge.envoy import EnvoySettings, command, render
+from bridge.envoy import command, render
+from bridge.envoy.settings import EnvoySettings
+from bridge.graphql.settings import GraphQLSettings
+from bridge.settings import BridgeSettings
 from failover import lab
 from failover.lab import Cluster
-from tests.support import free_port, stop_process
+from tests.support import answers_200, free_port, stop_process, wait_for
 from throttling.v1 import throttling_service_pb2_grpc
 from throttling_sequencer import logs
 from throttling_sequencer.app import Application
 from throttling_sequencer.settings import Settings
 
 logs.configure("WARNING", "text")
-HEALTHY_WITHIN_SECONDS = 20.0
 
 
 def make_settings(**changes: object) -> Settings:
@@ -59,13 +60,21 @@ def stub(channel: grpc.aio.Channel) -> throttling_service_pb2_grpc.ThrottlingSer
 
 
 class EnvoyProcess:
-    def __init__(self, grpc_port: int, workdir: Path, graphql_port: int = 9, **overrides: Any) -> None:
-        self.settings = EnvoySettings(
-            listen_port=free_port(),
-            admin_port=free_port(),
+    def __init__(
+        self,
+        grpc_port: int,
+        workdir: Path,
+        graphql_port: int = 9,
+        envoy: dict[str, Any] | None = None,
+        **overrides: Any,
+    ) -> None:
+        """Envoy in front of `grpc_port`; `envoy` changes its own section, `overrides` the rest."""
+        self.settings = BridgeSettings(
             grpc_port=grpc_port,
-            graphql_port=graphql_port,
-            health_interval="0.2s",
+            envoy=EnvoySettings(
+                port=free_port(), admin_port=free_port(), health_interval="0.2s", **(envoy or {})
+            ),
+            graphql=GraphQLSettings(port=graphql_port),
             **overrides,
         )
         self.config = workdir / "envoy.yaml"
@@ -75,23 +84,21 @@ class EnvoyProcess:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.settings.listen_port}"
+        return f"http://127.0.0.1:{self.settings.envoy.port}"
 
     def start(self) -> None:
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(command(self.config), stdout=log, stderr=subprocess.STDOUT)
 
     async def wait_healthy(self) -> None:
+        """Until Envoy answers 200 on the health route (its upstream server is SERVING)."""
         async with httpx.AsyncClient(base_url=self.url) as client:
-            for _ in range(int(HEALTHY_WITHIN_SECONDS / 0.1)):
+
+            async def healthy() -> bool:
                 assert self.process is not None and self.process.poll() is None, self.log.read_text()
-                try:
-                    if (await client.get("/api/v1/health")).status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.1)
-        raise TimeoutError(f"Envoy not healthy: {self.log.read_text()}")
+                return await answers_200(client, "/api/v1/health")
+
+            await wait_for(healthy, f"Envoy on {self.url} to answer /api/v1/health with 200")
 
     def stop(self) -> None:
         if self.process is not None:
@@ -115,13 +122,12 @@ async def sidecar_process(grpc_port: int, workdir: Path) -> AsyncIterator[str]:
     url = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient(base_url=url) as client:
-            for _ in range(200):
+
+            async def healthy() -> bool:
                 assert process.poll() is None, log.read_text()
-                try:
-                    if (await client.get("/healthz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    await asyncio.sleep(0.05)
+                return await answers_200(client, "/healthz")
+
+            await wait_for(healthy, f"the GraphQL sidecar on {url} to answer /healthz with 200")
         yield url
     finally:
         stop_process(process)

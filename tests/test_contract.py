@@ -28,12 +28,13 @@ def differences(left: Path, right: Path) -> list[str]:
 
 
 def test_generated_code_is_up_to_date(repo_root: Path, tmp_path: Path) -> None:
-    subprocess.run(
+    result = subprocess.run(
         [sys.executable, "tools/generate.py", "--out", str(tmp_path / "gen")],
         cwd=repo_root,
-        check=True,
         capture_output=True,
+        text=True,
         timeout=300,
     )
+    assert result.returncode == 0, result.stderr  # e.g. the command that installs protoc-gen-swagger
     stale = differences(repo_root / "gen", tmp_path / "gen")
     assert not stale, f"gen/ is stale, run `make gen`: {stale}"

@@ -5,17 +5,19 @@ from __future__ import annotations
 import uvicorn
 
 from bridge.graphql.app import create_app
-from bridge.graphql.settings import GraphQLSettings
+from bridge.settings import BridgeSettings
 
 
 def main() -> None:
-    settings = GraphQLSettings.from_env()
+    settings = BridgeSettings.from_env()
     uvicorn.run(
         create_app(settings),
-        host=settings.host,
-        port=settings.port,
+        host=settings.graphql.host,
+        port=settings.graphql.port,
         log_level="warning",
         ws="websockets-sansio",
+        # A larger WebSocket message closes the connection (1009 message too big).
+        ws_max_size=settings.graphql.max_body_bytes,
         timeout_graceful_shutdown=10,
     )
 

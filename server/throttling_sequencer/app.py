@@ -1,153 +1,96 @@
-"""The running service: start the gRPC server with health and reflection, stop it gracefully.
+"""The running service: open what it needs, serve gRPC with health and reflection, stop gracefully.
 
-Shutdown order: health flips to NOT_SERVING (Envoy stops routing new requests), in-flight RPCs
-and streams get `shutdown_grace_seconds` to finish, then storage closes and planner threads end.
+One lifecycle, an AsyncExitStack: storage, planner threads, the metrics endpoint, tracing, then
+the server, opened in that order and closed in reverse. Health stays NOT_SERVING until the
+planners' compiled kernels are warm, so no request waits for a compilation. On stop, health
+flips to NOT_SERVING (Envoy stops routing new requests), in-flight RPCs and streams get
+`shutdown_grace_seconds` to finish, spans are flushed, the metrics endpoint closes, planner
+threads end, and storage flushes and closes last.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
-from concurrent.futures import Executor
-from pathlib import Path
-from wsgiref.simple_server import WSGIServer
+from contextlib import AsyncExitStack
 
-import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+import punq
+from grpc_health.v1 import health_pb2
 from grpc_health.v1._async import HealthServicer
-from grpc_reflection.v1alpha import reflection
 from loguru import logger
 
-from throttling.v1 import throttling_service_pb2, throttling_service_pb2_grpc
 from throttling_sequencer import container as composition
-from throttling_sequencer import metrics, tracing
-from throttling_sequencer.adapters.grpc.auth import Authenticator
-from throttling_sequencer.adapters.grpc.interceptors import RequestBoundary
-from throttling_sequencer.adapters.grpc.servicer import ThrottlingServicer
-from throttling_sequencer.adapters.storage.status import StorageStatus
-from throttling_sequencer.adapters.storage.tortoise_repository import apply_migrations
-from throttling_sequencer.container import ManagedRepository
+from throttling_sequencer.container import SERVICE_NAME, KernelWarmUp
 from throttling_sequencer.settings import Settings
-
-SERVICE_NAME = throttling_service_pb2.DESCRIPTOR.services_by_name["ThrottlingService"].full_name
+from throttling_sequencer.startup import GRPC_PORT_SETTING, ensure_port_free
 
 
 class Application:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.container = composition.build(settings)
-        self.health = HealthServicer()
+        #: Components are built when `start` first needs them: register replacements before it.
+        self.container: punq.Container = composition.build(settings)
         self.port: int | None = None
-        self._server: grpc.aio.Server | None = None
-        self._metrics: WSGIServer | None = None
         self.metrics_port: int | None = None
-        self._stopped = asyncio.Event()
+        self._stack: AsyncExitStack | None = None
+        self._grace = settings.shutdown_grace_seconds
+
+    @property
+    def health(self) -> HealthServicer:
+        found: HealthServicer = self.container.resolve(HealthServicer)
+        return found
 
     async def start(self) -> int:
-        """Open storage, start serving; returns the bound port (useful when configured as 0)."""
-        url = self.settings.resolved_database_url
-        if url.startswith("sqlite://"):
-            self.settings.data_dir.mkdir(parents=True, exist_ok=True)
-            await apply_migrations(url)
-        repository: ManagedRepository = self.container.resolve(ManagedRepository)
-        await repository.open()
+        """Open everything and serve; returns the bound port (useful when configured as 0) once
+        health reports SERVING.
 
-        provider = tracing.configure(self.settings.otel_exporter)
-        authenticator = _authenticator(self.settings)
-        server = grpc.aio.server(
-            interceptors=[tracing.server_interceptor(provider), RequestBoundary(authenticator)],
-            options=[
-                # Only workers share a port; otherwise a port in use must be an error.
-                ("grpc.so_reuseport", 1 if self.settings.reuse_port else 0),
-                ("grpc.max_receive_message_length", self.settings.max_message_bytes),
-                ("grpc.max_concurrent_streams", self.settings.max_concurrent_streams),
-            ],
-        )
-        servicer: ThrottlingServicer = self.container.resolve(ThrottlingServicer)
-        throttling_service_pb2_grpc.add_ThrottlingServiceServicer_to_server(servicer, server)
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
-        if self.settings.reflection:
-            names = (
-                SERVICE_NAME,
-                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-                reflection.SERVICE_NAME,
-            )
-            reflection.enable_server_reflection(names, server)
-        if self.settings.tls_cert_file:
-            key, chain = Path(self.settings.tls_key_file), Path(self.settings.tls_cert_file)
-            pair = await asyncio.to_thread(lambda: (key.read_bytes(), chain.read_bytes()))
-            credentials = grpc.ssl_server_credentials([pair])
-            self.port = server.add_secure_port(self.settings.grpc_address, credentials)
-        else:
-            self.port = server.add_insecure_port(self.settings.grpc_address)
-        await server.start()
-        self._server = server
-        if self.settings.metrics_port:
-            status: StorageStatus = self.container.resolve(StorageStatus)
-            port = self.settings.metrics_port + self.settings.worker_index
-            try:
-                self._metrics = metrics.serve(self.settings.grpc_host, port, lambda: status.pending_writes)
-                self.metrics_port = self._metrics.server_address[1]
-            except OSError as error:  # metrics are worth a log line, not an outage
-                logger.error("metrics endpoint not started", port=port, error=str(error))
-        for name in ("", SERVICE_NAME):
-            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        Raises StartupError (one line saying what to change) when the port cannot be bound or
+        another process holds this server's outbox journal.
+        """
+        settings, container = self.settings, self.container
+        if not settings.reuse_port:  # workers share the port; their supervisor checked it
+            ensure_port_free(settings.grpc_host, settings.grpc_port, GRPC_PORT_SETTING)
+        async with AsyncExitStack() as stack:
+            await stack.enter_async_context(composition.storage(container))
+            await stack.enter_async_context(composition.planning(container))
+            self.metrics_port = stack.enter_context(composition.metrics_endpoint(container))
+            stack.enter_context(composition.traces(container))
+            self.port = await stack.enter_async_context(composition.serving(container, lambda: self._grace))
+            warm_up: KernelWarmUp = container.resolve(KernelWarmUp)
+            await asyncio.to_thread(warm_up)
+            for name in ("", SERVICE_NAME):
+                await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+            self._stack = stack.pop_all()
         logger.info(
             "serving",
-            address=f"{self.settings.grpc_host}:{self.port}",
-            tls=bool(self.settings.tls_cert_file),
-            database=_redact(url),
-            strategy=self.settings.default_strategy,
+            address=f"{settings.grpc_host}:{self.port}",
+            worker=settings.worker_index,
+            pid=os.getpid(),
+            tls=bool(settings.tls_cert_file),
+            database=_redact(settings.resolved_database_url),
+            strategy=settings.default_strategy,
         )
         return self.port
 
     async def stop(self, grace: float | None = None) -> None:
         """Drain and stop; safe to call twice."""
-        if self._server is None:
+        if self._stack is None:
             return
-        server, self._server = self._server, None
-        grace = self.settings.shutdown_grace_seconds if grace is None else grace
-        logger.info("shutting down", grace_seconds=grace)
-        await self.health.enter_graceful_shutdown()
-        await server.stop(grace)
-        repository: ManagedRepository = self.container.resolve(ManagedRepository)
-        await repository.close()
-        executor: Executor = self.container.resolve(Executor)
-        executor.shutdown(wait=True, cancel_futures=True)
-        if self._metrics is not None:
-            self._metrics.shutdown()
-            self._metrics.server_close()
-        tracing.shutdown()
-        self._stopped.set()
+        stack, self._stack = self._stack, None
+        self._grace = self.settings.shutdown_grace_seconds if grace is None else grace
+        await stack.aclose()
         logger.info("stopped")
 
     async def run_until_signalled(self) -> None:
-        """Serve until SIGINT or SIGTERM, then stop gracefully."""
-        await self.start()
+        """Serve until SIGINT or SIGTERM, then stop gracefully (also when signalled while starting)."""
         loop = asyncio.get_running_loop()
         stop_requested = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop_requested.set)
+        await self.start()
         await stop_requested.wait()
         await self.stop()
-
-
-def _authenticator(settings: Settings) -> Authenticator | None:
-    if not settings.auth_issuer:
-        logger.warning(
-            "authentication is OFF (development mode): every caller is 'anonymous'; "
-            "set THROTTLING_AUTH_ISSUER to require bearer tokens"
-        )
-        return None
-    logger.info("bearer tokens required", issuer=settings.auth_issuer, audience=settings.auth_audience)
-    return Authenticator(
-        issuer=settings.auth_issuer,
-        audience=settings.auth_audience,
-        algorithms=tuple(a.strip() for a in settings.auth_algorithms.split(",") if a.strip()),
-        leeway_seconds=settings.auth_leeway_seconds,
-        jwks_url=settings.auth_jwks_url,
-        refresh_cooldown=settings.auth_refresh_cooldown_seconds,
-    )
 
 
 def _redact(url: str) -> str:

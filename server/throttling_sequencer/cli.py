@@ -10,17 +10,17 @@ from pathlib import Path
 from google.protobuf import json_format
 
 from throttling.v1 import game_state_pb2, planning_pb2
+from throttling_sequencer import container as composition
 from throttling_sequencer import logs, workers
 from throttling_sequencer.adapters.grpc import mappers
 from throttling_sequencer.adapters.grpc.validation import Limits, Violations, check_game_state, check_options
-from throttling_sequencer.adapters.storage.tortoise_repository import apply_migrations
 from throttling_sequencer.app import Application
-from throttling_sequencer.container import build
 from throttling_sequencer.domain.config import PlannerConfig
 from throttling_sequencer.domain.errors import InvalidInput
 from throttling_sequencer.domain.model import Plan, Strategy
 from throttling_sequencer.service.planning import CallContext, PlanningService
 from throttling_sequencer.settings import Settings, SettingsError
+from throttling_sequencer.startup import StartupError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,20 +53,27 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as error:
         parser.error(str(error))
     if args.command == "serve":
-        if args.port is not None:
-            settings = settings.with_changes(grpc_port=args.port)
-        if args.workers is not None:
-            settings = settings.with_changes(workers=args.workers)
+        try:
+            if args.port is not None:
+                settings = settings.with_changes(grpc_port=args.port)
+            if args.workers is not None:
+                settings = settings.with_changes(workers=args.workers)
+        except SettingsError as error:
+            parser.error(str(error))
         logs.configure(settings.log_level, settings.log_format)
-        if settings.workers > 1:
-            return workers.run(settings, settings.workers)
-        asyncio.run(Application(settings).run_until_signalled())
+        try:
+            if settings.workers > 1:
+                return workers.run(settings, settings.workers)
+            asyncio.run(Application(settings).run_until_signalled())
+        except StartupError as error:  # one line saying what to change, not a traceback
+            parser.exit(1, f"{parser.prog}: error: {error}\n")
         return 0
     if args.command == "migrate":
         logs.configure(settings.log_level, settings.log_format)
-        if settings.resolved_database_url.startswith("sqlite://"):
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
-        asyncio.run(apply_migrations(settings.resolved_database_url))
+        try:
+            asyncio.run(composition.migrate(settings))
+        except StartupError as error:
+            parser.exit(1, f"{parser.prog}: error: {error}\n")
         print(f"migrations applied to {settings.resolved_database_url.split('@')[-1]}")
         return 0
     logs.configure("WARNING", "text")
@@ -114,13 +121,13 @@ def _plan(args: argparse.Namespace, settings: Settings) -> int:
 async def _run(
     settings: Settings, state: game_state_pb2.GameState, options: planning_pb2.PlannerOptions
 ) -> Plan:
-    container = build(settings.with_changes(database_url="memory://"))
-    service: PlanningService = container.resolve(PlanningService)
-    return await service.create_plan(
-        mappers.game_state_from_wire(state),
-        mappers.overrides_from_wire(options),
-        CallContext(request_id="cli", user_id="cli"),
-    )
+    container = composition.build(settings.with_changes(database_url="memory://"))
+    async with composition.storage(container), composition.planning(container) as service:
+        return await service.create_plan(
+            mappers.game_state_from_wire(state),
+            mappers.overrides_from_wire(options),
+            CallContext(request_id="cli", user_id="cli"),
+        )
 
 
 def render_table(plan: Plan) -> str:

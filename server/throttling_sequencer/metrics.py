@@ -1,15 +1,17 @@
 """Prometheus metrics: per-RPC counts and latency, plans by strategy, the planner's certified
-gap, and the outbox backlog. Served on THROTTLING_METRICS_PORT (0 turns the endpoint off).
+gap, and the outbox backlog and poisoned writes. Served on THROTTLING_METRICS_PORT (0 turns the endpoint off).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from wsgiref.simple_server import WSGIServer
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
+from loguru import logger
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 from throttling_sequencer.domain.model import Plan
+from throttling_sequencer.domain.ports import StorageStatus
 
 RPCS = Counter("throttling_rpc_total", "RPCs handled, by method and final status", ["method", "status"])
 RPC_ERRORS = Counter(
@@ -28,6 +30,9 @@ PLAN_GAP = Histogram(
     buckets=(1e-9, 1e-6, 1e-4, 1e-3, 1e-2, 0.1, 1, 10),
 )
 PENDING_WRITES = Gauge("throttling_pending_writes", "Answered plans journaled but not yet in the database")
+POISONED_WRITES = Gauge(
+    "throttling_poisoned_writes", "Answered plans the database refused for good, kept in a poison file"
+)
 
 
 def observe_rpc(method: str, status: str, seconds: float) -> None:
@@ -43,8 +48,20 @@ def observe_plan(plan: Plan) -> None:
         PLAN_GAP.observe(plan.optimality_gap)
 
 
-def serve(host: str, port: int, pending_writes: Callable[[], float]) -> WSGIServer:
-    """Start the /metrics endpoint in a daemon thread; returns the server to shut down."""
-    PENDING_WRITES.set_function(pending_writes)
-    server, _thread = start_http_server(port, addr=host)
-    return server
+@contextmanager
+def endpoint(host: str, port: int, status: Callable[[], StorageStatus]) -> Iterator[int | None]:
+    """Serve /metrics (from a daemon thread) while the block runs; yields the bound port, or None
+    when it could not start: metrics are worth a log line, not an outage."""
+    PENDING_WRITES.set_function(lambda: status().pending_writes)
+    POISONED_WRITES.set_function(lambda: status().poisoned_writes)
+    try:
+        server, _thread = start_http_server(port, addr=host)
+    except OSError as error:
+        logger.error("metrics endpoint not started", port=port, error=str(error))
+        yield None
+        return
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -11,7 +11,7 @@ from typing import Any
 
 import grpc
 from opentelemetry import trace
-from opentelemetry.instrumentation.grpc import aio_server_interceptor
+from opentelemetry.instrumentation.grpc import aio_server_interceptor, filters
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor
@@ -41,7 +41,13 @@ def configure(exporter: str, service_name: str = SERVICE_NAME) -> TracerProvider
 
 
 def server_interceptor(provider: TracerProvider) -> grpc.aio.ServerInterceptor[Any, Any]:
-    interceptor: grpc.aio.ServerInterceptor[Any, Any] = aio_server_interceptor(tracer_provider=provider)
+    """Spans for the service's RPCs. Not for health and reflection: probes every second are
+    noise, and the interceptor iterates every server stream as an async generator, which
+    breaks health's Watch (a coroutine that writes: it answered UNKNOWN, a TypeError)."""
+    quiet = filters.any_of(filters.health_check(), filters.service_prefix("grpc.reflection."))
+    interceptor: grpc.aio.ServerInterceptor[Any, Any] = aio_server_interceptor(
+        tracer_provider=provider, filter_=filters.negate(quiet)
+    )
     return interceptor
 
 

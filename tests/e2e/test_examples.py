@@ -1,8 +1,10 @@
-"""The examples in examples/ run as documented against a real server."""
+"""The examples in examples/ run as documented against a real server: given its address, or
+finding it in THROTTLING_GRPC_PORT as `make up` does."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,10 +12,11 @@ from pathlib import Path
 from throttling_sequencer.app import Application
 
 
-async def run(repo_root: Path, script: str, *args: str) -> subprocess.CompletedProcess[str]:
+async def run(repo_root: Path, script: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return await asyncio.to_thread(
         subprocess.run,
         [sys.executable, str(repo_root / "examples" / script), *args],
+        env={k: v for k, v in os.environ.items() if not k.startswith("THROTTLING_")} | env,
         capture_output=True,
         text=True,
         timeout=60,
@@ -27,6 +30,6 @@ async def test_sync_engine_example(app: Application, repo_root: Path) -> None:
 
 
 async def test_async_engine_example(app: Application, repo_root: Path) -> None:
-    result = await run(repo_root, "engine_async.py", "127.0.0.1", str(app.port))
+    result = await run(repo_root, "engine_async.py", THROTTLING_GRPC_PORT=str(app.port))
     assert result.returncode == 0, result.stderr
     assert "generation" in result.stdout and "stored" in result.stdout

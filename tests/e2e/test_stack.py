@@ -45,11 +45,15 @@ def test_stack_serves_rest_graphql_and_grpc_then_stops_on_ctrl_c(repo_root: Path
     )
     try:
 
-        def up() -> bool:
-            assert stack.poll() is None, (tmp_path / "stack.log").read_text()
-            return healthy(url)
+        def announced() -> bool:
+            output = (tmp_path / "stack.log").read_text()
+            assert stack.poll() is None, output
+            return "stack up:" in output
 
-        wait_until(up, timeout=30)
+        wait_until(announced, what="the stack to say it is up")
+        # Once it says so, a user's first calls succeed: it is not said before it is true.
+        assert healthy(url), f"{url}/api/v1/health is not 200 although the stack said it was up"
+        assert not port_closed(graphql_port), "the GraphQL sidecar is not listening although the stack is up"
         # The README's curl, verbatim in substance: a bare GameState in, a bare array out.
         goals = httpx.post(
             f"{url}/api/v1/throttle/calculate_throttle_steps",
@@ -69,6 +73,7 @@ def test_stack_serves_rest_graphql_and_grpc_then_stops_on_ctrl_c(repo_root: Path
         )
         assert "throttling.v1.ThrottlingService" in listed.stdout
         assert (tmp_path / "data" / "throttling.sqlite3").exists()
+        assert (tmp_path / "data" / "envoy.yaml").exists()  # its own, not a shared /tmp/envoy.yaml
         query = "{ plans(first: 1) { plans { id goals { throttle } } } }"
         graphql = httpx.post(f"{url}/graphql", json={"query": query}, timeout=30).json()
         assert graphql["data"]["plans"]["plans"][0]["id"] == plans[0]["planId"]
@@ -76,7 +81,7 @@ def test_stack_serves_rest_graphql_and_grpc_then_stops_on_ctrl_c(repo_root: Path
         stack.send_signal(signal.SIGINT)
         assert stack.wait(timeout=30) == 0
         for port in (grpc_port, envoy_port, admin_port, graphql_port):
-            wait_until(lambda port=port: port_closed(port), timeout=10)  # type: ignore[misc]
+            wait_until(lambda port=port: port_closed(port), what=f"port {port} to close")  # type: ignore[misc]
     finally:
         stop_process(stack)
         log.close()

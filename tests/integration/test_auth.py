@@ -10,101 +10,40 @@ import base64
 import hashlib
 import hmac
 import json
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import grpc
 import httpx
-import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from websockets.asyncio.client import connect
 
 from tests.conftest import EnvoyProcess, envoy_process, make_settings, sidecar_process
-from tests.support import DEFAULT_STATE_JSON, free_port, game_state_pb
+from tests.issuer import AUDIENCE, USER, Issuer, b64, bearer, forged
+from tests.support import DEFAULT_STATE_JSON, game_state_pb
+from throttling.v1 import planning_pb2
 from throttling.v1 import throttling_service_pb2 as pb
 from throttling.v1.throttling_service_pb2_grpc import ThrottlingServiceStub
 from throttling_sequencer.app import Application
 
-AUDIENCE = "throttling-sequencer"
-USER = "player-1"
-
-
-def b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-@dataclass
-class Issuer:
-    """A minimal OIDC issuer: discovery at /.well-known/openid-configuration, keys at /jwks."""
-
-    port: int = field(default_factory=free_port)
-    keys: dict[str, rsa.RSAPrivateKey] = field(default_factory=dict)
-    published: list[str] = field(default_factory=list)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def add_key(self, kid: str, publish: bool = True) -> None:
-        self.keys[kid] = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        if publish:
-            self.published.append(kid)
-
-    def jwks(self) -> dict[str, Any]:
-        out = []
-        for kid in self.published:
-            jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.keys[kid].public_key()))
-            out.append(jwk | {"kid": kid, "use": "sig", "alg": "RS256"})
-        return {"keys": out}
-
-    def token(self, kid: str = "k1", **claims: Any) -> str:
-        now = int(time.time())
-        body = {"iss": self.url, "aud": AUDIENCE, "sub": USER, "iat": now, "exp": now + 300} | claims
-        return jwt.encode(body, self.keys[kid], algorithm="RS256", headers={"kid": kid})
-
-    def serve(self) -> ThreadingHTTPServer:
-        issuer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                if self.path == "/.well-known/openid-configuration":
-                    body = {"issuer": issuer.url, "jwks_uri": f"{issuer.url}/jwks"}
-                elif self.path == "/jwks":
-                    body = issuer.jwks()
-                else:
-                    self.send_error(404)
-                    return
-                data = json.dumps(body).encode()
-                self.send_response(200)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        return server
+ADMIN_ROLE = "throttling-admin"
 
 
 @pytest.fixture(scope="module")
 def issuer() -> Iterator[Issuer]:
     running = Issuer()
     running.add_key("k1")
+    running.add_key("e1", kind="EC")
     running.add_key("stranger", publish=False)
-    server = running.serve()
-    yield running
-    server.shutdown()
+    running.add_key("ec-stranger", publish=False, kind="EC")
+    yield running.serve()
+    running.stop()
 
 
 @dataclass
@@ -166,6 +105,19 @@ ATTACKS: dict[str, Any] = {
     "wrong audience": lambda issuer: issuer.token(aud="someone-else"),
     "tampered payload": tampered,
     "unknown kid": lambda issuer: issuer.token(kid="stranger"),
+    # The header picks the algorithm, the kid picks a key of another type.
+    "ES256 header naming an RSA key": lambda issuer: forged(
+        issuer, "ec-stranger", {"alg": "ES256", "kid": "k1"}
+    ),
+    "RS256 header naming an EC key": lambda issuer: forged(issuer, "stranger", {"alg": "RS256", "kid": "e1"}),
+    "header nested too deeply": lambda issuer: forged(
+        issuer, "k1", '{"alg": "RS256", "kid": "k1", "x": ' + "[" * 2000 + "]" * 2000 + "}"
+    ),
+    "kid not a string": lambda issuer: forged(issuer, "k1", {"alg": "RS256", "kid": ["k1"]}),
+    "token too long": lambda issuer: issuer.token(padding="p" * 7_000),
+    # Longer than the plans' user_id column (256): refused at the edge, never stored.
+    "subject too long": lambda issuer: issuer.token(sub="u" * 257),
+    "subject with a NUL": lambda issuer: issuer.token(sub="player\u0000-1"),
 }
 
 
@@ -183,7 +135,8 @@ async def test_grpc_rejects(secured: SecuredStack, issuer: Issuer, attack: Any) 
                 pb.CreatePlanRequest(game_state=game_state_pb()),
                 metadata=tuple(authorization(attack(issuer)).items()),
             )
-    assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED, raised.value.details()
+    assert "internal" not in (raised.value.details() or "").lower()
 
 
 @pytest.mark.parametrize("attack", ATTACKS.values(), ids=ATTACKS.keys())
@@ -234,7 +187,7 @@ async def test_a_valid_token_works_everywhere_and_names_the_user(
 
 
 async def test_websocket_connection_params_carry_the_token(secured: SecuredStack, issuer: Issuer) -> None:
-    url = f"ws://127.0.0.1:{secured.envoy.settings.listen_port}/graphql"
+    url = f"ws://127.0.0.1:{secured.envoy.settings.envoy.port}/graphql"
     state = (
         "{playerUnits: [{coordinate: {x: 0, y: 0}, speed: 0, mass: 10, friction: 0.1}], "
         "enemyUnits: [{coordinate: {x: 300, y: 0}, speed: 0, mass: 1, friction: 0}]}"
@@ -267,6 +220,139 @@ async def test_a_rotated_key_is_fetched_when_first_seen(secured: SecuredStack, i
             pb.ListPlansRequest(page_size=1), metadata=tuple(authorization(issuer.token(kid="k2")).items())
         )
     assert reply is not None
+
+
+async def test_an_ec_key_signs_es256_tokens(secured: SecuredStack, issuer: Issuer) -> None:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{secured.app.port}") as channel:
+        reply = await ThrottlingServiceStub(channel).ListPlans(
+            pb.ListPlansRequest(page_size=1), metadata=bearer(issuer.token(kid="e1"))
+        )
+    assert reply is not None
+
+
+async def test_a_subject_is_the_user_id_up_to_the_column_length(
+    secured: SecuredStack, issuer: Issuer
+) -> None:
+    """The plans' user_id column holds 256 characters: a longer `sub` is refused, never stored."""
+    longest = "u" * 256
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{secured.app.port}") as channel:
+        stub = ThrottlingServiceStub(channel)
+        plan = (await stub.CreatePlan(cheap_plan(), metadata=bearer(issuer.token(sub=longest)))).plan
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await stub.CreatePlan(cheap_plan(), metadata=bearer(issuer.token(sub=longest + "u")))
+    assert plan.user_id == longest
+    assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert (
+        raised.value.details()
+        == "invalid token: the subject (sub) is 257 characters long; at most 256 are accepted"
+    )
+
+
+def cheap_plan() -> pb.CreatePlanRequest:
+    return pb.CreatePlanRequest(
+        game_state=game_state_pb(), options=planning_pb2.PlannerOptions(strategy=planning_pb2.STRATEGY_RANDOM)
+    )
+
+
+def admin_token(issuer: Issuer, **claims: Any) -> str:
+    """Keycloak puts realm roles in `realm_access.roles`."""
+    return issuer.token(
+        sub="operator", **({"realm_access": {"roles": ["offline_access", ADMIN_ROLE]}} | claims)
+    )
+
+
+@dataclass
+class TwoUsers:
+    """Two fresh users with one plan each."""
+
+    alice: str
+    bob: str
+    alices_plan: str
+    bobs_plan: str
+
+
+@pytest.fixture
+async def two_users(secured: SecuredStack, issuer: Issuer) -> TwoUsers:
+    alice, bob = f"alice-{uuid4().hex[:8]}", f"bob-{uuid4().hex[:8]}"
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{secured.app.port}") as channel:
+        stub = ThrottlingServiceStub(channel)
+        alices = (await stub.CreatePlan(cheap_plan(), metadata=bearer(issuer.token(sub=alice)))).plan
+        bobs = (await stub.CreatePlan(cheap_plan(), metadata=bearer(issuer.token(sub=bob)))).plan
+    return TwoUsers(alice, bob, alices.plan_id, bobs.plan_id)
+
+
+async def grpc_listing(stub: ThrottlingServiceStub, token: str) -> list[planning_pb2.Plan]:
+    """Every plan the token's user may list, page by page."""
+    plans: list[planning_pb2.Plan] = []
+    page_token = ""
+    while True:
+        reply = await stub.ListPlans(
+            pb.ListPlansRequest(page_size=100, page_token=page_token), metadata=bearer(token)
+        )
+        plans.extend(reply.plans)
+        if not (page_token := reply.next_page_token):
+            return plans
+
+
+async def test_grpc_callers_see_only_their_own_plans_and_admins_see_all(
+    secured: SecuredStack, issuer: Issuer, two_users: TwoUsers
+) -> None:
+    alice = issuer.token(sub=two_users.alice)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{secured.app.port}") as channel:
+        stub = ThrottlingServiceStub(channel)
+        assert (
+            await stub.GetPlan(pb.GetPlanRequest(plan_id=two_users.alices_plan), metadata=bearer(alice))
+        ).plan
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await stub.GetPlan(pb.GetPlanRequest(plan_id=two_users.bobs_plan), metadata=bearer(alice))
+        # Exactly what a plan id that does not exist gets: the answer does not tell them apart.
+        assert raised.value.code() == grpc.StatusCode.NOT_FOUND
+        assert raised.value.details() == f"no plan with id {two_users.bobs_plan!r}"
+        assert [p.plan_id for p in await grpc_listing(stub, alice)] == [two_users.alices_plan]
+
+        admin = admin_token(issuer)
+        fetched = await stub.GetPlan(pb.GetPlanRequest(plan_id=two_users.bobs_plan), metadata=bearer(admin))
+        assert fetched.plan.user_id == two_users.bob
+        everyone = {p.plan_id for p in await grpc_listing(stub, admin)}
+        assert {two_users.alices_plan, two_users.bobs_plan} <= everyone
+
+        # The role must sit where the setting says (realm_access.roles), not in any claim.
+        elsewhere = issuer.token(sub="operator", resource_access={"roles": [ADMIN_ROLE]}, roles=[ADMIN_ROLE])
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await stub.GetPlan(pb.GetPlanRequest(plan_id=two_users.bobs_plan), metadata=bearer(elsewhere))
+        assert raised.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_rest_callers_see_only_their_own_plans_and_admins_see_all(
+    secured: SecuredStack, issuer: Issuer, two_users: TwoUsers
+) -> None:
+    alice = authorization(issuer.token(sub=two_users.alice))
+    admin = authorization(admin_token(issuer))
+    async with httpx.AsyncClient(base_url=secured.envoy.url) as client:
+        assert (await client.get(f"/api/v1/plans/{two_users.alices_plan}", headers=alice)).status_code == 200
+        hidden = await client.get(f"/api/v1/plans/{two_users.bobs_plan}", headers=alice)
+        assert hidden.status_code == 404 and hidden.json()["code"] == 5
+        listed = await client.get("/api/v1/plans", params={"pageSize": 100}, headers=alice)
+        assert [p["planId"] for p in listed.json()["plans"]] == [two_users.alices_plan]
+        shown = await client.get(f"/api/v1/plans/{two_users.bobs_plan}", headers=admin)
+        assert shown.status_code == 200 and shown.json()["plan"]["userId"] == two_users.bob
+
+
+async def test_graphql_callers_see_only_their_own_plans_and_admins_see_all(
+    secured: SecuredStack, issuer: Issuer, two_users: TwoUsers
+) -> None:
+    alice = authorization(issuer.token(sub=two_users.alice))
+    admin = authorization(admin_token(issuer))
+    plan = f'{{ plan(id: "{two_users.bobs_plan}") {{ userId }} }}'
+    async with httpx.AsyncClient(base_url=secured.envoy.url) as client:
+        hidden = (await client.post("/graphql", json={"query": plan}, headers=alice)).json()
+        assert hidden["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+        listed = await client.post(
+            "/graphql", json={"query": "{ plans(first: 100) { plans { id } } }"}, headers=alice
+        )
+        assert [p["id"] for p in listed.json()["data"]["plans"]["plans"]] == [two_users.alices_plan]
+        shown = (await client.post("/graphql", json={"query": plan}, headers=admin)).json()
+        assert shown["data"]["plan"]["userId"] == two_users.bob
 
 
 def test_unsafe_algorithms_are_refused_in_settings(tmp_path: Path) -> None:

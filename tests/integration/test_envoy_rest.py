@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 from pathlib import Path
@@ -15,7 +14,7 @@ import pytest
 from bridge.envoy import envoy_binary
 from tests.conftest import EnvoyProcess, make_settings
 from tests.rpc_errors import field_violations
-from tests.support import DEFAULT_STATE_JSON, game_state_pb
+from tests.support import DEFAULT_STATE_JSON, HANG_GUARD_SECONDS, game_state_pb, wait_for
 from throttling.v1 import throttling_service_pb2 as pb
 from throttling.v1.throttling_service_pb2_grpc import ThrottlingServiceStub
 from throttling_sequencer.app import Application
@@ -116,11 +115,11 @@ async def test_a_stream_is_a_json_array_ending_in_done(rest: httpx.AsyncClient) 
 
 
 async def test_native_grpc_passes_through_the_same_port(envoy: EnvoyProcess) -> None:
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{envoy.settings.listen_port}") as channel:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{envoy.settings.envoy.port}") as channel:
         stub = ThrottlingServiceStub(channel)
         goals = (
             await stub.CalculateThrottleSteps(
-                pb.CalculateThrottleStepsRequest(game_state=game_state_pb()), timeout=10
+                pb.CalculateThrottleStepsRequest(game_state=game_state_pb()), timeout=HANG_GUARD_SECONDS
             )
         ).goals
         assert goals
@@ -139,13 +138,14 @@ async def test_health_is_200_only_while_the_server_serves(tmp_path: Path) -> Non
         await proxy.wait_healthy()
         await app.health.enter_graceful_shutdown()
         async with httpx.AsyncClient(base_url=proxy.url) as client:
-            for _ in range(100):
-                response = await client.get("/api/v1/health")
-                if response.status_code == 503:
-                    break
-                await asyncio.sleep(0.1)
-        assert response.status_code == 503
-        assert response.json()["code"] == 14
+            replies: list[httpx.Response] = []
+
+            async def unhealthy() -> bool:
+                replies.append(await client.get("/api/v1/health"))
+                return replies[-1].status_code == 503
+
+            await wait_for(unhealthy, "Envoy to answer /api/v1/health with 503 once health is NOT_SERVING")
+        assert replies[-1].json()["code"] == 14
     finally:
         proxy.stop()
         await app.stop()

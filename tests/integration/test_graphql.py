@@ -16,7 +16,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from tests.conftest import EnvoyProcess
-from tests.support import rpc_logged, wait_until
+from tests.support import HANG_GUARD_SECONDS, rpc_logged, wait_until, within
 
 GAME_STATE = """{
   playerUnits: [{coordinate: {x: 0, y: 0}, speed: 0, mass: 10, friction: 0.01}]
@@ -33,7 +33,7 @@ SEED_SUBSCRIPTION = f"""subscription {{
 
 @pytest.fixture
 def ws_url(envoy: EnvoyProcess) -> str:
-    return f"ws://127.0.0.1:{envoy.settings.listen_port}/graphql"
+    return f"ws://127.0.0.1:{envoy.settings.envoy.port}/graphql"
 
 
 async def post(rest: httpx.AsyncClient, query: str, **headers: str) -> dict[str, Any]:
@@ -89,7 +89,9 @@ async def test_graphiql_is_served_to_browsers(rest: httpx.AsyncClient) -> None:
 
 
 async def receive(ws: ClientConnection) -> dict[str, Any]:
-    message: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), timeout=20))
+    message: dict[str, Any] = json.loads(
+        await within(ws.recv(), "a GraphQL WebSocket message", HANG_GUARD_SECONDS)
+    )
     return message
 
 
@@ -126,7 +128,7 @@ async def test_seed_subscription_over_legacy_graphql_ws(ws_url: str) -> None:
 
 async def test_plan_progress_subscription_ends_with_the_stored_plan(ws_url: str) -> None:
     query = f"""subscription {{ planProgress(gameStateInput: {GAME_STATE}) {{
-        iteration score {{ total }} lowerBound plan {{ id requestId }} }} }}"""
+        iteration score {{ total }} lowerBound plan {{ id requestId score {{ total }} }} }} }}"""
     async with transport_ws(ws_url, **{"x-request-id": "ws-req-9"}) as ws:
         await ws.send(json.dumps({"id": "p", "type": "subscribe", "payload": {"query": query}}))
         events = []
@@ -134,7 +136,12 @@ async def test_plan_progress_subscription_ends_with_the_stored_plan(ws_url: str)
             events.append(message["payload"]["data"]["planProgress"])
         assert message["type"] == "complete"
         assert all(e["lowerBound"] <= e["score"]["total"] for e in events)
-        assert events[-1]["plan"]["requestId"] == "ws-req-9", "connection params reach the server as metadata"
+        *improvements, last = events
+        assert improvements, "the exact planner reports its improvements before the stored plan"
+        assert all(e["plan"] is None and e["iteration"] >= 0 for e in improvements)
+        # The stored plan ends the stream: no iteration (no -1 sentinel), its score repeated.
+        assert last["iteration"] is None and last["score"] == last["plan"]["score"]
+        assert last["plan"]["requestId"] == "ws-req-9", "connection params reach the server as metadata"
 
 
 async def test_closing_a_subscription_cancels_the_upstream_stream(
@@ -180,3 +187,72 @@ async def test_the_sdl_composes_as_a_federation_subgraph(
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "PlanType" in result.stdout
+
+
+async def test_an_option_outside_the_wire_type_is_bad_user_input(rest: httpx.AsyncClient) -> None:
+    """GraphQL's Int is signed, the seed is not: a negative seed was a protobuf ValueError, a
+    GraphQL error with no code (and a traceback in the sidecar's log)."""
+    query = f"mutation {{ plan(gameStateInput: {GAME_STATE}, options: {{seed: -1}}) {{ id }} }}"
+    [error] = (await post(rest, query))["errors"]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT", error
+    assert error["extensions"]["fieldViolations"][0]["field"] == "options.seed"
+
+
+@pytest.mark.parametrize("method", ["POST", "GET"])
+async def test_a_subscription_over_plain_http_is_refused_with_a_code(
+    rest: httpx.AsyncClient, method: str
+) -> None:
+    """Subscriptions run over WebSocket; over HTTP the answer was "Cannot return null for
+    non-nullable field Subscription.generateSteps." (a TypeError, no code)."""
+    if method == "POST":
+        response = await rest.post("/graphql", json={"query": SEED_SUBSCRIPTION})
+    else:
+        response = await rest.get("/graphql", params={"query": SEED_SUBSCRIPTION})
+    body = response.json()
+    assert body.get("data") is None, body
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "BAD_REQUEST", error
+    assert "WebSocket" in error["message"]
+
+
+ENTITIES = "query ($r: [_Any!]!) { _entities(representations: $r) { ... on PlanType { id } } }"
+MALFORMED_REPRESENTATIONS = {
+    "unknown type": {"__typename": "Nope", "id": "1"},
+    "no type": {"id": "00000000-0000-4000-8000-000000000000"},
+    "not an object": 1,
+    "no id": {"__typename": "PlanType"},
+    "an object for id": {"__typename": "PlanType", "id": {"a": 1}},
+}
+
+
+@pytest.mark.parametrize("representation", MALFORMED_REPRESENTATIONS.values(), ids=MALFORMED_REPRESENTATIONS)
+async def test_a_malformed_entity_representation_is_bad_user_input(
+    rest: httpx.AsyncClient, representation: Any
+) -> None:
+    """These answered Python's own words ("'Nope'", "'int' object has no attribute 'pop'",
+    "resolve_reference() missing 1 required positional argument") with no code."""
+    payload = {"query": ENTITIES, "variables": {"r": [representation]}}
+    body = (await rest.post("/graphql", json=payload)).json()
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT", error
+    assert "representations[0]" in error["message"] and "PlanType" in error["message"], error
+
+
+PAGE_OF_N = "query ($n: Int!) { plans(first: $n) { nextCursor } }"
+UNRUNNABLE = {
+    "syntax": ({"query": "{ plans { "}, "GRAPHQL_PARSE_FAILED"),
+    "unknown field": ({"query": "{ nope }"}, "GRAPHQL_VALIDATION_FAILED"),
+    "wrong argument type": ({"query": '{ plans(first: "x") { nextCursor } }'}, "GRAPHQL_VALIDATION_FAILED"),
+    "bad variable": ({"query": PAGE_OF_N, "variables": {"n": "x"}}, "BAD_USER_INPUT"),
+    "missing variable": ({"query": PAGE_OF_N}, "BAD_USER_INPUT"),
+}
+
+
+@pytest.mark.parametrize(("payload", "code"), UNRUNNABLE.values(), ids=UNRUNNABLE)
+async def test_a_document_that_cannot_run_is_refused_with_a_code(
+    rest: httpx.AsyncClient, payload: dict[str, Any], code: str
+) -> None:
+    """Parse, validation and variable errors came with a message only."""
+    response = await rest.post("/graphql", json=payload)
+    [error] = response.json()["errors"]
+    assert error["extensions"]["code"] == code, error

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import grpc
 import httpx
@@ -16,19 +17,35 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.conftest import make_settings
 from tests.rpc_errors import error_info
-from tests.support import free_port, game_state_pb, problem, rpc_logged, wait_until
+from tests.support import free_port, game_state_pb, problem, rpc_logged, wait_for, wait_until
 from throttling.v1 import planning_pb2
 from throttling.v1 import throttling_service_pb2 as pb
-from throttling.v1.throttling_service_pb2_grpc import ThrottlingServiceStub
+from throttling.v1.throttling_service_pb2_grpc import (
+    ThrottlingServiceStub,
+    add_ThrottlingServiceServicer_to_server,
+)
+from throttling_sequencer import container as composition
+from throttling_sequencer.adapters.grpc.servicer import ThrottlingServicer
+from throttling_sequencer.adapters.planners.genetic import GeneticParameters, GeneticPlanner
 from throttling_sequencer.app import Application
-from throttling_sequencer.container import ManagedRepository
+from throttling_sequencer.container import KernelWarmUp
 from throttling_sequencer.domain.config import PlannerConfig
 from throttling_sequencer.domain.errors import StorageUnavailable
 from throttling_sequencer.domain.model import Plan
 from throttling_sequencer.domain.physics import score, simulate
+from throttling_sequencer.domain.ports import PlannerResult, PlanRepository
 
 RANDOM = planning_pb2.PlannerOptions(strategy=planning_pb2.STRATEGY_RANDOM, seed=11)
+#: The longest search there is, bounded by generations, not by the budget: 300 generations of
+#: plans near 1,000 ticks, as an unreachable target keeps them (~1 s of CPU for the compiled GA;
+#: on the default payload its plans shrink to a few dozen ticks and it is done in ~50 ms).
+LONGEST = planning_pb2.PlannerOptions(
+    strategy=planning_pb2.STRATEGY_GENETIC, max_ticks=1_000, max_throttle=10_000, time_budget_ms=60_000
+)
+FAR = game_state_pb(distance=1e9)
 SERVICE = "throttling.v1.ThrottlingService"
+#: Turns a hang into a failure; what it guards takes milliseconds.
+HANG_GUARD_SECONDS = 120.0
 
 
 def create(options: planning_pb2.PlannerOptions = RANDOM, **kwargs: Any) -> pb.CreatePlanRequest:
@@ -133,22 +150,34 @@ async def test_exact_progress_carries_its_bound(stub: ThrottlingServiceStub) -> 
     assert messages[-1].done.optimality_gap == pytest.approx(progress[-1].optimality_gap)
 
 
-async def test_cancelling_plan_progress_stops_the_planner(
-    stub: ThrottlingServiceStub, log_records: list[Any]
-) -> None:
-    options = planning_pb2.PlannerOptions(strategy=planning_pb2.STRATEGY_GENETIC, time_budget_ms=30_000)
-    call = stub.StreamPlanProgress(pb.StreamPlanProgressRequest(game_state=game_state_pb(), options=options))
-    assert (await call.read()).WhichOneof("event") == "progress"
-    started = time.monotonic()
-    call.cancel()
+class RecordingGenetic(GeneticPlanner):
+    """The real genetic planner, remembering how many generations each search ran."""
 
-    await asyncio.to_thread(wait_until, rpc_logged(log_records, "StreamPlanProgress", "CANCELLED"), 5.0)
-    # The planner thread stopped too: the next plan is not queued behind a 30 s search.
-    await stub.CreatePlan(
-        create(planning_pb2.PlannerOptions(strategy=planning_pb2.STRATEGY_GENETIC, time_budget_ms=100))
-    )
-    assert time.monotonic() - started < 10
-    assert not any(r["message"] == "planned" and r["extra"].get("iterations") == 300 for r in log_records)
+    generations: ClassVar[list[int]] = []
+
+    def plan(self, *args: Any, **kwargs: Any) -> PlannerResult:
+        result = super().plan(*args, **kwargs)
+        self.generations.append(result.iterations)
+        return result
+
+
+async def test_cancelling_plan_progress_stops_the_planner(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(composition, "GeneticPlanner", RecordingGenetic)
+    monkeypatch.setattr(RecordingGenetic, "generations", [])
+    app = Application(make_settings())
+    await app.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
+            call = ThrottlingServiceStub(channel).StreamPlanProgress(
+                pb.StreamPlanProgressRequest(game_state=FAR, options=LONGEST)
+            )
+            assert (await call.read()).WhichOneof("event") == "progress"
+            call.cancel()
+            await wait_for(lambda: bool(RecordingGenetic.generations), "the cancelled search to return")
+    finally:
+        await app.stop()
+    # Stopped by the cancel, not by running out of generations (seconds of work at 1,000 ticks).
+    assert RecordingGenetic.generations[0] < GeneticParameters().generations
 
 
 async def test_stream_sends_every_tick_then_done(stub: ThrottlingServiceStub) -> None:
@@ -174,12 +203,14 @@ async def test_stream_sends_every_tick_then_done(stub: ThrottlingServiceStub) ->
 async def test_stream_paces_ticks(stub: ThrottlingServiceStub) -> None:
     options = planning_pb2.PlannerOptions(strategy=planning_pb2.STRATEGY_RANDOM, max_ticks=3, seed=2)
     request = pb.StreamThrottleStepsRequest(game_state=game_state_pb(), options=options, tick_interval_ms=40)
+    sent = time.monotonic()
     arrivals = []
     async for _ in stub.StreamThrottleSteps(request):
         arrivals.append(time.monotonic())
     ticks = len(arrivals) - 1
-    # n ticks are separated by n - 1 pauses.
-    assert arrivals[ticks - 1] - arrivals[0] >= 0.04 * (ticks - 1) * 0.9
+    # n ticks are separated by n - 1 pauses, so the last cannot arrive sooner after the request
+    # (a lower bound only, which load cannot break; 1 ms for the clocks' rounding).
+    assert arrivals[ticks - 1] - sent >= 0.04 * (ticks - 1) - 0.001
 
 
 async def test_cancelling_a_stream_reaches_the_server(
@@ -192,7 +223,7 @@ async def test_cancelling_a_stream_reaches_the_server(
     assert first.WhichOneof("event") == "tick"
     call.cancel()
 
-    await asyncio.to_thread(wait_until, rpc_logged(log_records, "StreamThrottleSteps", "CANCELLED"), 5.0)
+    await asyncio.to_thread(wait_until, rpc_logged(log_records, "StreamThrottleSteps", "CANCELLED"))
 
 
 async def test_list_plans_is_newest_first_and_pages(stub: ThrottlingServiceStub) -> None:
@@ -212,13 +243,35 @@ async def test_unknown_plan_is_not_found_with_its_id(stub: ThrottlingServiceStub
     assert (info.reason, info.metadata["plan_id"]) == ("PLAN_NOT_FOUND", missing)
 
 
-async def test_a_deadline_shorter_than_the_budget_still_gets_a_plan(stub: ThrottlingServiceStub) -> None:
-    options = planning_pb2.PlannerOptions(strategy=planning_pb2.STRATEGY_GENETIC, time_budget_ms=10_000)
-    started = time.monotonic()
-    response = await stub.CreatePlan(create(options), timeout=0.5)
-    assert response.plan.goals
-    assert response.plan.compute_time.ToMilliseconds() < 500
-    assert time.monotonic() - started < 0.5
+class EndlessGenetic(RecordingGenetic):
+    """The real genetic planner with more generations than any test waits for: only its stop
+    signal (the budget or the caller's deadline) ends a search."""
+
+    def __init__(self) -> None:
+        super().__init__(GeneticParameters(generations=10**9))
+
+
+async def test_a_deadline_shorter_than_the_budget_still_gets_a_plan(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 60 s budget, a 2 s deadline, a search that never ends by itself: the deadline stops it, a
+    fifth of the time left (400 ms, ample for storing and answering on a loaded machine) is kept
+    back, and the caller gets the plan, not DEADLINE_EXCEEDED."""
+    monkeypatch.setattr(composition, "GeneticPlanner", EndlessGenetic)
+    monkeypatch.setattr(RecordingGenetic, "generations", [])
+    app = Application(make_settings(answer_reserve_ms=60_000))  # the reserve is 20 % of what is left
+    await app.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
+            stub = ThrottlingServiceStub(channel)
+            # A first search loads (or, on a fresh checkout, compiles) the GA's kernels, which
+            # the server does not yet do before serving (issue 11): not the deadline's business.
+            genetic = planning_pb2.PlannerOptions(strategy=planning_pb2.STRATEGY_GENETIC, time_budget_ms=1)
+            await stub.CreatePlan(create(genetic))
+            genetic.time_budget_ms = 60_000
+            response = await stub.CreatePlan(create(genetic), timeout=2.0)
+    finally:
+        await app.stop()
+    assert response.plan.goals and response.plan.strategy == planning_pb2.STRATEGY_GENETIC
+    assert 0 < RecordingGenetic.generations[1] < 10**9  # it searched, and the deadline stopped it
 
 
 async def test_a_deadline_too_short_to_plan_is_deadline_exceeded(stub: ThrottlingServiceStub) -> None:
@@ -228,16 +281,12 @@ async def test_a_deadline_too_short_to_plan_is_deadline_exceeded(stub: Throttlin
 
 
 async def test_a_long_plan_does_not_stall_other_calls(stub: ThrottlingServiceStub) -> None:
-    slow = asyncio.ensure_future(
-        stub.CreatePlan(
-            create(planning_pb2.PlannerOptions(strategy=planning_pb2.STRATEGY_GENETIC, time_budget_ms=1500))
-        )
-    )
-    await asyncio.sleep(0.1)
+    slow = stub.StreamPlanProgress(pb.StreamPlanProgressRequest(game_state=FAR, options=LONGEST))
+    assert (await slow.read()).WhichOneof("event") == "progress"  # the long plan is running
     for _ in range(5):
         await stub.ListPlans(pb.ListPlansRequest(page_size=1))
     assert not slow.done(), "quick calls should finish while the genetic planner is still running"
-    await slow
+    slow.cancel()
 
 
 async def test_each_rpc_logs_one_line_with_the_callers_request_id(
@@ -260,6 +309,72 @@ async def test_health_reports_serving(channel: grpc.aio.Channel) -> None:
     for service in ("", "throttling.v1.ThrottlingService"):
         response = await health.Check(health_pb2.HealthCheckRequest(service=service))
         assert response.status == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_health_watch_streams_the_status(channel: grpc.aio.Channel) -> None:
+    """Watch is what a drain announces NOT_SERVING on (the tracing interceptor broke it once)."""
+    watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest())
+    assert (await watch.read()).status == health_pb2.HealthCheckResponse.SERVING
+    watch.cancel()
+
+
+class GatedWarmUp:
+    """A kernel warm-up that holds until the test lets it finish."""
+
+    def __init__(self) -> None:
+        self.started = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self) -> None:
+        self.started.set()
+        assert self.release.wait(HANG_GUARD_SECONDS), "the test never released the warm-up"
+
+
+async def health_of(channel: grpc.aio.Channel) -> dict[str, int]:
+    health = health_pb2_grpc.HealthStub(channel)
+    return {
+        name: (await health.Check(health_pb2.HealthCheckRequest(service=name), timeout=30)).status
+        for name in ("", SERVICE)
+    }
+
+
+async def test_health_is_not_serving_until_the_kernels_are_warm() -> None:
+    """Envoy and Kubernetes route to a server only once no request would wait for a compile."""
+    app = Application(make_settings())
+    warm_up = GatedWarmUp()
+    app.container.register(KernelWarmUp, instance=warm_up)
+    starting = asyncio.create_task(app.start())
+    try:
+        assert await asyncio.to_thread(warm_up.started.wait, HANG_GUARD_SECONDS), "warm-up never began"
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
+            not_serving = health_pb2.HealthCheckResponse.NOT_SERVING
+            assert await health_of(channel) == {"": not_serving, SERVICE: not_serving}
+            assert not starting.done()
+            warm_up.release.set()
+            assert await starting == app.port
+            serving = health_pb2.HealthCheckResponse.SERVING
+            assert await health_of(channel) == {"": serving, SERVICE: serving}
+    finally:
+        warm_up.release.set()
+        await asyncio.gather(starting, return_exceptions=True)
+        await app.stop()
+
+
+async def test_a_servicer_served_without_the_request_boundary_refuses_every_call() -> None:
+    """Nobody established who is calling: the call fails loudly instead of acting for 'anonymous'."""
+    app = Application(make_settings())
+    bare = grpc.aio.server()
+    add_ThrottlingServiceServicer_to_server(app.container.resolve(ThrottlingServicer), bare)
+    port = bare.add_insecure_port("127.0.0.1:0")
+    await bare.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            with pytest.raises(grpc.aio.AioRpcError) as raised:
+                await ThrottlingServiceStub(channel).ListPlans(pb.ListPlansRequest(), timeout=30)
+    finally:
+        await bare.stop(None)
+    assert raised.value.code() == grpc.StatusCode.UNKNOWN
+    assert "RequestBoundary" in (raised.value.details() or "")
 
 
 def grpcurl() -> str:
@@ -319,7 +434,7 @@ async def test_storage_failures_map_to_statuses_without_leaking(
     error: Exception, code: grpc.StatusCode
 ) -> None:
     app = Application(make_settings())
-    app.container.register(ManagedRepository, instance=FailingRepository(error))
+    app.container.register(PlanRepository, instance=FailingRepository(error))
     await app.start()
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:

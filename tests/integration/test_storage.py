@@ -14,30 +14,38 @@ from uuid import UUID, uuid4
 
 import grpc
 import pytest
+from tortoise import connections
+from tortoise.fields import CharField
 
 from failover.lab import Cluster
 from tests.conftest import make_settings, new_database
-from tests.support import game_state, game_state_pb
+from tests.support import HANG_GUARD_SECONDS, game_state, game_state_pb, within
 from throttling.v1 import planning_pb2
 from throttling.v1 import throttling_service_pb2 as pb
 from throttling.v1.throttling_service_pb2_grpc import ThrottlingServiceStub
+from throttling_sequencer.adapters.storage.journal import Journal
 from throttling_sequencer.adapters.storage.memory import InMemoryPlanRepository
+from throttling_sequencer.adapters.storage.models import PlanRecord
 from throttling_sequencer.adapters.storage.outbox import OutboxRepository
-from throttling_sequencer.adapters.storage.tortoise_repository import TortoisePlanRepository, apply_migrations
+from throttling_sequencer.adapters.storage.tortoise_repository import (
+    TortoisePlanRepository,
+    apply_migrations,
+    listing,
+)
 from throttling_sequencer.app import Application
-from throttling_sequencer.container import ManagedRepository
-from throttling_sequencer.domain.errors import PlanNotFound
+from throttling_sequencer.domain.errors import PlanNotFound, StorageUnavailable
 from throttling_sequencer.domain.model import Arrival, Plan, PlannerOverrides, Score, Strategy
-from throttling_sequencer.domain.ports import PageCursor
+from throttling_sequencer.domain.ports import PageCursor, PlanRepository
+from throttling_sequencer.request_context import MAX_USER_ID_LENGTH
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 
-def make_plan(created_at: datetime, plan_id: UUID | None = None) -> Plan:
+def make_plan(created_at: datetime, plan_id: UUID | None = None, user_id: str = "user-7") -> Plan:
     return Plan(
         plan_id=plan_id or uuid4(),
         request_id="req",
-        user_id="user-7",
+        user_id=user_id,
         created_at=created_at,
         strategy=Strategy.RANDOM,
         game_state=game_state(distance=1234.5, speed=1.5, mass=3.25, friction=0.125),
@@ -54,8 +62,8 @@ def make_plan(created_at: datetime, plan_id: UUID | None = None) -> Plan:
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgres"])
-async def repository(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ManagedRepository]:
-    repo: ManagedRepository
+async def repository(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[PlanRepository]:
+    repo: PlanRepository
     if request.param == "memory":
         repo = InMemoryPlanRepository()
     else:
@@ -70,27 +78,88 @@ async def repository(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
     await repo.close()
 
 
-async def test_a_stored_plan_reads_back_equal(repository: ManagedRepository) -> None:
+async def test_a_stored_plan_reads_back_equal(repository: PlanRepository) -> None:
     plan = make_plan(T0)
     await repository.add(plan)
-    assert await repository.get(plan.plan_id) == plan
+    assert await repository.get(plan.plan_id, owner=None) == plan
 
 
-async def test_a_missing_plan_is_not_found(repository: ManagedRepository) -> None:
+async def test_a_missing_plan_is_not_found(repository: PlanRepository) -> None:
     with pytest.raises(PlanNotFound):
-        await repository.get(uuid4())
+        await repository.get(uuid4(), owner=None)
 
 
-async def test_listing_is_newest_first_and_resumes_after_a_cursor(repository: ManagedRepository) -> None:
+async def test_listing_is_newest_first_and_resumes_after_a_cursor(repository: PlanRepository) -> None:
     # Two plans share a timestamp: the id breaks the tie, so pages never skip or repeat.
     plans = [make_plan(T0 + timedelta(seconds=i // 2)) for i in range(5)]
     for plan in plans:
         await repository.add(plan)
     expected = sorted(plans, key=lambda p: (p.created_at, p.plan_id), reverse=True)
-    assert [p.plan_id for p in await repository.list(10, None)] == [p.plan_id for p in expected]
-    first = await repository.list(2, None)
-    rest = await repository.list(10, PageCursor(first[-1].created_at, first[-1].plan_id))
+    assert [p.plan_id for p in await repository.list(10, None, owner=None)] == [p.plan_id for p in expected]
+    first = await repository.list(2, None, owner=None)
+    rest = await repository.list(10, PageCursor(first[-1].created_at, first[-1].plan_id), owner=None)
     assert [p.plan_id for p in first + rest] == [p.plan_id for p in expected]
+
+
+async def test_a_reader_sees_only_their_own_plans(repository: PlanRepository) -> None:
+    alices = [make_plan(T0 + timedelta(seconds=i), user_id="alice") for i in range(0, 6, 2)]
+    bobs = [make_plan(T0 + timedelta(seconds=i), user_id="bob") for i in range(1, 6, 2)]
+    for plan in alices + bobs:
+        await repository.add(plan)
+    assert await repository.get(alices[0].plan_id, owner="alice") == alices[0]
+    with pytest.raises(PlanNotFound):
+        await repository.get(bobs[0].plan_id, owner="alice")
+    assert await repository.get(bobs[0].plan_id, owner=None) == bobs[0]
+    first = await repository.list(2, None, owner="alice")
+    rest = await repository.list(10, PageCursor(first[-1].created_at, first[-1].plan_id), owner="alice")
+    assert [p.plan_id for p in first + rest] == [p.plan_id for p in reversed(alices)]
+    everyone = await repository.list(10, None, owner=None)
+    assert [p.plan_id for p in everyone] == [
+        p.plan_id for p in sorted(alices + bobs, key=lambda p: p.created_at)
+    ][::-1]
+
+
+async def test_one_users_listing_uses_the_user_index(tmp_path: Path) -> None:
+    url = f"sqlite://{tmp_path / 'plans.sqlite3'}"
+    await apply_migrations(url)
+    repository = TortoisePlanRepository(url)
+    await repository.open()
+    try:
+        query = listing(20, PageCursor(T0, uuid4()), owner="alice")
+        database = connections.get("sqlite")
+        _, rows = await database.execute_query(f"EXPLAIN QUERY PLAN {query.sql(params_inline=True)}")
+    finally:
+        await repository.close()
+    assert any("plans_user_id_created_at_idx" in row["detail"] for row in rows), rows
+
+
+def test_the_user_id_column_holds_the_longest_user_id_the_edge_accepts() -> None:
+    column = PlanRecord._meta.fields_map["user_id"]
+    assert isinstance(column, CharField) and column.max_length == MAX_USER_ID_LENGTH
+
+
+class Unreachable(InMemoryPlanRepository):
+    """A database that refuses every write, so the outbox keeps plans pending."""
+
+    async def add_many(self, plans: list[Plan]) -> None:
+        raise StorageUnavailable("the database is away")
+
+
+async def test_the_outbox_shows_journaled_plans_to_their_owner_only(tmp_path: Path) -> None:
+    outbox = OutboxRepository(Unreachable(), tmp_path / "outbox.jsonl", grace=0.0)
+    await outbox.open()
+    alices, bobs = make_plan(T0, user_id="alice"), make_plan(T0, user_id="bob")
+    try:
+        for plan in (alices, bobs):
+            await outbox.add(plan)
+        assert outbox.pending == 2
+        assert await outbox.get(alices.plan_id, owner="alice") == alices
+        with pytest.raises(PlanNotFound):
+            await outbox.get(bobs.plan_id, owner="alice")
+        assert [p.plan_id for p in await outbox.list(10, None, owner="alice")] == [alices.plan_id]
+        assert len(await outbox.list(10, None, owner=None)) == 2
+    finally:
+        await outbox.close()
 
 
 def test_migrations_create_the_listing_indexes(tmp_path: Path) -> None:
@@ -136,12 +205,12 @@ async def test_plans_survive_a_server_restart_on_sqlite(tmp_path: Path) -> None:
     assert [p.plan_id for p in listed] == [created.plan_id]
 
 
-async def test_storing_the_same_plan_twice_keeps_one(repository: ManagedRepository) -> None:
+async def test_storing_the_same_plan_twice_keeps_one(repository: PlanRepository) -> None:
     plan = make_plan(T0)
     add_many = getattr(repository, "add_many")  # noqa: B009 (both stores have it; the port does not)
     await add_many([plan])
     await add_many([plan, make_plan(T0)])
-    assert [p.plan_id for p in await repository.list(10, None)].count(plan.plan_id) == 1
+    assert [p.plan_id for p in await repository.list(10, None, owner=None)].count(plan.plan_id) == 1
 
 
 async def schema_of(url: str) -> dict[str, object]:
@@ -206,22 +275,23 @@ async def test_a_plan_answered_while_postgres_is_down_survives_a_server_restart(
         first = Application(settings)
         await first.start()  # the database is away: the server starts and answers anyway
         async with grpc.aio.insecure_channel(f"127.0.0.1:{first.port}") as channel:
-            answered = (await ThrottlingServiceStub(channel).CreatePlan(request, timeout=5)).plan
+            call = ThrottlingServiceStub(channel).CreatePlan(request, timeout=HANG_GUARD_SECONDS)
+            answered = (await call).plan  # journaled and answered, not waiting for the database
         await first.stop()  # cannot flush: the plan stays journaled
-        assert answered.plan_id in (tmp_path / "data" / "outbox-0.jsonl").read_text()
+        assert UUID(answered.plan_id) in [p.plan_id for p in Journal(tmp_path / "data" / "outbox-0").read()]
     finally:
         await asyncio.to_thread(postgres.start)
 
     second = Application(settings)
     await second.start()  # replays the journal into the database
-    outbox = second.container.resolve(ManagedRepository)
+    outbox = second.container.resolve(PlanRepository)
     assert isinstance(outbox, OutboxRepository)
-    await asyncio.wait_for(outbox.drained(), timeout=30)
+    await within(outbox.drained(), "the replayed journal to reach the database")
     await second.stop()
     repository = TortoisePlanRepository(url)
     await repository.open()
     try:
-        stored = await repository.get(UUID(answered.plan_id))
+        stored = await repository.get(UUID(answered.plan_id), owner=None)
     finally:
         await repository.close()
     assert stored.throttles == tuple(g.throttle for g in answered.goals)

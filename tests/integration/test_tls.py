@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 import ipaddress
 import ssl
@@ -19,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from tests.conftest import EnvoyProcess, make_settings
-from tests.support import DEFAULT_STATE_JSON, game_state_pb
+from tests.support import DEFAULT_STATE_JSON, answers_200, game_state_pb, wait_for
 from throttling.v1 import throttling_service_pb2 as pb
 from throttling.v1.throttling_service_pb2_grpc import ThrottlingServiceStub
 from throttling_sequencer.app import Application
@@ -88,22 +87,18 @@ async def secure(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Secu
     proxy = EnvoyProcess(
         app.port,
         tmp_path_factory.mktemp("tls-envoy"),
-        tls_cert_file=str(certificates.cert),
-        tls_key_file=str(certificates.key),
-        upstream_ca_file=str(certificates.ca),
+        envoy={
+            "tls_cert_file": str(certificates.cert),
+            "tls_key_file": str(certificates.key),
+            "upstream_ca_file": str(certificates.ca),
+        },
     )
     proxy.start()
     try:
         context = ssl.create_default_context(cafile=str(certificates.ca))
+        health = f"https://127.0.0.1:{proxy.settings.envoy.port}/api/v1/health"
         async with httpx.AsyncClient(verify=context) as client:
-            for _ in range(200):
-                try:
-                    health = f"https://127.0.0.1:{proxy.settings.listen_port}/api/v1/health"
-                    if (await client.get(health)).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.1)
+            await wait_for(lambda: answers_200(client, health), f"Envoy to answer {health} with 200 over TLS")
         yield Secure(app, proxy, certificates)
     finally:
         proxy.stop()
@@ -127,7 +122,7 @@ async def test_grpc_speaks_tls_and_refuses_plaintext(secure: Secure) -> None:
 
 async def test_envoy_serves_https_and_calls_the_server_over_tls(secure: Secure) -> None:
     context = ssl.create_default_context(cafile=str(secure.certificates.ca))
-    url = f"https://127.0.0.1:{secure.envoy.settings.listen_port}"
+    url = f"https://127.0.0.1:{secure.envoy.settings.envoy.port}"
     async with httpx.AsyncClient(base_url=url, verify=context) as client:
         response = await client.post("/api/v1/throttle/calculate_throttle_steps", json=DEFAULT_STATE_JSON)
     assert response.status_code == 200 and response.json()

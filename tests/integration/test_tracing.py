@@ -6,7 +6,6 @@ runs in this process, so an in-memory exporter sees its spans.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import secrets
 import subprocess
@@ -25,7 +24,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from tests.conftest import EnvoyProcess, make_settings
-from tests.support import DEFAULT_STATE_JSON, free_port, stop_process
+from tests.support import DEFAULT_STATE_JSON, NotReady, answers_200, free_port, stop_process, wait_for
 from throttling_sequencer.app import Application
 
 
@@ -85,17 +84,13 @@ async def traced(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Trac
     }
     sidecar = subprocess.Popen([sys.executable, "-m", "bridge.graphql"], env=env)  # noqa: ASYNC220
     assert app.port is not None
-    proxy = EnvoyProcess(app.port, workdir, graphql_port, otlp_endpoint=f"127.0.0.1:{otlp_port}")
+    proxy = EnvoyProcess(app.port, workdir, graphql_port, envoy={"otlp_endpoint": f"127.0.0.1:{otlp_port}"})
     proxy.start()
     try:
         await proxy.wait_healthy()
+        sidecar_health = f"http://127.0.0.1:{graphql_port}/healthz"
         async with httpx.AsyncClient() as client:
-            for _ in range(100):
-                try:
-                    if (await client.get(f"http://127.0.0.1:{graphql_port}/healthz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    await asyncio.sleep(0.1)
+            await wait_for(lambda: answers_200(client, sidecar_health), f"the sidecar at {sidecar_health}")
         yield Traced(app, proxy, collector, server_spans)
     finally:
         proxy.stop()
@@ -113,17 +108,21 @@ def traceparent() -> tuple[str, str]:
 async def spans_of(traced: Traced, trace_id: str, services: set[str]) -> dict[str, list[str]]:
     """Wait until every service has exported a span of this trace; service -> span names."""
     found: dict[str, list[str]] = {}
-    for _ in range(150):  # Envoy flushes its spans every few seconds
-        found = {}
+
+    def exported() -> bool:  # Envoy flushes its spans every few seconds
+        found.clear()
         for service, name, tid in traced.collector.spans:
             if tid == trace_id:
                 found.setdefault(service, []).append(name)
         for span in traced.server_spans.get_finished_spans():
             if format(span.context.trace_id, "032x") == trace_id:
                 found.setdefault("throttling-sequencer", []).append(span.name)
-        if services <= set(found):
-            return found
-        await asyncio.sleep(0.1)
+        return services <= set(found)
+
+    try:
+        await wait_for(exported, f"spans of trace {trace_id} from {sorted(services)}")
+    except NotReady as error:
+        raise NotReady(f"{error}; found only {found}") from None
     return found
 
 

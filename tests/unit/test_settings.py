@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from bridge.settings import BridgeSettings
 from throttling_sequencer.settings import Settings, SettingsError
 
 
@@ -36,8 +37,57 @@ def test_environment_variables_override_defaults() -> None:
         ("DATABASE_URL", "mysql://x"),
         ("DEFAULT_STRATEGY", "magic"),
         ("PLANNER_THREADS", "0"),
+        ("LONG_PLANNER_THREADS", "0"),
+        ("QUICK_PLAN_MS", "0"),
+        ("QUICK_PLAN_MS", "60001"),
+        ("ENVOY_PORT", "http"),
+        ("ENVOY_ADMIN_PORT", "70000"),
+        ("GRAPHQL_PORT", "8o90"),
+        ("GRAPHQL_MAX_COST", "0"),
+        ("GRAPHQL_SUBSCRIPTION_CHANNELS", "0"),
+        ("RATE_LIMIT_BURST", "many"),
     ],
 )
 def test_unusable_values_fail_at_startup_naming_the_variable(name: str, value: str) -> None:
     with pytest.raises(SettingsError, match=f"THROTTLING_{name}"):
-        Settings.from_env({f"THROTTLING_{name}": value})
+        BridgeSettings.from_env({f"THROTTLING_{name}": value})
+
+
+def test_every_problem_is_named_at_once() -> None:
+    with pytest.raises(SettingsError) as error:
+        BridgeSettings.from_env({"THROTTLING_WORKERS": "0", "THROTTLING_GRAPHQL_MAX_COST": "0"})
+    assert str(error.value) == (
+        "THROTTLING_WORKERS must be 1..64; THROTTLING_GRAPHQL_MAX_COST must be at least 1, not 0"
+    )
+
+
+def test_the_bridges_read_the_same_variables_as_the_server() -> None:
+    settings = BridgeSettings.from_env(
+        {
+            "THROTTLING_GRPC_HOST": "server",
+            "THROTTLING_GRPC_PORT": "6000",
+            "THROTTLING_GRAPHQL_TRUSTED_PROXIES": "10.0.0.0/8, 192.168.0.0/16",
+            "THROTTLING_ENVOY_OTLP_ENDPOINT": "collector:4317",
+        }
+    )
+    assert settings.sidecar.grpc_target == "server:6000"  # where the server listens, unless set
+    assert settings.graphql.trusted_proxies == ("10.0.0.0/8", "192.168.0.0/16")
+    assert settings.envoy.otlp_endpoint == "collector:4317"
+    explicit = BridgeSettings.from_env({"THROTTLING_GRAPHQL_GRPC_TARGET": "envoy:8080"})
+    assert explicit.sidecar.grpc_target == "envoy:8080"
+    # The server's own settings ignore the bridges' variables, whatever they hold.
+    assert Settings.from_env({"THROTTLING_GRAPHQL_MAX_COST": "0"}) == Settings()
+
+
+def test_storage_kind_comes_from_the_url_scheme() -> None:
+    assert Settings().storage_kind == "sqlite"
+    assert Settings(database_url="postgres://u@h/db").storage_kind == "postgres"
+    assert Settings(database_url="memory://").storage_kind == "memory"
+    assert Settings(database_url="postgres://u@h/db").uses_outbox
+    assert not Settings(database_url="memory://", outbox="on").uses_outbox
+
+
+def test_building_settings_never_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("THROTTLING_GRPC_PORT", "6000")
+    assert Settings().grpc_port == 50051
+    assert Settings.from_env().grpc_port == 6000

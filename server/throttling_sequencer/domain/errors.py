@@ -1,6 +1,7 @@
 """The domain's exceptions: each carries a human `detail` and machine-readable `context`.
 
-The gRPC edge maps them to status codes in one place (adapters/grpc/errors.py).
+The gRPC edge maps them to status codes in one place (adapters/grpc/errors.py), where the
+transport's own errors (authentication, stream length) are declared too.
 """
 
 from __future__ import annotations
@@ -54,14 +55,16 @@ class StorageUnavailable(ThrottlingError):
     """The plan store could not be reached; the request may be retried."""
 
 
-class Unauthenticated(ThrottlingError):
-    """The caller did not prove who it is: no token, or a token that fails a check."""
+class StorageRejected(ThrottlingError):
+    """The plan store refused this data for good (a data, constraint or encoding error): retrying
+    the same write cannot succeed, unlike StorageUnavailable."""
 
 
-class StreamTooLong(ThrottlingError):
-    """A stream would outlast the longest a stream may run (pace it faster, or plan fewer ticks)."""
+class BacklogFull(ThrottlingError):
+    """Too many answered plans wait for the database: new ones are refused until it catches up."""
 
-    def __init__(self, max_seconds: float, **context: Any) -> None:
+    def __init__(self, waiting: int, limit: str) -> None:
         super().__init__(
-            f"the stream would run longer than {max_seconds:g} s", max_seconds=max_seconds, **context
+            f"the plan store is behind: {waiting} answered plans wait to be stored ({limit}); retry later",
+            waiting=waiting,
         )

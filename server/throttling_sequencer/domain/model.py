@@ -1,4 +1,11 @@
-"""Value objects of the game and of plans. Immutable; constructed only from validated input."""
+"""Value objects of the game and of plans. Immutable; constructed only from validated input.
+
+These dataclasses are also the one declaration of each value's fields: the adapters' mappers
+(wire, storage row, journal JSON) iterate over them (declaration.py) instead of naming fields,
+so a new field reaches every layer by itself. The few fields the public API (throttling.v1) shows
+under another name, or not as such, say so in their metadata (`shown_as`); values the API shows
+that are derived from fields are listed in `DERIVED`.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +13,11 @@ import enum
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import ClassVar
 from uuid import UUID
+
+from throttling_sequencer.domain.config import OPTIONS
+from throttling_sequencer.domain.declaration import shown_as
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,24 +96,35 @@ class Score:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """An answered planning request, as stored."""
+    """An answered planning request, as stored.
+
+    A new field appears in the API (throttling.v1 Plan, same name), the storage row (a column of
+    that name: add it to storage/models.py with a migration) and the journal by itself; give it
+    a default so journal lines and rows written before it still read back.
+    """
+
+    #: Values the API shows next to the fields, derived from them (properties below).
+    DERIVED: ClassVar[tuple[str, ...]] = ("goals", "distance_remaining", "optimality_gap")
 
     plan_id: UUID
     request_id: str
     user_id: str
-    created_at: datetime
+    created_at: datetime = field(metadata=shown_as("create_time"))
     strategy: Strategy
     game_state: GameState
-    overrides: PlannerOverrides
-    throttles: tuple[int, ...]
+    overrides: PlannerOverrides = field(metadata=shown_as("options"))
+    #: Shown as `goals` (one per throttle, towards the target).
+    throttles: tuple[int, ...] = field(metadata=shown_as(None))
     score: Score
     final_speed: float
     target_distance: float
     distance_covered: float
-    compute_seconds: float
+    compute_seconds: float = field(metadata=shown_as("compute_time"))
     arrival: Arrival = Arrival.ON_TARGET
     #: A proven lower bound on the best achievable score, when the strategy certifies one.
     lower_bound: float | None = None
+    #: The strategy proved the plan optimal within its tolerance (the exact one, when it finishes).
+    proven_optimal: bool = False
 
     @property
     def optimality_gap(self) -> float | None:
@@ -122,29 +144,27 @@ class Plan:
         return self.target_distance - self.distance_covered
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class PlannerOverrides:
-    """What a request asked to change in the planner configuration; None keeps the default."""
+    """What a request asked to change: the strategy, and values of PlannerConfig's fields (the
+    table of options, domain/config.py), e.g. `PlannerOverrides(max_ticks=40)`. None keeps the default."""
 
-    strategy: Strategy | None = None
-    distance_weight: float | None = None
-    speed_weight: float | None = None
-    length_weight: float | None = None
-    nonzero_weight: float | None = None
-    speed_threshold: float | None = None
-    min_throttle: int | None = None
-    max_throttle: int | None = None
-    max_ticks: int | None = None
-    time_budget_ms: int | None = None
-    seed: int | None = None
+    strategy: Strategy | None
+    #: (option, value) pairs the request set, in PlannerConfig's order.
+    values: tuple[tuple[str, float], ...]
+
+    def __init__(self, strategy: Strategy | None = None, **values: float | None) -> None:
+        unknown = sorted(values.keys() - OPTIONS)
+        if unknown:
+            raise TypeError(f"unknown planner options: {', '.join(unknown)}")
+        object.__setattr__(self, "strategy", strategy)
+        given = tuple((name, value) for name in OPTIONS if (value := values.get(name)) is not None)
+        object.__setattr__(self, "values", given)
 
     def given(self) -> dict[str, object]:
-        """The fields the request set, for storage and logs."""
-        out: dict[str, object] = {}
-        for name in self.__slots__:
-            value = getattr(self, name)
-            if value is not None:
-                out[name] = value.value if isinstance(value, Strategy) else value
+        """The fields the request set, as plain values, for storage and logs."""
+        out: dict[str, object] = {} if self.strategy is None else {"strategy": self.strategy.value}
+        out.update(self.values)
         return out
 
 

@@ -67,8 +67,32 @@ def score(problem: Problem, config: PlannerConfig, throttles: Sequence[int]) -> 
     return Score(total, distance_error, penalty, ticks, nonzero)
 
 
+def score_ceiling(problem: Problem, config: PlannerConfig) -> float:
+    """At least the score of any plan the config allows; infinite or NaN when the physics leaves
+    the floating-point range (a mass so small that max_throttle / mass overflows).
+
+    Speeds are never negative and rise with every throttle, so no plan goes faster or farther
+    than max_throttle on every tick; each score term is bounded by those magnitudes.
+    """
+    fastest = covered = 0.0
+    for tick in simulate(problem, [config.max_throttle] * config.max_ticks):
+        fastest, covered = max(fastest, tick.speed), tick.distance_covered
+    magnitude = problem.distance + covered + fastest + config.speed_threshold
+    return (config.distance_weight + config.speed_weight) * magnitude + (
+        config.length_weight + config.nonzero_weight
+    ) * config.max_ticks
+
+
 #: Distance errors, and speed above the threshold, up to this are within rounding of arriving.
 ARRIVAL_TOLERANCE = 1e-3
+#: A plan is proven optimal when its score is within this much, relative to max(1, |score|), of
+#: a proven lower bound (issue 11: 1e-6).
+OPTIMALITY_TOLERANCE = 1e-6
+
+
+def within_tolerance(total: float, lower_bound: float | None) -> bool:
+    """The score is provably within OPTIMALITY_TOLERANCE of the best possible."""
+    return lower_bound is not None and total - lower_bound <= OPTIMALITY_TOLERANCE * max(1.0, abs(total))
 
 
 def assess(problem: Problem, config: PlannerConfig, throttles: Sequence[int]) -> Arrival:

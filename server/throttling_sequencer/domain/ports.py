@@ -17,7 +17,10 @@ from throttling_sequencer.domain.model import Plan, Problem, Strategy
 class StopSignal:
     """Tells a planner running in a worker thread when to stop: a deadline, or a cancel.
 
-    Planners poll `should_stop()` between iterations and then return their best plan so far.
+    Planners poll `should_stop()` between iterations and then return their best plan so far,
+    often enough that little work is done past the deadline. The service creates the signal
+    when a request arrives (so a cancel reaches a plan still queued) and sets `deadline` when a
+    worker thread picks the plan up: queueing never spends the budget.
     """
 
     def __init__(self, deadline: float, clock: Callable[[], float] = time.monotonic) -> None:
@@ -48,8 +51,30 @@ class PlannerResult:
     proven_optimal: bool = False
 
 
-#: Called from the planner's thread with each improved plan: (throttles, iteration, lower bound).
-ProgressCallback = Callable[[tuple[int, ...], int, float | None], None]
+@dataclass(frozen=True, slots=True)
+class Improvement:
+    """A better plan a planner found while searching."""
+
+    throttles: tuple[int, ...]
+    #: The generation, sample or length it was found at.
+    iteration: int
+    #: A proven lower bound on the best achievable score, when the strategy can certify one.
+    lower_bound: float | None = None
+
+
+class ProgressSink(Protocol):
+    """Where a planner reports each improvement, from its worker thread; must return at once."""
+
+    def improved(self, improvement: Improvement) -> None: ...
+
+
+class _Unheard:
+    def improved(self, improvement: Improvement) -> None:
+        """Nobody listens: the improvement is dropped."""
+
+
+#: The sink of a plan whose progress nobody follows.
+UNHEARD: ProgressSink = _Unheard()
 
 
 class Planner(Protocol):
@@ -58,11 +83,7 @@ class Planner(Protocol):
     strategy: Strategy
 
     def plan(
-        self,
-        problem: Problem,
-        config: PlannerConfig,
-        stop: StopSignal,
-        on_progress: ProgressCallback | None = None,
+        self, problem: Problem, config: PlannerConfig, stop: StopSignal, progress: ProgressSink = UNHEARD
     ) -> PlannerResult: ...
 
 
@@ -74,13 +95,53 @@ class PageCursor:
     plan_id: UUID
 
 
-class PlanRepository(Protocol):
-    async def add(self, plan: Plan) -> None: ...
+@dataclass(frozen=True, slots=True)
+class StorageStatus:
+    """What the plan store reports about itself (GetStatus, metrics)."""
 
-    async def get(self, plan_id: UUID) -> Plan:
-        """Raises PlanNotFound."""
+    #: "sqlite", "postgres" or "memory".
+    kind: str
+    #: Plans are journaled locally and written to the database in the background.
+    outbox: bool = False
+    #: Answered plans not yet in the database.
+    pending_writes: int = 0
+    #: Plans the database refused for good, kept aside.
+    poisoned_writes: int = 0
+    #: Longest accepted-to-stored delay seen, in seconds.
+    max_write_delay_seconds: float = 0.0
+
+
+class PlanRepository(Protocol):
+    """Where plans are kept: opened before serving, closed after draining.
+
+    Reads name an `owner`: only that user's plans are seen (None: every user's, for
+    administrators). A store in front of another (the outbox) takes this same port for the
+    store behind it.
+    """
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def reconnect(self) -> None:
+        """Re-dial the database (e.g. after a failover); raises StorageUnavailable if it is away."""
         ...
 
-    async def list(self, limit: int, after: PageCursor | None) -> list[Plan]:
+    async def add(self, plan: Plan) -> None: ...
+
+    async def add_many(self, plans: list[Plan]) -> None:
+        """Store plans, leaving alone those whose id is already stored, so retries are harmless.
+        Raises StorageUnavailable (try again later) or StorageRejected (never storable as they are)."""
+        ...
+
+    async def get(self, plan_id: UUID, *, owner: str | None) -> Plan:
+        """Raises PlanNotFound, also when the plan belongs to someone other than `owner`."""
+        ...
+
+    async def list(self, limit: int, after: PageCursor | None, *, owner: str | None) -> list[Plan]:
         """Newest first (created_at, then plan_id, descending), strictly after the cursor."""
+        ...
+
+    def status(self) -> StorageStatus:
+        """Cheap and synchronous: metrics read it from their own thread."""
         ...

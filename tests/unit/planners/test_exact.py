@@ -16,20 +16,16 @@ from hypothesis import strategies as st
 
 from tests.reference_milp import Reference, reference
 from tests.support import problem
-from throttling_sequencer.adapters.planners import exact_kernel as kernel
-from throttling_sequencer.adapters.planners.exact import (
-    SLICE_WORK,
-    TOLERANCE,
-    ExactPlanner,
-    Search,
-    kernel_params,
-)
+from throttling_sequencer.adapters.planners.exact import SLICE_WORK, ExactPlanner
 from throttling_sequencer.adapters.planners.genetic import GeneticParameters, GeneticPlanner
+from throttling_sequencer.adapters.planners.kernel import exact as kernel
+from throttling_sequencer.adapters.planners.kernel.exact import Search, kernel_params
 from throttling_sequencer.adapters.planners.random_search import RandomPlanner
 from throttling_sequencer.domain.config import PlannerConfig
 from throttling_sequencer.domain.model import Problem
+from throttling_sequencer.domain.physics import OPTIMALITY_TOLERANCE as TOLERANCE
 from throttling_sequencer.domain.physics import final_state, score, simulate
-from throttling_sequencer.domain.ports import PlannerResult, StopSignal
+from throttling_sequencer.domain.ports import Improvement, PlannerResult, StopSignal
 
 
 def run(p: Problem, config: PlannerConfig, seconds: float = 60.0) -> tuple[PlannerResult, float]:
@@ -301,7 +297,7 @@ def test_a_cancelled_planner_still_returns_a_plan() -> None:
 def test_each_slice_of_the_kernel_is_bounded() -> None:
     """Between two polls the kernel does at most one slice of work plus one indivisible step."""
     p, config = HARD_TO_PROVE
-    search = Search.start(p, config)
+    search = Search.start(p, config, TOLERANCE)
     previous = int(search.state_i[kernel.S_WORK])
     for _ in range(200):
         search.step(SLICE_WORK)
@@ -327,13 +323,16 @@ def test_a_stopped_search_reports_an_honest_bound() -> None:
 
 def test_progress_reports_each_improvement_in_order() -> None:
     seen: list[tuple[tuple[int, ...], float | None]] = []
+
+    class Sink:
+        def improved(self, improvement: Improvement) -> None:
+            seen.append((improvement.throttles, improvement.lower_bound))
+
     p = problem(
         distance=5787.17593479702, speed=9.583127424562939, mass=11.959577027396675, friction=0.0507752
     )
     config = PlannerConfig()
-    result = ExactPlanner().plan(
-        p, config, StopSignal(time.monotonic() + 60), lambda plan, _, bound: seen.append((plan, bound))
-    )
+    result = ExactPlanner().plan(p, config, StopSignal(time.monotonic() + 60), Sink())
     totals = [score(p, config, plan).total for plan, _ in seen]
     assert totals == sorted(totals, reverse=True)
     assert seen[-1][0] == result.throttles
@@ -351,19 +350,9 @@ units = st.builds(
 
 
 @settings(max_examples=200, deadline=None)
-@given(units, plans)
-def test_the_kernel_simulates_bit_for_bit_like_the_domain(p: Problem, throttles: list[int]) -> None:
-    params = kernel_params(p, PlannerConfig())
-    speeds, covered = np.zeros(len(throttles)), np.zeros(len(throttles))
-    kernel.simulate(params, np.array(throttles, dtype=np.int64), speeds, covered)
-    states = list(simulate(p, throttles))
-    assert speeds.tolist() == [s.speed for s in states]
-    assert covered.tolist() == [s.distance_covered for s in states]
-
-
-@settings(max_examples=200, deadline=None)
 @given(units, plans, proof_configs)
 def test_the_kernel_scores_like_the_domain(p: Problem, throttles: list[int], config: PlannerConfig) -> None:
-    total = kernel.score_plan(kernel_params(p, config), np.array(throttles, dtype=np.int64), len(throttles))
-    expected = score(p, config, throttles).total
-    assert total == pytest.approx(expected, rel=1e-12, abs=1e-12)
+    """The score the search compares plans by is the physics' score, bit for bit."""
+    params = kernel_params(p, config, TOLERANCE)
+    total = kernel.score_plan(params, np.array(throttles, dtype=np.int64), len(throttles))
+    assert total == score(p, config, throttles).total

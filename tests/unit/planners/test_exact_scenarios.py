@@ -11,7 +11,8 @@ import time
 import pytest
 
 from bench.hard_set import HARD_SET, PUBLIC_SET, Scenario, load
-from throttling_sequencer.adapters.planners.exact import TOLERANCE, ExactPlanner
+from throttling_sequencer.adapters.planners.exact import ExactPlanner
+from throttling_sequencer.domain.physics import OPTIMALITY_TOLERANCE as TOLERANCE
 from throttling_sequencer.domain.physics import score
 from throttling_sequencer.domain.ports import StopSignal
 

@@ -86,16 +86,18 @@ class GetStatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GetStatusResponse(_message.Message):
-    __slots__ = ("storage", "outbox", "pending_writes", "max_write_delay_seconds")
+    __slots__ = ("storage", "outbox", "pending_writes", "max_write_delay_seconds", "poisoned_writes")
     STORAGE_FIELD_NUMBER: _ClassVar[int]
     OUTBOX_FIELD_NUMBER: _ClassVar[int]
     PENDING_WRITES_FIELD_NUMBER: _ClassVar[int]
     MAX_WRITE_DELAY_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    POISONED_WRITES_FIELD_NUMBER: _ClassVar[int]
     storage: str
     outbox: bool
     pending_writes: int
     max_write_delay_seconds: float
-    def __init__(self, storage: _Optional[str] = ..., outbox: _Optional[bool] = ..., pending_writes: _Optional[int] = ..., max_write_delay_seconds: _Optional[float] = ...) -> None: ...
+    poisoned_writes: int
+    def __init__(self, storage: _Optional[str] = ..., outbox: _Optional[bool] = ..., pending_writes: _Optional[int] = ..., max_write_delay_seconds: _Optional[float] = ..., poisoned_writes: _Optional[int] = ...) -> None: ...
 
 class GetPlanRequest(_message.Message):
     __slots__ = ("plan_id",)

@@ -1,6 +1,9 @@
-"""The one place where domain errors become gRPC statuses with google.rpc error details."""
+"""The one place where errors become gRPC statuses with google.rpc error details: the domain's,
+and the transport's own (declared here, at the edge, since only the edge raises them)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import grpc
 from google.protobuf import any_pb2
@@ -11,13 +14,29 @@ from throttling_sequencer.domain import errors
 
 DOMAIN = "throttling.v1"
 
+
+class Unauthenticated(errors.ThrottlingError):
+    """The caller did not prove who it is: no token, or a token that fails a check."""
+
+
+class StreamTooLong(errors.ThrottlingError):
+    """A stream would outlast the longest a stream may run (pace it faster, or plan fewer ticks)."""
+
+    def __init__(self, max_seconds: float, **context: Any) -> None:
+        super().__init__(
+            f"the stream would run longer than {max_seconds:g} s", max_seconds=max_seconds, **context
+        )
+
+
 _CODES: list[tuple[type[errors.ThrottlingError], grpc.StatusCode, str]] = [
     (errors.InvalidInput, grpc.StatusCode.INVALID_ARGUMENT, "INVALID_INPUT"),
     (errors.PlanNotFound, grpc.StatusCode.NOT_FOUND, "PLAN_NOT_FOUND"),
     (errors.DeadlineTooShort, grpc.StatusCode.DEADLINE_EXCEEDED, "DEADLINE_TOO_SHORT"),
-    (errors.StreamTooLong, grpc.StatusCode.DEADLINE_EXCEEDED, "STREAM_TOO_LONG"),
+    (StreamTooLong, grpc.StatusCode.DEADLINE_EXCEEDED, "STREAM_TOO_LONG"),
     (errors.StorageUnavailable, grpc.StatusCode.UNAVAILABLE, "STORAGE_UNAVAILABLE"),
-    (errors.Unauthenticated, grpc.StatusCode.UNAUTHENTICATED, "UNAUTHENTICATED"),
+    (errors.StorageRejected, grpc.StatusCode.INVALID_ARGUMENT, "STORAGE_REJECTED"),
+    (errors.BacklogFull, grpc.StatusCode.RESOURCE_EXHAUSTED, "BACKLOG_FULL"),
+    (Unauthenticated, grpc.StatusCode.UNAUTHENTICATED, "UNAUTHENTICATED"),
 ]
 
 

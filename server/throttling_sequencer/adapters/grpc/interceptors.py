@@ -1,4 +1,5 @@
-"""The request boundary: every RPC gets an identity, one log line, and domain errors mapped."""
+"""The request boundary: every RPC gets a caller (handed to the servicer explicitly), one log
+line, and errors mapped to statuses."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ from loguru import logger
 from throttling_sequencer import metrics, request_context
 from throttling_sequencer.adapters.grpc import errors as status_mapping
 from throttling_sequencer.adapters.grpc.auth import Authenticator
+from throttling_sequencer.adapters.grpc.caller import CallerContext
 from throttling_sequencer.domain.errors import FieldViolation, InvalidInput, ThrottlingError
+from throttling_sequencer.service.planning import CallContext
 
 REQUEST_ID_HEADER = "x-request-id"
 MAX_REQUEST_ID_LENGTH = 128
@@ -26,8 +29,12 @@ QUIET_PREFIXES = ("/grpc.health.", "/grpc.reflection.")
 if TYPE_CHECKING:  # generic only in the type stubs
     Context = grpc.aio.ServicerContext[Any, Any]
     Handler = grpc.RpcMethodHandler[Any, Any]
-    UnaryBehavior = Callable[[Any, Context], Awaitable[Any]]
-    StreamBehavior = Callable[[Any, Context], AsyncIterator[Any]]
+    #: The servicer's methods, as the boundary calls them.
+    UnaryBehavior = Callable[[Any, CallerContext], Awaitable[Any]]
+    StreamBehavior = Callable[[Any, CallerContext], AsyncIterator[Any]]
+    #: What grpc calls: the boundary's wrappers.
+    UnaryHandler = Callable[[Any, Context], Awaitable[Any]]
+    StreamHandler = Callable[[Any, Context], AsyncIterator[Any]]
 
 
 def _header(metadata: tuple[tuple[str, str | bytes], ...] | None, name: str) -> str | None:
@@ -45,17 +52,27 @@ def _request_id(metadata: tuple[tuple[str, str | bytes], ...] | None) -> str:
 
 
 class _Call:
-    """Book-keeping for one RPC: identity in, one log line out."""
+    """Book-keeping for one RPC: its caller in, one log line out."""
 
-    def __init__(self, method: str, metadata: Any) -> None:
+    def __init__(self, method: str, metadata: Any, context: Context) -> None:
         self.method = method
-        self.identity = request_context.RequestIdentity(request_id=_request_id(metadata))
+        remaining = context.time_remaining()
+        self.caller = CallContext(
+            request_id=_request_id(metadata),
+            user_id=request_context.ANONYMOUS,
+            deadline=None if remaining is None else time.monotonic() + remaining,
+        )
         self.started = time.perf_counter()
         self.status = "OK"
 
     async def begin(self, context: Context) -> None:
-        request_context.current.set(self.identity)
-        await context.send_initial_metadata(((REQUEST_ID_HEADER, self.identity.request_id),))
+        self.identify(self.caller)
+        await context.send_initial_metadata(((REQUEST_ID_HEADER, self.caller.request_id),))
+
+    def identify(self, caller: CallContext) -> None:
+        """The caller from here on; log lines name it too."""
+        self.caller = caller
+        request_context.current.set(caller)
 
     async def fail(self, context: Context, error: BaseException) -> None:
         """Abort the RPC with the mapped status (raises grpc's AbortError)."""
@@ -64,7 +81,7 @@ class _Call:
             self.status = status.code.name
             logger.info("rejected: {}", error.detail, **error.context)
         else:
-            status = status_mapping.internal_status(self.identity.request_id)
+            status = status_mapping.internal_status(self.caller.request_id)
             self.status = status.code.name
             logger.opt(exception=error).error("unexpected error")
         await context.abort(status.code, status.details, status.trailing_metadata)
@@ -76,8 +93,8 @@ class _Call:
 
 
 class RequestBoundary(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
-    """Every RPC but health and reflection: identity (authenticated when an Authenticator is
-    given), domain errors mapped to statuses, one log line."""
+    """Every RPC but health and reflection: its caller (authenticated when an Authenticator is
+    given) handed to the servicer in a CallerContext, errors mapped to statuses, one log line."""
 
     def __init__(self, authenticator: Authenticator | None = None) -> None:
         self._authenticator = authenticator
@@ -109,22 +126,22 @@ class RequestBoundary(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     @staticmethod
     def _unary(
         behavior: UnaryBehavior, method: str, metadata: Any, authenticator: Authenticator | None
-    ) -> UnaryBehavior:
+    ) -> UnaryHandler:
         async def wrapper(request: Any, context: Context) -> Any:
-            async with _boundary(method, metadata, context, authenticator):
+            async with _boundary(method, metadata, context, authenticator) as caller:
                 _reject_undecodable(request)
-                return await behavior(request, context)
+                return await behavior(request, CallerContext(context, caller))
 
         return wrapper
 
     @staticmethod
     def _stream(
         behavior: StreamBehavior, method: str, metadata: Any, authenticator: Authenticator | None
-    ) -> StreamBehavior:
+    ) -> StreamHandler:
         async def wrapper(request: Any, context: Context) -> AsyncIterator[Any]:
-            async with _boundary(method, metadata, context, authenticator):
+            async with _boundary(method, metadata, context, authenticator) as caller:
                 _reject_undecodable(request)
-                async for message in behavior(request, context):
+                async for message in behavior(request, CallerContext(context, caller)):
                     yield message
 
         return wrapper
@@ -157,16 +174,15 @@ def _reject_undecodable(request: Any) -> None:
 @asynccontextmanager
 async def _boundary(
     method: str, metadata: Any, context: Context, authenticator: Authenticator | None
-) -> AsyncIterator[None]:
-    """Around one RPC: identity in, domain errors mapped to statuses, one log line out."""
-    call = _Call(method, metadata)
+) -> AsyncIterator[CallContext]:
+    """Around one RPC: its caller in, errors mapped to statuses, one log line out."""
+    call = _Call(method, metadata, context)
     await call.begin(context)
     try:
         if authenticator is not None:
-            user = await asyncio.to_thread(authenticator.user_of, _header(metadata, "authorization"))
-            call.identity = replace(call.identity, user_id=user)
-            request_context.current.set(call.identity)
-        yield
+            found = await authenticator.authenticate(_header(metadata, "authorization"))
+            call.identify(replace(call.caller, user_id=found.user_id, admin=found.admin))
+        yield call.caller
     except grpc.aio.AbortError:
         raise
     except (asyncio.CancelledError, GeneratorExit):

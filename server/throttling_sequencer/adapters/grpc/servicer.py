@@ -1,6 +1,8 @@
 """ThrottlingService over gRPC: validate the wire request, map it, call the use case, map back.
 
-Errors are raised as domain exceptions; the RequestBoundary interceptor maps them to statuses.
+Every method acts for the caller the RequestBoundary interceptor established (`caller(context)`:
+served without that interceptor, every call fails loudly). Errors are raised as exceptions;
+the interceptor maps them to statuses (adapters/grpc/errors.py).
 """
 
 from __future__ import annotations
@@ -8,14 +10,17 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from contextlib import aclosing
+from typing import TYPE_CHECKING, Any, assert_never
 
 import grpc
 
 from throttling.v1 import throttling_service_pb2 as pb
 from throttling.v1 import throttling_service_pb2_grpc as pb_grpc
-from throttling_sequencer import metrics, request_context
+from throttling_sequencer import metrics
 from throttling_sequencer.adapters.grpc import mappers
+from throttling_sequencer.adapters.grpc.caller import caller
+from throttling_sequencer.adapters.grpc.errors import StreamTooLong
 from throttling_sequencer.adapters.grpc.validation import (
     Limits,
     Violations,
@@ -23,13 +28,17 @@ from throttling_sequencer.adapters.grpc.validation import (
     check_options,
     check_tick_interval,
 )
-from throttling_sequencer.adapters.storage.status import StorageStatus
-from throttling_sequencer.domain.errors import StreamTooLong
 from throttling_sequencer.domain.model import GameState, Plan, PlannerOverrides
-from throttling_sequencer.service.planning import CallContext, PlanningService
+from throttling_sequencer.service import paging
+from throttling_sequencer.service.events import Finished, Improved
+from throttling_sequencer.service.planning import PlanningService
 
 if TYPE_CHECKING:
     Context = grpc.aio.ServicerContext[Any, Any]
+#: Most bytes of plans in one ListPlans answer. A plan holds up to 2 x max_units units and
+#: max_ticks goals (about 125 KB at the limits), so 100 of them would pass Envoy's transcoder
+#: buffer (1 MiB: REST answered 500) and gRPC clients' default receive limit (4 MiB).
+MAX_PAGE_BYTES = 512 * 1024
 PlanRequest = (
     pb.CalculateThrottleStepsRequest
     | pb.CreatePlanRequest
@@ -39,12 +48,9 @@ PlanRequest = (
 
 
 class ThrottlingServicer(pb_grpc.ThrottlingServiceServicer):
-    def __init__(
-        self, planning: PlanningService, limits: Limits, storage: StorageStatus | None = None
-    ) -> None:
+    def __init__(self, planning: PlanningService, limits: Limits) -> None:
         self._planning = planning
         self._limits = limits
-        self._storage = storage or StorageStatus("memory")
 
     async def CalculateThrottleSteps(
         self, request: pb.CalculateThrottleStepsRequest, context: Context
@@ -77,40 +83,54 @@ class ThrottlingServicer(pb_grpc.ThrottlingServiceServicer):
     async def StreamPlanProgress(
         self, request: pb.StreamPlanProgressRequest, context: Context
     ) -> AsyncIterator[pb.StreamPlanProgressResponse]:
+        call = caller(context)
         state, overrides = self._validated(request, Violations())
         target = state.enemy_units[0].coordinate
-        events = self._planning.plan_with_progress(state, overrides, _call_context(context))
-        try:
+        # Closed when the client goes away: that stops the planner.
+        async with aclosing(self._planning.plan_events(state, overrides, call)) as events:
             async for event in events:
-                if isinstance(event, Plan):
-                    metrics.observe_plan(event)
-                    yield pb.StreamPlanProgressResponse(done=mappers.plan_to_wire(event))
-                else:
-                    yield mappers.progress_to_wire(target, event)
-        finally:
-            await events.aclose()  # stops the planner if the client went away
+                match event:
+                    case Improved(progress):
+                        yield mappers.progress_to_wire(target, progress)
+                    case Finished(plan):
+                        metrics.observe_plan(plan)
+                        yield pb.StreamPlanProgressResponse(done=mappers.plan_to_wire(plan))
+                    case _:
+                        assert_never(event)
 
     async def GetStatus(self, request: pb.GetStatusRequest, context: Context) -> pb.GetStatusResponse:
+        caller(context)  # served behind the boundary like every method, though it reads no plan
+        status = self._planning.storage_status()
         return pb.GetStatusResponse(
-            storage=self._storage.storage,
-            outbox=self._storage.outbox is not None,
-            pending_writes=self._storage.pending_writes,
-            max_write_delay_seconds=self._storage.max_write_delay,
+            storage=status.kind,
+            outbox=status.outbox,
+            pending_writes=status.pending_writes,
+            max_write_delay_seconds=status.max_write_delay_seconds,
+            poisoned_writes=status.poisoned_writes,
         )
 
     async def GetPlan(self, request: pb.GetPlanRequest, context: Context) -> pb.GetPlanResponse:
-        plan = await self._planning.get_plan(request.plan_id)
+        plan = await self._planning.get_plan(request.plan_id, caller(context))
         return pb.GetPlanResponse(plan=mappers.plan_to_wire(plan))
 
     async def ListPlans(self, request: pb.ListPlansRequest, context: Context) -> pb.ListPlansResponse:
-        page = await self._planning.list_plans(request.page_size, request.page_token)
-        return pb.ListPlansResponse(
-            plans=[mappers.plan_to_wire(p) for p in page.plans], next_page_token=page.next_page_token
-        )
+        """A page of plans, cut short (with a token for the rest) once it would pass MAX_PAGE_BYTES."""
+        page = await self._planning.list_plans(request.page_size, request.page_token, caller(context))
+        response = pb.ListPlansResponse(next_page_token=page.next_page_token)
+        size = 0
+        for plan in page.plans:
+            wire = mappers.plan_to_wire(plan)
+            size += wire.ByteSize()
+            if response.plans and size > MAX_PAGE_BYTES:
+                response.next_page_token = paging.encode(page.plans[len(response.plans) - 1])
+                break
+            response.plans.append(wire)
+        return response
 
     async def _plan(self, request: PlanRequest, context: Context, violations: Violations) -> Plan:
+        call = caller(context)
         state, overrides = self._validated(request, violations)
-        plan = await self._planning.create_plan(state, overrides, _call_context(context))
+        plan = await self._planning.create_plan(state, overrides, call)
         metrics.observe_plan(plan)
         return plan
 
@@ -119,10 +139,3 @@ class ThrottlingServicer(pb_grpc.ThrottlingServiceServicer):
         check_options(violations, request.options)
         violations.raise_if_any()
         return mappers.game_state_from_wire(request.game_state), mappers.overrides_from_wire(request.options)
-
-
-def _call_context(context: Context) -> CallContext:
-    identity = request_context.current.get()
-    remaining = context.time_remaining()
-    deadline = None if remaining is None else time.monotonic() + remaining
-    return CallContext(request_id=identity.request_id, user_id=identity.user_id, deadline=deadline)

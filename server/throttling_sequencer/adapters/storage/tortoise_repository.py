@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from uuid import UUID
@@ -10,15 +11,22 @@ import asyncpg
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 from tortoise import Tortoise, connections
-from tortoise.exceptions import BaseORMException, DoesNotExist
+from tortoise.exceptions import (
+    BaseORMException,
+    DBConnectionError,
+    DoesNotExist,
+    IntegrityError,
+    ValidationError,
+)
 from tortoise.expressions import Q
 from tortoise.migrations.api import migrate
+from tortoise.queryset import QuerySet
 
-from throttling_sequencer.adapters.storage import codec
+from throttling_sequencer.adapters.storage import rows
 from throttling_sequencer.adapters.storage.models import PlanRecord
-from throttling_sequencer.domain.errors import PlanNotFound, StorageUnavailable
-from throttling_sequencer.domain.model import Arrival, Plan, Score, Strategy
-from throttling_sequencer.domain.ports import PageCursor
+from throttling_sequencer.domain.errors import PlanNotFound, StorageRejected, StorageUnavailable
+from throttling_sequencer.domain.model import Plan
+from throttling_sequencer.domain.ports import PageCursor, StorageStatus
 
 APP = "plans"
 MODELS_MODULE = "throttling_sequencer.adapters.storage.models"
@@ -28,10 +36,15 @@ T = TypeVar("T")
 _tracer = trace.get_tracer(__name__)
 
 
+def engine(database_url: str) -> str:
+    """The engine the URL names, sqlite or postgres: its scheme (Settings.storage_kind vetted it)."""
+    return database_url.split("://", 1)[0]
+
+
 def tortoise_config(database_url: str) -> dict[str, Any]:
     # Tortoise caches generated SQL per connection *name* for the whole process: naming the
     # connection after its engine keeps SQLite's SQL from being reused on Postgres.
-    name = database_url.split("://", 1)[0]
+    name = engine(database_url)
     return {
         "connections": {name: database_url},
         "apps": {
@@ -61,6 +74,7 @@ class TortoisePlanRepository:
 
     def __init__(self, database_url: str) -> None:
         self._database_url = database_url
+        self._kind = engine(database_url)
 
     async def open(self) -> None:
         await self._guard(
@@ -72,37 +86,42 @@ class TortoisePlanRepository:
         await Tortoise.close_connections()
 
     async def reconnect(self) -> None:
-        """Drop pooled connections (e.g. to a former writer after a failover); the next query dials anew."""
-        await self._guard(lambda: connections.close_all(discard=True), "reconnect")
+        """Re-dial pooled connections (e.g. to a former writer after a failover): idle ones at their
+        next use, busy ones when released. Queries in flight are left alone; closing the pool
+        instead waits for them (up to 10 s, stalling the caller) and then cuts them off."""
+        await self._guard(_expire_pooled_connections, "reconnect")
+
+    def status(self) -> StorageStatus:
+        return StorageStatus(self._kind)
 
     async def add(self, plan: Plan) -> None:
-        await self._guard(lambda: PlanRecord.create(**_to_row(plan)), "INSERT plans")
+        await self._guard(lambda: PlanRecord.create(**rows.to_row(plan)), "INSERT plans")
 
     async def add_many(self, plans: list[Plan]) -> None:
         """Insert plans; ones already stored (same id) are left alone, so retries are harmless."""
-        records = [PlanRecord(**_to_row(plan)) for plan in plans]
-        await self._guard(lambda: PlanRecord.bulk_create(records, ignore_conflicts=True), "INSERT plans")
+        await self._guard(
+            lambda: PlanRecord.bulk_create(
+                [PlanRecord(**rows.to_row(p)) for p in plans], ignore_conflicts=True
+            ),
+            "INSERT plans",
+        )
 
-    async def get(self, plan_id: UUID) -> Plan:
+    async def get(self, plan_id: UUID, *, owner: str | None) -> Plan:
+        match = {"id": plan_id} if owner is None else {"id": plan_id, "user_id": owner}
         try:
-            record = await self._guard(lambda: PlanRecord.get(id=plan_id), "SELECT plans")
+            record = await self._guard(lambda: PlanRecord.get(**match), "SELECT plans")
         except DoesNotExist:
             raise PlanNotFound(str(plan_id)) from None
-        return _from_row(record)
+        return rows.from_row(record)
 
-    async def list(self, limit: int, after: PageCursor | None) -> list[Plan]:
-        query = PlanRecord.all()
-        if after is not None:
-            query = query.filter(
-                Q(created_at__lt=after.created_at) | Q(created_at=after.created_at, id__lt=after.plan_id)
-            )
-        records = await self._guard(lambda: query.order_by("-created_at", "-id").limit(limit), "SELECT plans")
-        return [_from_row(r) for r in records]
+    async def list(self, limit: int, after: PageCursor | None, *, owner: str | None) -> list[Plan]:
+        records = await self._guard(lambda: listing(limit, after, owner), "SELECT plans")
+        return [rows.from_row(r) for r in records]
 
     async def _guard(self, operation: Callable[[], Awaitable[T]], statement: str) -> T:
-        """One database call: a client span, and faults turned into StorageUnavailable (a missing
-        row stays DoesNotExist)."""
-        system = "postgresql" if self._database_url.startswith("postgres") else "sqlite"
+        """One database call: a client span, and faults turned into StorageUnavailable (retry) or
+        StorageRejected (this data can never be written); a missing row stays DoesNotExist."""
+        system = "postgresql" if self._kind == "postgres" else self._kind
         with _tracer.start_as_current_span(
             f"{system} {statement}",
             kind=SpanKind.CLIENT,
@@ -116,52 +135,68 @@ class TortoisePlanRepository:
             return await operation()
         except DoesNotExist:
             raise
-        except (BaseORMException, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
-            # A read-only former writer (SQLSTATE 25006) lands here too: transient, like an outage.
-            raise StorageUnavailable(
-                f"plan store unavailable: {error}", error=type(error).__name__
-            ) from error
+        except Exception as error:
+            if _is_permanent(error):
+                raise StorageRejected(
+                    f"plan store refused the data: {error}", error=type(error).__name__
+                ) from error
+            if isinstance(error, TRANSIENT):
+                # A read-only former writer (SQLSTATE 25006) lands here too: transient, like an outage.
+                # So does InternalClientError ("cannot switch to state 15; another operation (2) is in
+                # progress"): pgbouncer announced a lost server while the connection sat between two
+                # statements, and asyncpg refuses the next one. The connection is dead, not shared.
+                raise StorageUnavailable(
+                    f"plan store unavailable: {error}", error=type(error).__name__
+                ) from error
+            raise
 
 
-def _to_row(plan: Plan) -> dict[str, Any]:
-    return {
-        "id": plan.plan_id,
-        "request_id": plan.request_id,
-        "user_id": plan.user_id,
-        "created_at": plan.created_at,
-        "strategy": plan.strategy.value,
-        "game_state": codec.game_state_to_json(plan.game_state),
-        "options": codec.overrides_to_json(plan.overrides),
-        "throttles": list(plan.throttles),
-        "score_total": plan.score.total,
-        "distance_error": plan.score.distance_error,
-        "speed_penalty": plan.score.speed_penalty,
-        "ticks": plan.score.ticks,
-        "nonzero_ticks": plan.score.nonzero_ticks,
-        "final_speed": plan.final_speed,
-        "target_distance": plan.target_distance,
-        "distance_covered": plan.distance_covered,
-        "compute_seconds": plan.compute_seconds,
-        "arrival": plan.arrival.value,
-        "lower_bound": plan.lower_bound,
-    }
+#: Faults of the database or the way to it: the same write may succeed later.
+TRANSIENT = (
+    BaseORMException,
+    OSError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    sqlite3.Error,
+)
+#: SQLSTATE classes that depend on the row written: data exception, integrity constraint violation,
+#: program limit exceeded (e.g. an index row too large). Anything else, such as a missing table or
+#: a read-only node, is about the database and worth retrying.
+PERMANENT_SQLSTATE_CLASSES = ("22", "23", "54")
 
 
-def _from_row(r: PlanRecord) -> Plan:
-    return Plan(
-        plan_id=r.id,
-        request_id=r.request_id,
-        user_id=r.user_id,
-        created_at=r.created_at,
-        strategy=Strategy(r.strategy),
-        game_state=codec.game_state_from_json(r.game_state),
-        overrides=codec.overrides_from_json(r.options),
-        throttles=tuple(r.throttles),
-        score=Score(r.score_total, r.distance_error, r.speed_penalty, r.ticks, r.nonzero_ticks),
-        final_speed=r.final_speed,
-        target_distance=r.target_distance,
-        distance_covered=r.distance_covered,
-        compute_seconds=r.compute_seconds,
-        arrival=Arrival(r.arrival),
-        lower_bound=r.lower_bound,
-    )
+def _is_permanent(error: BaseException) -> bool:
+    """Whether this write can never succeed as it is (the driver's error may be wrapped by Tortoise)."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(
+            seen, OSError | asyncpg.InterfaceError | asyncpg.InternalClientError | DBConnectionError
+        ):
+            return False
+        if isinstance(seen, ValidationError | IntegrityError | sqlite3.IntegrityError | sqlite3.DataError):
+            return True
+        if isinstance(seen, UnicodeError | OverflowError):  # a value the driver cannot encode
+            return True
+        if isinstance(seen, asyncpg.PostgresError):
+            return str(getattr(seen, "sqlstate", "") or "")[:2] in PERMANENT_SQLSTATE_CLASSES
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def listing(limit: int, after: PageCursor | None, owner: str | None) -> QuerySet[PlanRecord]:
+    """Newest first after the cursor; one user's plans come off the (user_id, created_at) index,
+    everyone's off (created_at, id)."""
+    query = PlanRecord.all() if owner is None else PlanRecord.filter(user_id=owner)
+    if after is not None:
+        query = query.filter(
+            Q(created_at__lt=after.created_at) | Q(created_at=after.created_at, id__lt=after.plan_id)
+        )
+    return query.order_by("-created_at", "-id").limit(limit)
+
+
+async def _expire_pooled_connections() -> None:
+    for client in connections.all():
+        expire: Callable[[], Awaitable[None]] | None = getattr(client, "_expire_connections", None)
+        if expire is not None:  # asyncpg pools; SQLite has nothing to re-dial
+            await expire()

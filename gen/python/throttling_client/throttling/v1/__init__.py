@@ -337,6 +337,12 @@ class GetStatusResponse(betterproto2.Message):
     Longest time an answered plan waited for the database since start, in seconds.
     """
 
+    poisoned_writes: "int" = betterproto2.field(5, betterproto2.TYPE_INT64)
+    """
+    Answered plans the database refused for good (e.g. a constraint or data error), kept aside
+    in the outbox's poison file instead of blocking the others; see the server log for why.
+    """
+
 
 default_message_pool.register_message("throttling.v1", "GetStatusResponse", GetStatusResponse)
 
@@ -474,6 +480,12 @@ class Plan(betterproto2.Message):
     arrival: "Arrival" = betterproto2.field(17, betterproto2.TYPE_ENUM, default_factory=lambda: Arrival(0))
     """
     What the plan achieves.
+    """
+
+    proven_optimal: "bool" = betterproto2.field(18, betterproto2.TYPE_BOOL)
+    """
+    True when the strategy proved the plan optimal (optimality_gap within its tolerance); false
+    when the search ended first (budget or deadline) or the strategy proves nothing.
     """
 
 

@@ -26,8 +26,15 @@ and reports progress between slices. All state lives in the arrays passed in.
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import numpy as np
-from numba import njit
+
+from throttling_sequencer.adapters.planners.kernel.jit import kernel
+from throttling_sequencer.adapters.planners.kernel.simulation import problem_array, total_of, weights_array
+from throttling_sequencer.domain.config import PlannerConfig
+from throttling_sequencer.domain.model import Problem
 
 # --- params (float64 array) -------------------------------------------------------------------
 P_DIST, P_V0, P_MASS, P_FRIC, P_WD, P_WS, P_WL, P_WZ, P_THR, P_LOW, P_SPAN, P_NMAX, P_TOL = range(13)
@@ -83,48 +90,23 @@ UNIT_ROUNDOFF = 2.0**-53
 INF = np.inf
 
 
-@njit(nogil=True, cache=True)
-def simulate(params: np.ndarray, throttles: np.ndarray, speeds: np.ndarray, covered: np.ndarray) -> None:
-    """The state after each tick, in exactly the operations of domain.physics.simulate."""
-    keep = 1.0 - params[P_FRIC]
-    mass = params[P_MASS]
-    speed = params[P_V0]
-    total = 0.0
-    for k in range(throttles.shape[0]):
-        speed = (speed + throttles[k] / mass) * keep
-        total += speed
-        speeds[k] = speed
-        covered[k] = total
-
-
-@njit(nogil=True, cache=True)
+@kernel
 def score_plan(params: np.ndarray, throttles: np.ndarray, n: int) -> float:
-    """The score of the first n throttles, in exactly the operations of domain.physics.score."""
-    keep = 1.0 - params[P_FRIC]
-    mass = params[P_MASS]
-    speed = params[P_V0]
-    total = 0.0
-    nonzero = 0
-    for k in range(n):
-        u = throttles[k]
-        speed = (speed + u / mass) * keep
-        total += speed
-        if u != 0:
-            nonzero += 1
-    error = abs(params[P_DIST] - total)
-    threshold = params[P_THR]
-    penalty = 0.0 if 0.0 <= speed <= threshold else abs(speed - threshold)
-    return params[P_WD] * error + params[P_WS] * penalty + params[P_WL] * n + params[P_WZ] * nonzero
+    """The score of the first n throttles: simulation.total_of (domain.physics.score, bit for bit).
+
+    params starts with the simulation's PROBLEM (P_DIST..P_FRIC) and WEIGHTS (P_WD..P_THR) arrays.
+    """
+    return total_of(params[P_DIST : P_FRIC + 1], params[P_WD : P_THR + 1], throttles.reshape((1, -1)), 0, n)
 
 
-@njit(nogil=True, cache=True)
+@kernel
 def _two_sum(a: float, b: float) -> tuple[float, float]:
     s = a + b
     bb = s - a
     return s, (a - (s - bb)) + (b - bb)
 
 
-@njit(nogil=True, cache=True)
+@kernel
 def build_tables(params: np.ndarray, tables: np.ndarray) -> None:
     """Fill the per-j and per-length tables (tables has T_ROWS rows and N + 1 columns)."""
     n_max = int(params[P_NMAX])
@@ -166,14 +148,14 @@ def build_tables(params: np.ndarray, tables: np.ndarray) -> None:
         tables[T_CONST, n] = params[P_WL] * n + wz_all * n
 
 
-@njit(nogil=True, cache=True)
+@kernel
 def _gamma(n: int) -> float:
     """A generous multiple of the unit roundoff for every quantity a length-n plan computes."""
     k = 16.0 * n + 64.0
     return k * UNIT_ROUNDOFF / (1.0 - k * UNIT_ROUNDOFF)
 
 
-@njit(nogil=True, cache=True)
+@kernel
 def adjusted(params: np.ndarray, tables: np.ndarray, n: int, value: float) -> float:
     """A computed bound or score of length n, less twice what rounding can have moved it.
 
@@ -192,20 +174,20 @@ def adjusted(params: np.ndarray, tables: np.ndarray, n: int, value: float) -> fl
     return value - 2.0 * _gamma(n) * magnitude
 
 
-@njit(nogil=True, cache=True)
+@kernel
 def _bp_dist(tables: np.ndarray, span: float, jl: int, i: int) -> float:
     """Distance bought by filling the first i of jl free ticks (j = jl .. jl - i + 1)."""
     q = jl - i
     return span * ((tables[T_CAH, jl] - tables[T_CAH, q]) + (tables[T_CAL, jl] - tables[T_CAL, q]))
 
 
-@njit(nogil=True, cache=True)
+@kernel
 def _bp_speed(tables: np.ndarray, span: float, jl: int, i: int) -> float:
     q = jl - i
     return span * ((tables[T_CBH, jl] - tables[T_CBH, q]) + (tables[T_CBL, jl] - tables[T_CBL, q]))
 
 
-@njit(nogil=True, cache=True)
+@kernel
 def _segment_of(tables: np.ndarray, span: float, jl: int, t: float) -> int:
     """The fewest free ticks whose front-loaded filling buys t: smallest i with P(i) >= t."""
     if t <= 0.0:
@@ -220,7 +202,7 @@ def _segment_of(tables: np.ndarray, span: float, jl: int, t: float) -> int:
     return lo
 
 
-@njit(nogil=True, cache=True)
+@kernel
 def _speed_at(tables: np.ndarray, span: float, jl: int, i: int, t: float) -> float:
     """Least final speed added when t (inside segment i) is bought front-loaded."""
     p0 = _bp_dist(tables, span, jl, i - 1)
@@ -237,7 +219,7 @@ def _speed_at(tables: np.ndarray, span: float, jl: int, i: int, t: float) -> flo
     return v0 + frac * (v1 - v0)
 
 
-@njit(nogil=True, cache=True)
+@kernel
 def _fiber(params: np.ndarray, tables: np.ndarray, jl: int, far: float, over: float, total: float) -> float:
     """Least relaxed cost of jl free ticks whose throttles sum to `total` (a whole number).
 
@@ -284,7 +266,7 @@ def _fiber(params: np.ndarray, tables: np.ndarray, jl: int, far: float, over: fl
     return best
 
 
-@njit(nogil=True, cache=True)
+@kernel
 def suffix_bound(
     params: np.ndarray,
     tables: np.ndarray,
@@ -445,7 +427,7 @@ HEURISTIC_LENGTHS = 6
 ROOT_SINGLE_TICKS = 128
 
 
-@njit(nogil=True, cache=True)
+@kernel
 def build_single_table(
     params: np.ndarray, tables: np.ndarray, single_v: np.ndarray, single_k: np.ndarray
 ) -> None:
@@ -485,7 +467,7 @@ def build_single_table(
             single_k[at] = key
 
 
-@njit(nogil=True, cache=True)
+@kernel
 def _single(
     params: np.ndarray,
     tables: np.ndarray,
@@ -545,7 +527,7 @@ def _single(
     return best, best_key
 
 
-@njit(nogil=True, cache=True)
+@kernel
 def ratio_index(params: np.ndarray, tables: np.ndarray) -> int:
     """Largest j with ws * beta_j / alpha_j >= wd (the ratio falls with j); 0 if none."""
     n_max = int(params[P_NMAX])
@@ -560,7 +542,7 @@ def ratio_index(params: np.ndarray, tables: np.ndarray) -> int:
     return best
 
 
-@njit(nogil=True, cache=True)
+@kernel
 def _theta(params: np.ndarray, incumbent: float) -> float:
     """Subtrees whose adjusted bound reaches this cannot hold a plan better by the tolerance."""
     if incumbent == INF:
@@ -568,13 +550,13 @@ def _theta(params: np.ndarray, incumbent: float) -> float:
     return incumbent - params[P_TOL] * max(1.0, abs(incumbent))
 
 
-@njit(nogil=True, cache=True)
+@kernel
 def _record(state_f: np.ndarray, adjusted_bound: float) -> None:
     if adjusted_bound < state_f[F_LBPR]:
         state_f[F_LBPR] = adjusted_bound
 
 
-@njit(nogil=True, cache=True)
+@kernel
 def _offer(
     params: np.ndarray,
     plan: np.ndarray,
@@ -593,7 +575,7 @@ def _offer(
     return value
 
 
-@njit(nogil=True, cache=True)
+@kernel
 def _leaf(
     params: np.ndarray,
     tables: np.ndarray,
@@ -672,7 +654,7 @@ MAX_STEP_WORK = 24 * (RELOCATION_ENTRIES + 1 + (HOLE_TICKS + 1) * (HOLE_DEFICIT_
 EDITS = 3
 
 
-@njit(nogil=True, cache=True)
+@kernel
 def _offer_w(
     params: np.ndarray,
     w: np.ndarray,
@@ -689,7 +671,7 @@ def _offer_w(
     return _offer(params, scratch, n, incumbent, state_i, state_f)
 
 
-@njit(nogil=True, cache=True)
+@kernel
 def _deficit_entries(
     base: np.ndarray, movers: np.ndarray, levels: int, span: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -713,7 +695,7 @@ def _deficit_entries(
     return ticks, deltas
 
 
-@njit(nogil=True, cache=True)
+@kernel
 def _hole_entries(base: np.ndarray, p: int, levels: int) -> tuple[np.ndarray, np.ndarray]:
     """No hole, or one block tick emptied, each with deficits on the two nearest other block ticks."""
     holes = min(HOLE_TICKS, p)
@@ -745,7 +727,7 @@ def _hole_entries(base: np.ndarray, p: int, levels: int) -> tuple[np.ndarray, np
     return ticks, deltas
 
 
-@njit(nogil=True, cache=True)
+@kernel
 def _relocation_entries(base: np.ndarray, n: int, p: int, span: int) -> tuple[np.ndarray, np.ndarray]:
     """Nothing, or one empty tick after p set to any value."""
     last = min(n, p + 1 + max(1, min(RELOCATION_TICKS, RELOCATION_ENTRIES // span)))
@@ -764,7 +746,7 @@ def _relocation_entries(base: np.ndarray, n: int, p: int, span: int) -> tuple[np
     return ticks[:at], deltas[:at]
 
 
-@njit(nogil=True, cache=True)
+@kernel
 def _price(
     params: np.ndarray,
     tables: np.ndarray,
@@ -799,7 +781,7 @@ def _price(
     return shift, cost, rise
 
 
-@njit(nogil=True, cache=True)
+@kernel
 def _mitm(
     params: np.ndarray,
     tables: np.ndarray,
@@ -970,7 +952,7 @@ def _mitm(
             _offer_w(params, work_w, n, scratch, incumbent, state_i, state_f)
 
 
-@njit(nogil=True, cache=True)
+@kernel
 def _front_base(
     params: np.ndarray, tables: np.ndarray, n: int, t: float, base: np.ndarray
 ) -> tuple[int, float]:
@@ -993,7 +975,7 @@ def _front_base(
     return full, x
 
 
-@njit(nogil=True, cache=True)
+@kernel
 def _targets(
     params: np.ndarray, tables: np.ndarray, n: int, state_i: np.ndarray, state_f: np.ndarray
 ) -> tuple[float, float]:
@@ -1014,7 +996,7 @@ def _targets(
     return t_best, t_star
 
 
-@njit(nogil=True, cache=True)
+@kernel
 def _quick(
     params: np.ndarray,
     tables: np.ndarray,
@@ -1069,7 +1051,7 @@ def _quick(
             )
 
 
-@njit(nogil=True, cache=True)
+@kernel
 def _heavy(
     params: np.ndarray,
     tables: np.ndarray,
@@ -1157,14 +1139,14 @@ def _heavy(
     return False
 
 
-@njit(nogil=True, cache=True)
+@kernel
 def _close(params: np.ndarray, tables: np.ndarray, n: int, state_f: np.ndarray) -> bool:
     """Whether the incumbent is within the tolerance of length n's bound (tuning it is done)."""
     bound = adjusted(params, tables, n, tables[T_ROOT, n])
     return state_f[F_INC] - bound <= params[P_TOL] * max(1.0, abs(state_f[F_INC]))
 
 
-@njit(nogil=True, cache=True)
+@kernel
 def _deficit_round(
     params: np.ndarray,
     tables: np.ndarray,
@@ -1213,7 +1195,7 @@ def _deficit_round(
     )
 
 
-@njit(nogil=True, cache=True)
+@kernel
 def _offer_completion(
     params: np.ndarray,
     n: int,
@@ -1249,7 +1231,7 @@ MEET_SCAN = 1 << 22
 MEET_AFTER_NODES = 5000
 
 
-@njit(nogil=True, cache=True)
+@kernel
 def _combos(
     params: np.ndarray, tables: np.ndarray, n: int, first: int, last: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -1278,7 +1260,7 @@ def _combos(
     return dist, speed, nonzero, codes
 
 
-@njit(nogil=True, cache=True)
+@kernel
 def _meet_length(
     params: np.ndarray,
     tables: np.ndarray,
@@ -1363,7 +1345,7 @@ def _meet_length(
     return True
 
 
-@njit(nogil=True, cache=True)
+@kernel
 def _push(
     params: np.ndarray,
     tables: np.ndarray,
@@ -1397,7 +1379,7 @@ def _push(
     frames_i[depth, FI_W] = 0
 
 
-@njit(nogil=True, cache=True)
+@kernel
 def prepare(
     params: np.ndarray, tables: np.ndarray, order: np.ndarray, state_i: np.ndarray, state_f: np.ndarray
 ) -> None:
@@ -1441,7 +1423,7 @@ def prepare(
     state_i[S_HEAVY] = 0
 
 
-@njit(nogil=True, cache=True)
+@kernel
 def lower_bound(
     params: np.ndarray, tables: np.ndarray, order: np.ndarray, state_i: np.ndarray, state_f: np.ndarray
 ) -> float:
@@ -1453,7 +1435,7 @@ def lower_bound(
     return bound
 
 
-@njit(nogil=True, cache=True)
+@kernel
 def run(
     params: np.ndarray,
     tables: np.ndarray,
@@ -1640,3 +1622,121 @@ def run(
         _push(params, tables, frames_f, frames_i, top + 1, jl - 1, far, over, nz, t_best, t_star)
         state_i[S_TOP] = top + 1
     return state_i[S_PHASE]
+
+
+def kernel_params(problem: Problem, config: PlannerConfig, tolerance: float) -> np.ndarray:
+    """The kernel's view of a request: the problem, the score's weights and the plan's bounds."""
+    params = np.zeros(N_PARAMS)
+    params[P_DIST : P_FRIC + 1] = problem_array(problem)
+    params[P_WD : P_THR + 1] = weights_array(config)
+    params[P_LOW] = config.min_throttle
+    params[P_SPAN] = config.max_throttle - config.min_throttle
+    params[P_NMAX] = config.max_ticks
+    params[P_TOL] = tolerance
+    return params
+
+
+@dataclass
+class Search:
+    """The kernel's state for one plan request (all of it lives in these arrays)."""
+
+    params: np.ndarray
+    tables: np.ndarray
+    order: np.ndarray
+    state_i: np.ndarray
+    state_f: np.ndarray
+    frames_f: np.ndarray
+    frames_i: np.ndarray
+    incumbent: np.ndarray
+    scratch: np.ndarray
+    work_w: np.ndarray
+    base: np.ndarray
+    table_v: np.ndarray
+    table_k: np.ndarray
+
+    @classmethod
+    def start(cls, problem: Problem, config: PlannerConfig, tolerance: float) -> Search:
+        """The arrays of a search, its tables and root bounds computed (about 2 x max_ticks work)."""
+        n_max = config.max_ticks
+        singles = n_max * (config.max_throttle - config.min_throttle)
+        table = singles if singles <= SINGLE_TABLE_MAX else 0
+        search = cls(
+            params=kernel_params(problem, config, tolerance),
+            tables=np.zeros((T_ROWS, n_max + 1)),
+            order=np.zeros(n_max, dtype=np.int64),
+            state_i=np.zeros(N_STATE_I, dtype=np.int64),
+            state_f=np.zeros(N_STATE_F),
+            frames_f=np.zeros((n_max, N_FRAME_F)),
+            frames_i=np.zeros((n_max, N_FRAME_I), dtype=np.int64),
+            incumbent=np.zeros(n_max, dtype=np.int64),
+            scratch=np.zeros(n_max, dtype=np.int64),
+            work_w=np.zeros(n_max, dtype=np.int64),
+            base=np.zeros(n_max, dtype=np.int64),
+            table_v=np.empty(table),
+            table_k=np.empty(table, dtype=np.int64),
+        )
+        prepare(search.params, search.tables, search.order, search.state_i, search.state_f)
+        return search
+
+    def within_range(self) -> bool:
+        """Whether every quantity a plan can produce stays far from overflow."""
+        p, t = self.params, self.tables
+        n = int(p[P_NMAX])
+        span = p[P_SPAN]
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is the answer here
+            distance = abs(p[P_DIST]) + t[T_AN, n] + span * t[T_CAH, n]
+            speed = p[P_THR] + t[T_BN, n] + span * t[T_CBH, n]
+            weights = p[P_WD] + p[P_WS] + p[P_WL] + p[P_WZ]
+            magnitude = (weights + 1.0) * (distance + speed + n)
+        return bool(np.isfinite(t).all()) and math.isfinite(magnitude) and magnitude < MAX_MAGNITUDE
+
+    def step(self, work: int) -> bool:
+        """One slice of about `work` units (see MAX_STEP_WORK); True once the search is complete."""
+        phase = run(
+            self.params,
+            self.tables,
+            self.order,
+            self.state_i,
+            self.state_f,
+            self.frames_f,
+            self.frames_i,
+            self.incumbent,
+            self.scratch,
+            self.work_w,
+            self.base,
+            self.table_v,
+            self.table_k,
+            work,
+        )
+        return int(phase) == PHASE_DONE
+
+    def take_improvement(self) -> bool:
+        """Whether the incumbent improved since the last call."""
+        improved = bool(self.state_i[S_IMPROVED])
+        self.state_i[S_IMPROVED] = 0
+        return improved
+
+    @property
+    def throttles(self) -> tuple[int, ...]:
+        n = int(self.state_i[S_INC_LEN])
+        return tuple(int(u) for u in self.incumbent[:n])
+
+    @property
+    def nodes(self) -> int:
+        return int(self.state_i[S_NODES])
+
+    def lower_bound(self) -> float:
+        """No plan scores less than this (what the search has proven so far)."""
+        return float(lower_bound(self.params, self.tables, self.order, self.state_i, self.state_f))
+
+
+#: Beyond this magnitude the kernel's arithmetic has no headroom: the planner answers without a proof.
+MAX_MAGNITUDE = 1e290
+
+
+def warm_up() -> None:
+    """Compile or load every kernel the exact planner calls, with the types it passes."""
+    search = Search.start(Problem(500.0, 1.0, 10.0, 0.1), PlannerConfig(max_ticks=12), 1e-6)
+    while not search.step(1 << 30):
+        pass
+    search.lower_bound()
