@@ -118,6 +118,16 @@ def test_exact_matches_the_milp_optimum(p: Problem, max_ticks: int) -> None:
     assert_proven_optimal(result, total, reference(p, config))
 
 
+def test_frictionless_tiny_mass_is_proven_through_the_lattice_of_distances() -> None:
+    """Found by the oracle: without friction every completion buys a multiple of 1/m (86 here), so
+    the best error is 6.72 while the relaxation hits the target exactly; the search alone ran out
+    of its budget with a bound of 0.1 (300^5 prefixes all look free)."""
+    p = problem(distance=397796.58861603733, speed=0.0, mass=0.011591155560352583, friction=0.0)
+    config = PlannerConfig(speed_weight=0.0, max_ticks=7)
+    result, total = run(p, config)
+    assert_proven_optimal(result, total, reference(p, config))
+
+
 def test_the_bound_holds_with_the_largest_distance_weight() -> None:
     # The kind of case that broke the earlier bound (2.0000165 above an optimum of 2.0000088):
     # distance weight 1e6, a tiny mass, throttle fixed at 1, and a target a hair off two ticks.

@@ -413,6 +413,52 @@ def suffix_bound(
     return max(best, sweep), sweep, t_best, t_star, single_value, single_key
 
 
+@kernel
+def lattice_bound(
+    params: np.ndarray,
+    tables: np.ndarray,
+    j_ratio: int,
+    wz: float,
+    jl: int,
+    far: float,
+    over: float,
+    cutoff: float,
+    single_v: np.ndarray,
+    single_k: np.ndarray,
+) -> float:
+    """A stronger bound of jl free ticks without friction (r == 1 in floating point); -inf if none.
+
+    Frictionless, every completion buys a whole multiple of 1/m (sum_j j w_j / m), so it buys at
+    most far_lo = floor(far m) / m or at least far_hi = far_lo + 1/m. A completion buying D <= far_lo
+    costs wd (far - far_lo) plus what it costs against the target far_lo, so at least that plus
+    the relaxation of far_lo; likewise above. With tiny masses 1/m is large and the relaxation,
+    which can hit far exactly, is weak: this is the integrality it misses. The result moves with
+    far by at most wd per unit (the relaxation is wd-Lipschitz), so rounding in far costs what it
+    costs the relaxation, which `adjusted` charges.
+    """
+    wd = params[P_WD]
+    if tables[T_PW, 1] != 1.0 or jl == 0 or params[P_SPAN] == 0.0 or wd <= 0.0 or far <= 0.0:
+        return -INF
+    m = params[P_MASS]
+    x = far * m
+    if not x < 2.0**52:
+        return -INF
+    k = np.floor(x)
+    if k == x:
+        return -INF
+    far_lo = k / m
+    far_hi = (k + 1.0) / m
+    below = wd * (far - far_lo)
+    above = wd * (far_hi - far)
+    lo, _, _, _, _, _ = suffix_bound(
+        params, tables, j_ratio, wz, jl, far_lo, over, cutoff - below, single_v, single_k
+    )
+    hi, _, _, _, _, _ = suffix_bound(
+        params, tables, j_ratio, wz, jl, far_hi, over, cutoff - above, single_v, single_k
+    )
+    return min(lo + below, hi + above)
+
+
 #: Single-tick distances are tabulated (sorted) when there are at most this many of them.
 SINGLE_TABLE_MAX = 1 << 16
 #: Free ticks from which a table lookup beats the plain loop, and entries a lookup may scan.
@@ -1403,6 +1449,21 @@ def prepare(
             none,
             none.astype(np.int64),
         )
+        b = max(
+            b,
+            lattice_bound(
+                params,
+                tables,
+                state_i[S_JRATIO],
+                state_f[F_WZEFF],
+                n,
+                tables[T_RN, n],
+                tables[T_CN, n],
+                INF if n <= ROOT_SINGLE_TICKS else -INF,
+                none,
+                none.astype(np.int64),
+            ),
+        )
         root = b + tables[T_CONST, n]
         tables[T_ROOT, n] = root
         keys[n - 1] = adjusted(params, tables, n, root)
@@ -1578,9 +1639,13 @@ def run(
         bound, sweep, t_best, t_star, single_value, single_key = suffix_bound(
             params, tables, j_ratio, wz, jl - 1, far, over, cutoff, single_v, single_k
         )
+        bound = max(
+            bound, lattice_bound(params, tables, j_ratio, wz, jl - 1, far, over, cutoff, single_v, single_k)
+        )
         state_i[S_NODES] += 1
         state_i[S_LNODES] += 1
-        state_i[S_WORK] += 16 + (jl if single_v.shape[0] == 0 else 8)
+        # (a frictionless node's lattice bound takes two more relaxations)
+        state_i[S_WORK] += (16 + (jl if single_v.shape[0] == 0 else 8)) * (3 if tables[T_PW, 1] == 1.0 else 1)
         if kind != 0:
             sweep_adj = adjusted(params, tables, n, sweep + fixed)
             if sweep_adj >= theta and kind > 0:
