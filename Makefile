@@ -14,7 +14,7 @@ BUF := node_modules/.bin/buf
 # What `make lint` checks the contract against for breaking changes (e.g. '.git#ref=HEAD~1').
 BREAKING_AGAINST ?= .git\#branch=main
 
-.PHONY: install up serve test gen lint format bench lock clean
+.PHONY: install up serve test oracle gen lint format bench lock clean
 
 install:
 	@$(DEPS) install
@@ -44,6 +44,10 @@ test:
 	@$(DEPS) test
 	@$(MAKE) --no-print-directory $(INSTALLED) $(BUF)
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The exact planner against the reference MILP on random problems (new draws each run; minutes).
+oracle: $(INSTALLED)
+	$(BIN)/pytest -m oracle tests/unit/planners $(PYTEST_ARGS)
 
 # gen/ from proto/ (Python, TypeScript, descriptor, OpenAPI, Envoy's Kubernetes ConfigMap), and the
 # Redoc page into build/docs (2.5 MB, self-contained: built, not committed). protoc-gen-swagger

@@ -1,6 +1,9 @@
-"""A larger sweep against the reference MILP: up to 12 ticks, every hard kind (marker `oracle`).
+"""The exact planner against the reference MILP (HiGHS): as good, proven, sound and tight.
 
-`make test` runs it (CI too); `pytest -m "not oracle"` skips it for a quicker local loop.
+The default suite runs a fixed sample (derandomized, so every run checks the same problems) of
+small problems of the hard kinds, the named reference cases and the regressions earlier sweeps
+found. Marked `oracle` (deselected by default; `make oracle` or `pytest -m oracle`): random
+sweeps up to 12 ticks and with extreme weights, each run drawing new problems.
 """
 
 from __future__ import annotations
@@ -10,28 +13,116 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.reference_milp import reference
-from tests.unit.planners.test_exact import assert_proven_optimal, hard_problems, run
+from tests.support import problem
+from tests.unit.planners.exact_support import (
+    assert_proven_optimal,
+    assert_sound,
+    extreme_configs,
+    hard_problems,
+    proof_configs,
+    run,
+    tolerance,
+)
 from throttling_sequencer.domain.config import PlannerConfig
 from throttling_sequencer.domain.model import Problem
+from throttling_sequencer.domain.physics import final_state
 
-pytestmark = pytest.mark.oracle
+Case = tuple[Problem, PlannerConfig]
 
-longer_configs = st.builds(
-    PlannerConfig,
-    distance_weight=st.sampled_from([1.0, 1.0, 0.1, 3.0]),
-    speed_weight=st.sampled_from([0.5, 0.0, 3.0, 0.01]),
-    length_weight=st.sampled_from([0.01, 0.0, 1.0]),
-    nonzero_weight=st.sampled_from([0.01, 0.0, 0.3]),
-    speed_threshold=st.sampled_from([5.0, 0.0, 50.0]),
-    min_throttle=st.sampled_from([0, 0, 0, 3]),
-    max_throttle=st.sampled_from([300, 300, 40]),
-    max_ticks=st.integers(8, 12),
+fixed_sample = settings(
+    max_examples=60, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
+sweep = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(hard_problems(longer_configs))
-def test_proven_optimal_against_the_milp_up_to_12_ticks(case: tuple[Problem, PlannerConfig]) -> None:
+@fixed_sample
+@given(hard_problems(proof_configs(st.integers(1, 6))))
+def test_proven_optimal_on_a_fixed_sample_of_hard_kinds(case: Case) -> None:
     p, config = case
     result, total = run(p, config)
     assert_proven_optimal(result, total, reference(p, config))
+
+
+@settings(max_examples=30, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(hard_problems(extreme_configs(st.integers(1, 5))))
+def test_sound_on_a_fixed_sample_with_extreme_weights(case: Case) -> None:
+    """Weights up to 1e6: where rounding cannot support a proof it is not claimed, never overstated."""
+    p, config = case
+    result, total = run(p, config, seconds=0.3)
+    assert_sound(result, total, reference(p, config))
+
+
+REFERENCE_CASES = {
+    "stops short of a near target": (problem(distance=300.0, speed=2.0, mass=20.0, friction=0.2), 12),
+    "speed-limited, low friction": (problem(distance=2000.0, mass=10.0, friction=0.01), 8),
+    "unreachable": (problem(distance=90_000.0, mass=50.0, friction=0.1), 6),
+    "already too fast": (problem(distance=10.0, speed=40.0, friction=0.1), 5),
+    "frictionless": (problem(distance=777.0, speed=1.0, mass=35.0, friction=0.0), 10),
+    "heavy and slippery": (problem(distance=1500.0, speed=5.0, mass=90.0, friction=0.05), 10),
+    "tiny mass": (problem(distance=1234.5, speed=0.0, mass=0.07, friction=0.3), 9),
+    "friction near 1": (problem(distance=41.0, speed=3.0, mass=2.0, friction=0.9961), 10),
+    "sub-unit distance": (problem(distance=0.37, speed=0.0, mass=400.0, friction=0.1), 6),
+}
+
+
+@pytest.mark.parametrize(("p", "max_ticks"), REFERENCE_CASES.values(), ids=REFERENCE_CASES.keys())
+def test_exact_matches_the_milp_optimum(p: Problem, max_ticks: int) -> None:
+    config = PlannerConfig(max_ticks=max_ticks)
+    result, total = run(p, config)
+    assert_proven_optimal(result, total, reference(p, config))
+
+
+def test_frictionless_tiny_mass_is_proven_through_the_lattice_of_distances() -> None:
+    """Found by the sweep: without friction every completion buys a multiple of 1/m (86 here), so
+    the best error is 6.72 while the relaxation hits the target exactly; the search alone ran out
+    of its budget with a bound of 0.1 (300^5 prefixes all look free)."""
+    p = problem(distance=397796.58861603733, speed=0.0, mass=0.011591155560352583, friction=0.0)
+    config = PlannerConfig(speed_weight=0.0, max_ticks=7)
+    result, total = run(p, config)
+    assert_proven_optimal(result, total, reference(p, config))
+
+
+def test_the_bound_holds_with_the_largest_distance_weight() -> None:
+    # The kind of case that broke an earlier bound (2.0000165 above an optimum of 2.0000088):
+    # distance weight 1e6, a tiny mass, throttle fixed at 1, and a target a hair off two ticks.
+    _, two_ticks = final_state(problem(distance=0.0, mass=1.46e-5, friction=0.437), [1, 1])
+    p = problem(distance=two_ticks + 8.8e-12, mass=1.46e-5, friction=0.437)
+    config = PlannerConfig(
+        distance_weight=1e6,
+        length_weight=1.0,
+        nonzero_weight=0.0,
+        min_throttle=1,
+        max_throttle=1,
+        max_ticks=2,
+    )
+    result, total = run(p, config)
+    ref = reference(p, config)
+    assert_sound(result, total, ref)
+    assert total <= ref.optimum + tolerance(ref.optimum)
+
+
+@pytest.mark.oracle
+@sweep
+@given(hard_problems(proof_configs(st.integers(1, 8))))
+def test_proven_optimal_on_random_hard_kinds(case: Case) -> None:
+    p, config = case
+    result, total = run(p, config)
+    assert_proven_optimal(result, total, reference(p, config))
+
+
+@pytest.mark.oracle
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(hard_problems(proof_configs(st.integers(8, 12))))
+def test_proven_optimal_on_random_hard_kinds_up_to_12_ticks(case: Case) -> None:
+    p, config = case
+    result, total = run(p, config)
+    assert_proven_optimal(result, total, reference(p, config))
+
+
+@pytest.mark.oracle
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(hard_problems(extreme_configs(st.integers(1, 6))))
+def test_sound_with_random_extreme_weights(case: Case) -> None:
+    p, config = case
+    result, total = run(p, config, seconds=0.3)
+    assert_sound(result, total, reference(p, config))
