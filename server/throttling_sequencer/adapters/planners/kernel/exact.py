@@ -467,7 +467,7 @@ SINGLE_TABLE_SCAN = 48
 #: Searches that get this far build the table (about a millisecond); shorter ones loop.
 TABLE_AFTER_NODES = 500
 #: Nodes searched before the heavy heuristic pass, and lengths each heuristic pass visits.
-HEAVY_AFTER_NODES = 2000
+HEAVY_AFTER_NODES = 300
 HEURISTIC_LENGTHS = 6
 #: Root bounds enumerate one-tick plans exactly up to this length (a loop over the ticks).
 ROOT_SINGLE_TICKS = 128
