@@ -24,6 +24,10 @@ from throttling_sequencer.domain.physics import score
 RELATIVE_SLACK = 1e-9
 
 
+class ReferenceTimeout(RuntimeError):
+    """The solver ran out of its time limit: no reference for this problem (not a planner fault)."""
+
+
 @dataclass(frozen=True)
 class Reference:
     optimum: float
@@ -111,6 +115,8 @@ def _solve(
         value = info.objective_function_value + fixed
         return (), value, value
     status = h.getModelStatus()
+    if status == highspy.HighsModelStatus.kTimeLimit:
+        raise ReferenceTimeout(f"HiGHS did not prove length {n} optimal within {time_limit} s")
     if status != highspy.HighsModelStatus.kOptimal:
         raise RuntimeError(f"HiGHS did not prove length {n} optimal: {h.modelStatusToString(status)}")
     u = np.clip(np.round(np.array(h.getSolution().col_value)[:n]), low, high).astype(int)
