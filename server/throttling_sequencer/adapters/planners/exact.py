@@ -44,11 +44,10 @@ class ExactPlanner:
                 progress.improved(Improvement(search.throttles, search.nodes, search.lower_bound()))
             if stop.should_stop() or complete:
                 break
-        throttles = search.throttles
-        total = score(problem, config, throttles).total
+        total = search.score
         bound = min(search.lower_bound(), total)
         return PlannerResult(
-            throttles=throttles,
+            throttles=search.throttles,
             iterations=search.nodes,
             lower_bound=bound,
             proven_optimal=within_tolerance(total, bound),

@@ -1783,8 +1783,14 @@ class Search:
 
     @property
     def throttles(self) -> tuple[int, ...]:
-        n = int(self.state_i[S_INC_LEN])
-        return tuple(int(u) for u in self.incumbent[:n])
+        """The best plan so far (Python ints)."""
+        plan: list[int] = self.incumbent[: self.state_i[S_INC_LEN]].tolist()
+        return tuple(plan)
+
+    @property
+    def score(self) -> float:
+        """The best plan's score: `score_plan`, the physics' score bit for bit."""
+        return float(self.state_f[F_INC])
 
     @property
     def nodes(self) -> int:
