@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
-from tests.reference_milp import ReferenceTimeout, reference
+from tests.reference_milp import Reference, ReferenceTimeout, reference
 from tests.support import problem
 from tests.unit.planners.exact_support import (
     assert_proven_optimal,
@@ -26,6 +26,17 @@ from throttling_sequencer.domain.config import PlannerConfig
 from throttling_sequencer.domain.model import Problem
 
 Case = tuple[Problem, PlannerConfig]
+
+
+def referee(p: Problem, config: PlannerConfig) -> Reference:
+    """The MILP's optimum; a random draw it cannot prove within a minute is dropped (some hit the
+    target so finely, e.g. score exactly 7.0, that HiGHS ran 300 s on one length): it says nothing
+    of the planner, which proved that one at its root."""
+    try:
+        return reference(p, config, time_limit=60.0)
+    except ReferenceTimeout:
+        reject()
+
 
 fixed_sample = settings(
     max_examples=60, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow]
@@ -86,7 +97,7 @@ def test_frictionless_tiny_mass_is_proven_through_the_lattice_of_distances() -> 
 def test_proven_optimal_on_random_hard_kinds(case: Case) -> None:
     p, config = case
     result, total = run(p, config)
-    assert_proven_optimal(result, total, reference(p, config))
+    assert_proven_optimal(result, total, referee(p, config))
 
 
 @pytest.mark.oracle
@@ -95,7 +106,7 @@ def test_proven_optimal_on_random_hard_kinds(case: Case) -> None:
 def test_proven_optimal_on_random_hard_kinds_up_to_12_ticks(case: Case) -> None:
     p, config = case
     result, total = run(p, config)
-    assert_proven_optimal(result, total, reference(p, config))
+    assert_proven_optimal(result, total, referee(p, config))
 
 
 @pytest.mark.oracle
@@ -104,9 +115,5 @@ def test_proven_optimal_on_random_hard_kinds_up_to_12_ticks(case: Case) -> None:
 def test_sound_with_random_extreme_weights(case: Case) -> None:
     p, config = case
     result, total = run(p, config, seconds=0.3)
-    try:
-        # Throttles up to 10,000 with a distance weight of 1e6 can take HiGHS minutes per length.
-        ref = reference(p, config, time_limit=30.0)
-    except ReferenceTimeout:
-        reject()
-    assert_sound(result, total, ref)
+    # Throttles up to 10,000 with a distance weight of 1e6 can take HiGHS minutes per length.
+    assert_sound(result, total, referee(p, config))
