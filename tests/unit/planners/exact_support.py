@@ -45,14 +45,19 @@ def assert_sound(result: PlannerResult, total: float, ref: Reference) -> None:
 
 
 def assert_proven_optimal(result: PlannerResult, total: float, ref: Reference) -> None:
-    """Sound, as good as the MILP, proven, and tight: the bound is within the tolerance too."""
+    """Sound, as good as the MILP, proven, and tight: the bound is within the tolerance too.
+
+    Not asserted: that the MILP's optimum is within the tolerance of the planner's bound. Its
+    feasibility tolerances can leave it above the true optimum (distance 3e-5 at mass 1e5: HiGHS
+    answered 0.010003, the planner proved 0.010000000006), and the plan's own score already
+    sits within the tolerance of the bound.
+    """
     assert_sound(result, total, ref)
     bound = result.lower_bound
     assert bound is not None
     assert total <= ref.optimum + tolerance(ref.optimum)
     assert result.proven_optimal
     assert total - bound <= tolerance(total)
-    assert ref.optimum - bound <= 2 * tolerance(ref.optimum) + ref.slack
 
 
 # Weighted towards the hard kinds: tiny masses (one throttle unit moves the speed by 3-100),
