@@ -20,6 +20,7 @@ from tests.unit.planners.exact_support import (
     assert_sound,
     extreme_configs,
     hard_problems,
+    near_frictionless,
     proof_configs,
     run,
 )
@@ -62,6 +63,15 @@ def test_sound_on_a_fixed_sample_with_extreme_weights(case: Case) -> None:
     assert_sound(result, total, referee(p, config, seconds=3.0))
 
 
+@settings(max_examples=15, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(hard_problems(proof_configs(st.integers(1, 6)), near_frictionless))
+def test_sound_on_a_fixed_sample_of_near_frictionless_units(case: Case) -> None:
+    """Frictions 1e-16..1e-5: proven or not within a short budget, never a wrong claim."""
+    p, config = case
+    result, total = run(p, config, seconds=0.2)
+    assert_sound(result, total, referee(p, config, seconds=3.0))
+
+
 REFERENCE_CASES = {
     "stops short of a near target": (problem(distance=300.0, speed=2.0, mass=20.0, friction=0.2), 12),
     "speed-limited, low friction": (problem(distance=2000.0, mass=10.0, friction=0.01), 8),
@@ -93,6 +103,39 @@ def test_a_plan_finer_than_the_milps_tolerances_is_proven() -> None:
     assert_proven_optimal(result, total, ref)
 
 
+#: Friction so small that distances stay within E_max < 1 (units of 1/m) below the lattice: the
+#: bound must allow for that shortfall (without it, these were "proven" with a bound above the
+#: optimum, by 1.1e-4 and 1.0e-3).
+NEAR_LATTICE = {
+    "friction 4.9e-8, mass 0.048": (
+        problem(distance=4600.68979063936, mass=0.047537181299926505, friction=4.856089292247017e-08),
+        PlannerConfig(speed_weight=0.0, length_weight=0.0, nonzero_weight=0.0, max_ticks=4),
+    ),
+    "friction 1.2e-8, mass 0.0058": (
+        problem(distance=139902.9127988532, mass=0.00580390343725079, friction=1.1546605433947827e-08),
+        PlannerConfig(speed_weight=0.0, length_weight=0.0, nonzero_weight=0.0, max_ticks=3),
+    ),
+}
+
+
+@pytest.mark.parametrize(("p", "config"), NEAR_LATTICE.values(), ids=NEAR_LATTICE.keys())
+def test_near_frictionless_lattice_cases_are_proven_with_a_sound_bound(
+    p: Problem, config: PlannerConfig
+) -> None:
+    result, total = run(p, config)
+    assert_proven_optimal(result, total, reference(p, config))
+
+
+def test_a_near_frictionless_tiny_mass_gets_an_honest_answer() -> None:
+    """Found by the sweep (friction 1.19e-7, mass 0.01): distances sit within 0.43 of the lattice
+    of 1/m = 100, too loose for the bound to prove 43.3956 in a short budget. The answer stays
+    sound, and claims optimality only if it has it."""
+    p = problem(distance=603543.1463569609, speed=0.01, mass=0.01, friction=1.192092896e-07)
+    config = PlannerConfig(speed_weight=0.0, min_throttle=3, max_ticks=8)
+    result, total = run(p, config, seconds=0.5)
+    assert_sound(result, total, reference(p, config))
+
+
 def test_frictionless_tiny_mass_is_proven_through_the_lattice_of_distances() -> None:
     """Found by the sweep: without friction every completion buys a multiple of 1/m (86 here), so
     the best error is 6.72 while the relaxation hits the target exactly; the search alone ran out
@@ -119,6 +162,15 @@ def test_proven_optimal_on_random_hard_kinds_up_to_12_ticks(case: Case) -> None:
     p, config = case
     result, total = run(p, config)
     assert_proven_optimal(result, total, referee(p, config))
+
+
+@pytest.mark.oracle
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(hard_problems(proof_configs(st.integers(1, 10)), near_frictionless))
+def test_sound_with_random_near_frictionless_units(case: Case) -> None:
+    p, config = case
+    result, total = run(p, config, seconds=1.0)
+    assert_sound(result, total, referee(p, config))
 
 
 @pytest.mark.oracle
