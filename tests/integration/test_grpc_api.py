@@ -17,7 +17,16 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.conftest import make_settings
 from tests.rpc_errors import error_info
-from tests.support import free_port, game_state_pb, problem, rpc_logged, wait_for, wait_until
+from tests.support import (
+    FAR,
+    LONGEST,
+    free_port,
+    game_state_pb,
+    problem,
+    rpc_logged,
+    wait_for,
+    wait_until,
+)
 from throttling.v1 import planning_pb2
 from throttling.v1 import throttling_service_pb2 as pb
 from throttling.v1.throttling_service_pb2_grpc import (
@@ -36,13 +45,6 @@ from throttling_sequencer.domain.physics import score, simulate
 from throttling_sequencer.domain.ports import PlannerResult, PlanRepository
 
 RANDOM = planning_pb2.PlannerOptions(strategy=planning_pb2.STRATEGY_RANDOM, seed=11)
-#: The longest search there is, bounded by generations, not by the budget: 300 generations of
-#: plans near 1,000 ticks, as an unreachable target keeps them (~1 s of CPU for the compiled GA;
-#: on the default payload its plans shrink to a few dozen ticks and it is done in ~50 ms).
-LONGEST = planning_pb2.PlannerOptions(
-    strategy=planning_pb2.STRATEGY_GENETIC, max_ticks=1_000, max_throttle=10_000, time_budget_ms=60_000
-)
-FAR = game_state_pb(distance=1e9)
 SERVICE = "throttling.v1.ThrottlingService"
 #: Turns a hang into a failure; what it guards takes milliseconds.
 HANG_GUARD_SECONDS = 120.0
