@@ -297,9 +297,9 @@ class EndlessGenetic(RecordingGenetic):
 
 
 async def test_a_deadline_shorter_than_the_budget_still_gets_a_plan(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A 60 s budget, a 2 s deadline, a search that never ends by itself: the deadline stops it, a
-    fifth of the time left (400 ms, ample for storing and answering on a loaded machine) is kept
-    back, and the caller gets the plan, not DEADLINE_EXCEEDED."""
+    """A 60 s budget, a 5 s deadline, a search that never ends by itself: the deadline stops it, a
+    fifth of the time left (1 s, hundreds of times what storing and answering take, even at a
+    load of 10 on 2 cores) is kept back, and the caller gets the plan, not DEADLINE_EXCEEDED."""
     monkeypatch.setattr(composition, "GeneticPlanner", EndlessGenetic)
     monkeypatch.setattr(RecordingGenetic, "generations", [])
     app = Application(make_settings(answer_reserve_ms=60_000))  # the reserve is 20 % of what is left
@@ -312,7 +312,7 @@ async def test_a_deadline_shorter_than_the_budget_still_gets_a_plan(monkeypatch:
             genetic = planning_pb2.PlannerOptions(strategy=planning_pb2.STRATEGY_GENETIC, time_budget_ms=1)
             await stub.CreatePlan(create(genetic))
             genetic.time_budget_ms = 60_000
-            response = await stub.CreatePlan(create(genetic), timeout=2.0)
+            response = await stub.CreatePlan(create(genetic), timeout=5.0)
     finally:
         await app.stop()
     assert response.plan.goals and response.plan.strategy == planning_pb2.STRATEGY_GENETIC
