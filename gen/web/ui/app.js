@@ -1711,11 +1711,11 @@ var ReflectMessageImpl = class {
     this.oneofs = messageDesc2.oneofs;
     this.members = messageDesc2.members;
   }
-  findNumber(number2) {
+  findNumber(number) {
     if (!this._fieldsByNumber) {
       this._fieldsByNumber = new Map(this.desc.fields.map((f) => [f.number, f]));
     }
-    return this._fieldsByNumber.get(number2);
+    return this._fieldsByNumber.get(number);
   }
   oneofCase(oneof) {
     assertOwn(this.message, oneof);
@@ -5273,9 +5273,9 @@ function compileEnumConverter(desc) {
         }
         break;
       case "string": {
-        const number2 = numbers.get(json);
-        if (number2 !== void 0) {
-          return number2;
+        const number = numbers.get(json);
+        if (number !== void 0) {
+          return number;
         }
         if (ignoreUnknownFields) {
           return tokenIgnoredUnknownEnum;
@@ -7019,7 +7019,7 @@ function fail(error) {
     ui.violations.append(item);
   }
 }
-function number(value, digits = 4) {
+function decimal(value, digits = 4) {
   return value === void 0 ? "\u2014" : String(Number(value.toPrecision(digits)));
 }
 function row(field, name, value, raw) {
@@ -7032,13 +7032,13 @@ function row(field, name, value, raw) {
   ui.score.append(term, description);
 }
 function scoreRows(score, bound, gap) {
-  row("score.total", "score", number(score?.total), score?.total);
-  row("score.distanceError", "  distance error", number(score?.distanceError), score?.distanceError);
-  row("score.speedPenalty", "  speed penalty", number(score?.speedPenalty), score?.speedPenalty);
+  row("score.total", "score", decimal(score?.total), score?.total);
+  row("score.distanceError", "  distance error", decimal(score?.distanceError), score?.distanceError);
+  row("score.speedPenalty", "  speed penalty", decimal(score?.speedPenalty), score?.speedPenalty);
   row("score.ticks", "  ticks", String(score?.ticks ?? "\u2014"), score?.ticks);
   row("score.nonzeroTicks", "  non-zero ticks", String(score?.nonzeroTicks ?? "\u2014"), score?.nonzeroTicks);
-  row("lowerBound", "lower bound", number(bound), bound);
-  row("optimalityGap", "gap", number(gap), gap);
+  row("lowerBound", "lower bound", decimal(bound), bound);
+  row("optimalityGap", "gap", decimal(gap), gap);
 }
 function provenOptimal(plan) {
   if ("provenOptimal" in plan) {
@@ -7082,11 +7082,11 @@ function showPlan(plan, extra = []) {
   row("arrival", "arrival", Arrival[plan.arrival] ?? String(plan.arrival));
   scoreRows(plan.score, plan.lowerBound, plan.optimalityGap);
   provenOptimal(plan);
-  row("finalSpeed", "final speed", number(plan.finalSpeed), plan.finalSpeed);
+  row("finalSpeed", "final speed", decimal(plan.finalSpeed), plan.finalSpeed);
   row(
     "distanceCovered",
     "distance covered / target",
-    `${number(plan.distanceCovered, 6)} / ${number(plan.targetDistance, 6)}`,
+    `${decimal(plan.distanceCovered, 6)} / ${decimal(plan.targetDistance, 6)}`,
     plan.distanceCovered
   );
   row("computeTime", "compute time", plan.computeTime ? `${durationMs(plan.computeTime).toFixed(1)} ms` : "\u2014");
@@ -7136,7 +7136,7 @@ async function watch() {
         row("elapsed", "elapsed", progress.elapsed ? `${durationMs(progress.elapsed).toFixed(1)} ms` : "\u2014");
         const throttles = progress.goals.map((goal) => goal.throttle);
         ui.charts.replaceChildren(...[...charts(gameState, throttles, options), improvements(totals, bounds)].map(render));
-        say(`improvement ${totals.length}: score ${number(progress.score?.total)}`, "busy");
+        say(`improvement ${totals.length}: score ${decimal(progress.score?.total)}`, "busy");
       } else if (event.case === "done") {
         showPlan(event.value, [improvements(totals, bounds)]);
         ui.result.dataset.improvements = String(totals.length);
@@ -7174,8 +7174,8 @@ function planRow(plan) {
     plan.createTime ? timestampDate(plan.createTime).toLocaleString() : "\u2014",
     Strategy[plan.strategy] ?? "",
     String(plan.score?.ticks ?? ""),
-    number(plan.score?.total),
-    number(plan.optimalityGap)
+    decimal(plan.score?.total),
+    decimal(plan.optimalityGap)
   ];
   for (const text of cells) {
     const td2 = document.createElement("td");

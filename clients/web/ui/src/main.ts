@@ -111,7 +111,7 @@ function fail(error: unknown): void {
 
 // --- the plan ----------------------------------------------------------------------------------
 
-function number(value: number | undefined, digits = 4): string {
+function decimal(value: number | undefined, digits = 4): string {
   return value === undefined ? "—" : String(Number(value.toPrecision(digits)));
 }
 
@@ -127,13 +127,13 @@ function row(field: string, name: string, value: string, raw?: number | boolean 
 }
 
 function scoreRows(score: Score | undefined, bound: number | undefined, gap: number | undefined): void {
-  row("score.total", "score", number(score?.total), score?.total);
-  row("score.distanceError", "  distance error", number(score?.distanceError), score?.distanceError);
-  row("score.speedPenalty", "  speed penalty", number(score?.speedPenalty), score?.speedPenalty);
+  row("score.total", "score", decimal(score?.total), score?.total);
+  row("score.distanceError", "  distance error", decimal(score?.distanceError), score?.distanceError);
+  row("score.speedPenalty", "  speed penalty", decimal(score?.speedPenalty), score?.speedPenalty);
   row("score.ticks", "  ticks", String(score?.ticks ?? "—"), score?.ticks);
   row("score.nonzeroTicks", "  non-zero ticks", String(score?.nonzeroTicks ?? "—"), score?.nonzeroTicks);
-  row("lowerBound", "lower bound", number(bound), bound);
-  row("optimalityGap", "gap", number(gap), gap);
+  row("lowerBound", "lower bound", decimal(bound), bound);
+  row("optimalityGap", "gap", decimal(gap), gap);
 }
 
 function provenOptimal(plan: Plan): void {
@@ -182,11 +182,11 @@ function showPlan(plan: Plan, extra: Chart[] = []): void {
   row("arrival", "arrival", Arrival[plan.arrival] ?? String(plan.arrival));
   scoreRows(plan.score, plan.lowerBound, plan.optimalityGap);
   provenOptimal(plan);
-  row("finalSpeed", "final speed", number(plan.finalSpeed), plan.finalSpeed);
+  row("finalSpeed", "final speed", decimal(plan.finalSpeed), plan.finalSpeed);
   row(
     "distanceCovered",
     "distance covered / target",
-    `${number(plan.distanceCovered, 6)} / ${number(plan.targetDistance, 6)}`,
+    `${decimal(plan.distanceCovered, 6)} / ${decimal(plan.targetDistance, 6)}`,
     plan.distanceCovered,
   );
   row("computeTime", "compute time", plan.computeTime ? `${durationMs(plan.computeTime).toFixed(1)} ms` : "—");
@@ -242,7 +242,7 @@ async function watch(): Promise<void> {
         row("elapsed", "elapsed", progress.elapsed ? `${durationMs(progress.elapsed).toFixed(1)} ms` : "—");
         const throttles = progress.goals.map((goal) => goal.throttle);
         ui.charts.replaceChildren(...[...charts(gameState, throttles, options), improvements(totals, bounds)].map(render));
-        say(`improvement ${totals.length}: score ${number(progress.score?.total)}`, "busy");
+        say(`improvement ${totals.length}: score ${decimal(progress.score?.total)}`, "busy");
       } else if (event.case === "done") {
         showPlan(event.value, [improvements(totals, bounds)]);
         ui.result.dataset.improvements = String(totals.length);
@@ -287,8 +287,8 @@ function planRow(plan: Plan): HTMLTableRowElement {
     plan.createTime ? timestampDate(plan.createTime).toLocaleString() : "—",
     Strategy[plan.strategy] ?? "",
     String(plan.score?.ticks ?? ""),
-    number(plan.score?.total),
-    number(plan.optimalityGap),
+    decimal(plan.score?.total),
+    decimal(plan.optimalityGap),
   ];
   for (const text of cells) {
     const td = document.createElement("td");
