@@ -243,6 +243,20 @@ async def test_unknown_plan_is_not_found_with_its_id(stub: ThrottlingServiceStub
     assert (info.reason, info.metadata["plan_id"]) == ("PLAN_NOT_FOUND", missing)
 
 
+async def test_invalid_input_names_its_fields_in_error_info_as_plain_text(
+    stub: ThrottlingServiceStub,
+) -> None:
+    state = game_state_pb()
+    state.player_units[0].mass = -1.0
+    state.player_units[0].friction = 2.0
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await stub.CreatePlan(pb.CreatePlanRequest(game_state=state))
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    info = error_info(raised.value)
+    assert info.reason == "INVALID_INPUT"
+    assert info.metadata["fields"] == "game_state.player_units[0].mass,game_state.player_units[0].friction"
+
+
 class EndlessGenetic(RecordingGenetic):
     """The real genetic planner with more generations than any test waits for: only its stop
     signal (the budget or the caller's deadline) ends a search."""

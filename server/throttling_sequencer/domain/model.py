@@ -123,6 +123,8 @@ class Plan:
     arrival: Arrival = Arrival.ON_TARGET
     #: A proven lower bound on the best achievable score, when the strategy certifies one.
     lower_bound: float | None = None
+    #: The strategy proved the plan optimal within its tolerance (the exact one, when it finishes).
+    proven_optimal: bool = False
 
     @property
     def optimality_gap(self) -> float | None:

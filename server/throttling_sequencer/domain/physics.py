@@ -85,6 +85,14 @@ def score_ceiling(problem: Problem, config: PlannerConfig) -> float:
 
 #: Distance errors, and speed above the threshold, up to this are within rounding of arriving.
 ARRIVAL_TOLERANCE = 1e-3
+#: A plan is proven optimal when its score is within this much, relative to max(1, |score|), of
+#: a proven lower bound (issue 11: 1e-6).
+OPTIMALITY_TOLERANCE = 1e-6
+
+
+def within_tolerance(total: float, lower_bound: float | None) -> bool:
+    """The score is provably within OPTIMALITY_TOLERANCE of the best possible."""
+    return lower_bound is not None and total - lower_bound <= OPTIMALITY_TOLERANCE * max(1.0, abs(total))
 
 
 def assess(problem: Problem, config: PlannerConfig, throttles: Sequence[int]) -> Arrival:

@@ -46,6 +46,8 @@ class PlannerResult:
     iterations: int
     #: A proven lower bound on the best achievable score, when the strategy can certify one.
     lower_bound: float | None = None
+    #: The search finished and proved `throttles` optimal within its tolerance.
+    proven_optimal: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,15 @@ from throttling_sequencer.domain.model import (
     Problem,
     Strategy,
 )
-from throttling_sequencer.domain.physics import TickState, assess, final_state, score, score_ceiling, simulate
+from throttling_sequencer.domain.physics import (
+    TickState,
+    assess,
+    final_state,
+    score,
+    score_ceiling,
+    simulate,
+    within_tolerance,
+)
 from throttling_sequencer.domain.ports import (
     UNHEARD,
     Improvement,
@@ -157,6 +165,7 @@ class PlanningService:
         elapsed = finished - started
 
         final_speed, covered = final_state(problem, result.throttles)
+        scored = score(problem, config, result.throttles)
         plan = Plan(
             plan_id=self._new_id(),
             request_id=call.request_id,
@@ -166,13 +175,15 @@ class PlanningService:
             game_state=state,
             overrides=overrides,
             throttles=result.throttles,
-            score=score(problem, config, result.throttles),
+            score=scored,
             final_speed=final_speed,
             target_distance=problem.distance,
             distance_covered=covered,
             compute_seconds=elapsed,
             arrival=assess(problem, config, result.throttles),
             lower_bound=result.lower_bound,
+            # The planner's claim, held to the score as the domain computes it.
+            proven_optimal=result.proven_optimal and within_tolerance(scored.total, result.lower_bound),
         )
         await self._repository.add(plan)
         logger.info(

@@ -386,3 +386,31 @@ async def test_create_plan_is_the_last_event_of_plan_events(executor: ThreadPool
 
 def problem_of() -> Problem:
     return Problem.from_game_state(game_state())
+
+
+class ClaimingPlanner(ScriptedPlanner):
+    """Claims its plan proven optimal with the given bound (lower_bound offset from the score)."""
+
+    def __init__(self, gap: float) -> None:
+        super().__init__((300, 0))
+        self.gap = gap
+
+    def plan(
+        self, problem: Problem, config: PlannerConfig, stop: StopSignal, on_progress: object = None
+    ) -> PlannerResult:
+        total = score(problem, config, self.throttles).total
+        return PlannerResult(self.throttles, iterations=1, lower_bound=total - self.gap, proven_optimal=True)
+
+
+@pytest.mark.parametrize(("gap", "proven"), [(0.0, True), (1e-9, True), (1.0, False)])
+async def test_proven_optimal_is_the_planners_claim_held_to_the_tolerance(
+    executor: ThreadPoolExecutor, gap: float, proven: bool
+) -> None:
+    """A claim whose bound is further than 1e-6 x max(1, |score|) from the domain's own score of
+    the plan is not passed on: `proven_optimal` never says more than the arithmetic supports."""
+    repository = InMemoryPlanRepository()
+    plan = await service(ClaimingPlanner(gap), executor, repository).create_plan(
+        game_state(), PlannerOverrides(), CALL
+    )
+    assert plan.proven_optimal is proven
+    assert (await repository.get(plan.plan_id, owner=None)).proven_optimal is proven

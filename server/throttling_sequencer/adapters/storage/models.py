@@ -29,6 +29,7 @@ class PlanRecord(Model):
     compute_seconds = fields.FloatField()
     arrival = fields.CharField(max_length=32, default="on_target")
     lower_bound = fields.FloatField(null=True)
+    proven_optimal = fields.BooleanField(default=False)
 
     class Meta:
         table = "plans"

@@ -482,6 +482,12 @@ class Plan(betterproto2.Message):
     What the plan achieves.
     """
 
+    proven_optimal: "bool" = betterproto2.field(18, betterproto2.TYPE_BOOL)
+    """
+    True when the strategy proved the plan optimal (optimality_gap within its tolerance); false
+    when the search ended first (budget or deadline) or the strategy proves nothing.
+    """
+
 
 default_message_pool.register_message("throttling.v1", "Plan", Plan)
 
