@@ -7,13 +7,16 @@ Screenshots are kept in build/test-artifacts/ (not committed)."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import math
 import os
 import shutil
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -27,6 +30,8 @@ from tests.support import game_state_pb
 from throttling.v1 import planning_pb2
 from throttling.v1 import throttling_service_pb2 as pb
 from throttling.v1.throttling_service_pb2_grpc import ThrottlingServiceStub
+from throttling_sequencer.app import Application
+from throttling_sequencer.domain.ports import PlanRepository
 
 #: How long the page may take for anything (a readiness wait: it ends as soon as the page is there).
 PAGE_WITHIN_MS = 60_000
@@ -152,7 +157,7 @@ async def test_the_ui_plans_the_default_payload_and_charts_each_tick(
     assert int(await field_value(page, "score.ticks")) == stored.score.ticks == len(stored.goals)
     assert float(await field_value(page, "lowerBound")) == stored.lower_bound
     assert float(await field_value(page, "optimalityGap")) == stored.optimality_gap
-    assert await page.is_visible('#score dd[data-field="provenOptimal"]')
+    assert await field_value(page, "provenOptimal") == str(stored.proven_optimal).lower()
     # A chart per tick: the throttles, and the speed and distance they lead to, which end where
     # the server's simulator says the plan ends.
     assert await series(page, "throttle", "throttle") == [goal.throttle for goal in stored.goals]
@@ -218,6 +223,25 @@ async def test_the_ui_pages_through_stored_plans(visit: Visit, stub: ThrottlingS
     await page.click(f'#plans tr[data-plan-id="{first[3]}"] button')
     await page.wait_for_selector(f"#plan-id:has-text('{first[3]}')")
     assert float(await field_value(page, "score.total")) == newest[3].score.total
+    assert visit.errors == [] and visit.elsewhere == []
+
+
+async def test_a_plan_proven_optimal_says_so(
+    visit: Visit, stub: ThrottlingServiceStub, app: Application
+) -> None:
+    """No planner claims a proof for the default payload: store a copy of a plan that does."""
+    created = (await stub.CreatePlan(pb.CreatePlanRequest(game_state=game_state_pb()))).plan
+    repository: PlanRepository = app.container.resolve(PlanRepository)
+    plan = await repository.get(uuid.UUID(created.plan_id), owner=None)
+    proven = dataclasses.replace(
+        plan, plan_id=uuid.uuid4(), created_at=datetime.now(UTC), proven_optimal=True
+    )
+    await repository.add(proven)
+    page = await open_ui(visit)
+    for plan_id, shown in ((proven.plan_id, "true"), (plan.plan_id, "false")):
+        await page.click(f'#plans tr[data-plan-id="{plan_id}"] button')
+        await page.wait_for_selector(f"#plan-id:has-text('{plan_id}')")
+        assert await field_value(page, "provenOptimal") == shown
     assert visit.errors == [] and visit.elsewhere == []
 
 

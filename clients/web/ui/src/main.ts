@@ -137,14 +137,7 @@ function scoreRows(score: Score | undefined, bound: number | undefined, gap: num
 }
 
 function provenOptimal(plan: Plan): void {
-  // TODO(proven_optimal): the field is being added to Plan (throttling.v1) by another change;
-  // once gen/ts has it, this `in` check is always true and the fallback row can go.
-  if ("provenOptimal" in plan) {
-    const proven = Boolean(plan.provenOptimal);
-    row("provenOptimal", "proven optimal", proven ? "yes" : "no", proven);
-  } else {
-    row("provenOptimal", "proven optimal", "not reported by this server");
-  }
+  row("provenOptimal", "proven optimal", plan.provenOptimal ? "yes" : "no", plan.provenOptimal);
 }
 
 function charts(gameState: GameState, throttles: number[], options: PlannerOptions | undefined): Chart[] {
