@@ -36,6 +36,8 @@ def main() -> int:
     if args.only in (None, "planners"):
         print("\n## Planners on the public scenarios (gap = score - proven optimum)\n")
         print(planners.render(planners.planner_rows(args.quick, progress)), flush=True)
+        print("\n## Exact planner: per-plan CPU time against its numpy predecessor, proven share\n")
+        print(planners.render_exact(planners.exact_rows(args.quick, progress)), flush=True)
     if args.only in (None, "kernels"):
         print("\n## Compiled kernels: GA speed, planner threads on 2 cores, server memory\n")
         ga = kernels.ga_speed(args.quick, progress)

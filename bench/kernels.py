@@ -193,9 +193,12 @@ def kernel_clock(module: ModuleType) -> Iterator[list[float]]:
             setattr(module, name, kernel)
 
 
-def gil_share(planner: Planner, jobs: list[Job]) -> float | None:
-    """The share of one thread's planning time spent outside kernels, i.e. holding the GIL."""
-    module = sys.modules[type(planner).__module__]
+def gil_share(planner: Planner, jobs: list[Job], module: ModuleType | None = None) -> float | None:
+    """The share of one thread's planning time spent outside kernels, i.e. holding the GIL.
+
+    `module`: where the planner calls its kernels from (by default the planner's own module).
+    """
+    module = module or sys.modules[type(planner).__module__]
     if not any(isinstance(v, CPUDispatcher) for v in vars(module).values()):
         return None
     with kernel_clock(module) as spent:
@@ -267,7 +270,9 @@ def thread_rows(quick: bool, progress: Callable[[str], None]) -> tuple[list[Scal
         notes.append("exact: no compiled kernel on this branch, not measured")
     else:
         exact_jobs = [(p, PlannerConfig()) for p in problems]
-        workloads.append(Workload("exact", plan_all(exact, exact_jobs), gil_share(exact, exact_jobs)))
+        search = importlib.import_module("throttling_sequencer.adapters.planners.kernel.exact")
+        share = gil_share(exact, exact_jobs, search)
+        workloads.append(Workload("exact", plan_all(exact, exact_jobs), share))
     rounds = 3 if quick else 9
     progress(f"threads: {', '.join(w.name for w in workloads)} on 1 then 2 threads, {rounds} rounds")
     return scaling(workloads, rounds), notes

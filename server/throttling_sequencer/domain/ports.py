@@ -46,7 +46,8 @@ class PlannerResult:
     iterations: int
     #: A proven lower bound on the best achievable score, when the strategy can certify one.
     lower_bound: float | None = None
-    #: The search finished and proved `throttles` optimal within its tolerance.
+    #: The plan is within the exact strategy's tolerance (1e-6 x max(1, |score|)) of the optimum,
+    #: as its lower bound proves; False when the search was stopped first, or cannot certify.
     proven_optimal: bool = False
 
 
