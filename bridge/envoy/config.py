@@ -135,7 +135,9 @@ def connection_manager(settings: BridgeSettings, descriptor: Path) -> Config:
     }
     if settings.envoy.otlp_endpoint:
         manager["tracing"] = tracing()
-    manager["local_reply_config"] = {"mappers": [local_reply(status) for status in LOCAL_REPLIES]}
+    manager["local_reply_config"] = {
+        "mappers": [grpc_bad_request(), *(local_reply(status) for status in LOCAL_REPLIES)]
+    }
     manager["route_config"] = {
         "name": "routes",
         "max_direct_response_body_size_bytes": MAX_PAGE_BYTES,
@@ -167,17 +169,52 @@ def tracing() -> Config:
     }
 
 
+#: Envoy's only 400 to a gRPC call: the grpc_web filter's, for a -text body that is not base64. By
+#: itself it would answer HTTP 400, which the filter reports as INTERNAL with the JSON of LOCAL_REPLIES
+#: in grpc-message; bad input is INVALID_ARGUMENT.
+NOT_BASE64 = "the gRPC-Web request body is not valid base64"
+
+
+def grpc_bad_request() -> Config:
+    """Envoy's 400 to a gRPC(-Web) call (its content type is application/grpc by then) as a
+    trailers-only gRPC answer: 200, no body, grpc-status 3; the grpc_web filter passes it as is."""
+    grpc_call = {
+        "header_filter": {"header": {"name": "content-type", "string_match": {"prefix": "application/grpc"}}}
+    }
+    # The transcoder turns REST calls into gRPC too, but keeps their path in this header.
+    not_rest = {
+        "header_filter": {
+            "header": {"name": "x-envoy-original-path", "present_match": True, "invert_match": True}
+        }
+    }
+    return {
+        "filter": {"and_filter": {"filters": [grpc_call, not_rest, status_is(400)]}},
+        "status_code": 200,
+        "headers_to_add": [
+            header("grpc-status", "3"),
+            header("grpc-message", NOT_BASE64),
+            header("content-type", "application/grpc"),
+        ],
+        "body_format_override": {"text_format": ""},
+    }
+
+
+def status_is(status: int) -> Config:
+    """A local reply filter: the reply's HTTP status is `status`."""
+    return {
+        "status_code_filter": {
+            "comparison": {
+                "op": "EQ",
+                "value": {"default_value": status, "runtime_key": f"throttling.local_reply.{status}"},
+            }
+        }
+    }
+
+
 def local_reply(status: int) -> Config:
     code, name, message = LOCAL_REPLIES[status]
     return {
-        "filter": {
-            "status_code_filter": {
-                "comparison": {
-                    "op": "EQ",
-                    "value": {"default_value": status, "runtime_key": f"throttling.local_reply.{status}"},
-                }
-            }
-        },
+        "filter": status_is(status),
         "body_format_override": {
             "json_format": {"code": code, "status": name, "message": message},
             "content_type": "application/json",

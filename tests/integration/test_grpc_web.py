@@ -14,7 +14,7 @@ from google.protobuf.descriptor import MethodDescriptor
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 
-from bridge.envoy.config import CORS_EXPOSE_HEADERS
+from bridge.envoy.config import CORS_EXPOSE_HEADERS, NOT_BASE64
 from tests import grpc_web
 from tests.conftest import EnvoyProcess, envoy_process
 from tests.support import game_state_pb
@@ -191,3 +191,18 @@ async def test_configured_origins_replace_the_default(
         reply = await preflight(client, f"/{SERVICE.full_name}/CreatePlan", "POST", origin)
     assert reply.status_code == 200
     assert reply.headers.get("access-control-allow-origin") == (origin if allowed else None)
+
+
+@pytest.mark.parametrize("content_type", ["application/grpc-web-text", "application/grpc-web-text+proto"])
+async def test_a_text_body_that_is_not_base64_is_invalid_argument(
+    web: httpx.AsyncClient, content_type: str
+) -> None:
+    """Bad input, so INVALID_ARGUMENT in a gRPC answer (HTTP 200), never INTERNAL or an HTTP 400."""
+    for body in (b"!!!!notbase64", b"AAAAAA"):  # not base64; base64 cut short (not a multiple of 4)
+        reply = await web.post(
+            f"/{SERVICE.full_name}/GetStatus", content=body, headers={"content-type": content_type}
+        )
+        assert reply.status_code == 200, (body, reply.status_code, reply.headers)
+        assert reply.headers["grpc-status"] == "3", (body, reply.headers)
+        assert reply.headers["grpc-message"] == NOT_BASE64
+        assert reply.content == b""
