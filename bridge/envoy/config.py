@@ -88,6 +88,8 @@ PAGES = {
 MAX_PAGE_BYTES = 8 * 1024 * 1024
 #: `*` in a configured origin: one DNS label or a port, never a dot or a slash.
 ORIGIN_WILDCARD = "[A-Za-z0-9-]+"
+#: A port, or none: what a final `:*` in an origin pattern stands for.
+ANY_PORT = "(:[0-9]{1,5})?"
 #: What browsers may send and read across origins: gRPC-Web's and Connect's own headers, the
 #: bearer token, request ids and W3C trace context.
 CORS_ALLOW_HEADERS = (
@@ -238,8 +240,13 @@ def cors_policy(origins: tuple[str, ...]) -> Config:
 
 
 def origin_regex(origin: str) -> str:
-    """An origin pattern as a whole-string RE2 regex: literal, but `*` for one label or a port."""
-    return ORIGIN_WILDCARD.join(re.escape(part) for part in origin.split("*"))
+    """An origin pattern as a whole-string RE2 regex: literal, but `*` for one label, and a final
+    `:*` for any port or none (`http://localhost:*` also allows `http://localhost`, port 80)."""
+    any_port = origin.endswith(":*")
+    if any_port:
+        origin = origin[:-2]
+    regex = ORIGIN_WILDCARD.join(re.escape(part) for part in origin.split("*"))
+    return regex + ANY_PORT if any_port else regex
 
 
 def pages(gen_dir: Path) -> list[Config]:

@@ -63,7 +63,9 @@ def test_ipv6_and_dns_hosts_render_as_data() -> None:
     ("pattern", "origin", "allowed"),
     [
         ("http://localhost:*", "http://localhost:5173", True),
-        ("http://localhost:*", "http://localhost", False),
+        ("http://localhost:*", "http://localhost", True),  # port 80
+        ("http://localhost:*", "http://localhost:", False),
+        ("http://localhost:*", "http://localhost:123456", False),
         ("http://localhost:*", "http://localhost.evil.net:80", False),
         ("https://*.example.com", "https://app.example.com", True),
         ("https://*.example.com", "https://a.b.example.com", False),

@@ -6837,6 +6837,7 @@ function element(name, attributes, text) {
 function ticks(max) {
   if (!(max > 0) || !Number.isFinite(max)) return [0, 1];
   const rough = max / 5;
+  if (!(rough > 0)) return [0, max];
   const magnitude = 10 ** Math.floor(Math.log10(rough));
   const step = [1, 2, 2.5, 5, 10].map((f) => f * magnitude).find((s) => s >= rough) ?? rough;
   const found = [];

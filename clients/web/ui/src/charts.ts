@@ -45,6 +45,7 @@ function element<K extends keyof SVGElementTagNameMap>(
 function ticks(max: number): number[] {
   if (!(max > 0) || !Number.isFinite(max)) return [0, 1];
   const rough = max / 5;
+  if (!(rough > 0)) return [0, max]; // a subnormal max: a fifth of it rounds to 0, a step of 0 never ends
   const magnitude = 10 ** Math.floor(Math.log10(rough));
   const step = [1, 2, 2.5, 5, 10].map((f) => f * magnitude).find((s) => s >= rough) ?? rough;
   const found: number[] = [];
