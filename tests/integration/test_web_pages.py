@@ -229,16 +229,18 @@ async def test_the_ui_pages_through_stored_plans(visit: Visit, stub: ThrottlingS
 async def test_a_plan_proven_optimal_says_so(
     visit: Visit, stub: ThrottlingServiceStub, app: Application
 ) -> None:
-    """No planner claims a proof for the default payload: store a copy of a plan that does."""
+    """The exact planner proves the default payload optimal; a stored copy that was not proven
+    (as a genetic plan, or one cut short by its budget) says so too."""
     created = (await stub.CreatePlan(pb.CreatePlanRequest(game_state=game_state_pb()))).plan
+    assert created.proven_optimal
     repository: PlanRepository = app.container.resolve(PlanRepository)
     plan = await repository.get(uuid.UUID(created.plan_id), owner=None)
-    proven = dataclasses.replace(
-        plan, plan_id=uuid.uuid4(), created_at=datetime.now(UTC), proven_optimal=True
+    unproven = dataclasses.replace(
+        plan, plan_id=uuid.uuid4(), created_at=datetime.now(UTC), proven_optimal=False
     )
-    await repository.add(proven)
+    await repository.add(unproven)
     page = await open_ui(visit)
-    for plan_id, shown in ((proven.plan_id, "true"), (plan.plan_id, "false")):
+    for plan_id, shown in ((plan.plan_id, "true"), (unproven.plan_id, "false")):
         await page.click(f'#plans tr[data-plan-id="{plan_id}"] button')
         await page.wait_for_selector(f"#plan-id:has-text('{plan_id}')")
         assert await field_value(page, "provenOptimal") == shown
