@@ -126,11 +126,15 @@ class PlanRepository(Protocol):
         """Re-dial the database (e.g. after a failover); raises StorageUnavailable if it is away."""
         ...
 
-    async def add(self, plan: Plan) -> None: ...
+    async def add(self, plan: Plan) -> None:
+        """Store a plan; one already stored with its id is replaced (a guidance session stores
+        its plan again, with its summary, when it ends)."""
+        ...
 
     async def add_many(self, plans: list[Plan]) -> None:
-        """Store plans, leaving alone those whose id is already stored, so retries are harmless.
-        Raises StorageUnavailable (try again later) or StorageRejected (never storable as they are)."""
+        """Store plans, replacing those whose id is already stored: retries are harmless, and the
+        newest version of a plan stored twice wins. Raises StorageUnavailable (try again later)
+        or StorageRejected (never storable as they are)."""
         ...
 
     async def get(self, plan_id: UUID, *, owner: str | None) -> Plan:
