@@ -87,5 +87,7 @@ async def guide(
     while (answer := await session.read()) is not EOF:
         answers.append(answer)
         await session.write(pb.GuideRequest(observation=unit.step(answer.throttle)))
+        if answer.done:  # its observation is the last message: close our side after it
+            await session.done_writing()
     assert await session.code() == grpc.StatusCode.OK
     return answers

@@ -358,3 +358,35 @@ async def test_sessions_run_side_by_side_on_one_connection(stub: ThrottlingServi
     results = await asyncio.gather(*(guide(stub, start(g), u) for g, u in zip(games, units, strict=True)))
     assert len({r[0].plan_id for r in results}) == 3
     assert all(abs(u.remaining) <= 1.0 for u in units)
+
+
+@pytest.fixture(scope="module")
+async def impatient() -> AsyncIterator[ThrottlingServiceStub]:
+    """A server that waits at most 0.2 s for a session's next message."""
+    app = Application(make_settings(guide_idle_seconds=0.2))
+    await app.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
+            yield ThrottlingServiceStub(channel)
+    finally:
+        await app.stop()
+
+
+async def test_a_session_waits_for_the_next_observation_at_most_the_idle_timeout(
+    impatient: ThrottlingServiceStub,
+) -> None:
+    session = impatient.Guide(timeout=HANG_GUARD_SECONDS)
+    await session.write(start(state()))
+    assert isinstance(await session.read(), pb.GuideResponse)
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await session.read()  # the game never reports the tick
+    assert raised.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert error_info(raised.value).reason == "SESSION_IDLE"
+
+
+async def test_a_session_that_never_starts_ends_at_the_idle_timeout(impatient: ThrottlingServiceStub) -> None:
+    session = impatient.Guide(timeout=HANG_GUARD_SECONDS)
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await session.read()
+    assert raised.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert error_info(raised.value).reason == "SESSION_IDLE"

@@ -145,9 +145,10 @@ class ThrottlingServiceServicer:
         `observation` of the unit's real state after it applied the last throttle; the server
         answers the start with tick 1 and each observation with the next tick. The server learns
         the unit's effective friction and re-plans from the observed state when the unit drifts
-        from the prediction (a push, a collision, a wrong model). The call ends after the
-        observation of the tick answered `done`. gRPC only: no HTTP route carries a client stream
-        (web tools use gRPC-Web, or one CreatePlan per tick).
+        from the prediction (a push, a collision, a wrong model). After the tick answered `done`,
+        send its observation and close your side: the call ends (the plan is stored with the
+        session's summary). gRPC only: no HTTP route carries a client stream (web tools use
+        gRPC-Web, or one CreatePlan per tick).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -453,7 +453,7 @@ class GuideResponse(betterproto2.Message):
 
     done: "bool" = betterproto2.field(6, betterproto2.TYPE_BOOL)
     """
-    True on the last tick: send its observation, and the call ends.
+    True on the last tick: send its observation, then close your side; the call ends.
     """
 
     estimated_friction: "float" = betterproto2.field(7, betterproto2.TYPE_DOUBLE)
@@ -1138,9 +1138,10 @@ class ThrottlingServiceStub:
         `observation` of the unit's real state after it applied the last throttle; the server
         answers the start with tick 1 and each observation with the next tick. The server learns
         the unit's effective friction and re-plans from the observed state when the unit drifts
-        from the prediction (a push, a collision, a wrong model). The call ends after the
-        observation of the tick answered `done`. gRPC only: no HTTP route carries a client stream
-        (web tools use gRPC-Web, or one CreatePlan per tick).
+        from the prediction (a push, a collision, a wrong model). After the tick answered `done`,
+        send its observation and close your side: the call ends (the plan is stored with the
+        session's summary). gRPC only: no HTTP route carries a client stream (web tools use
+        gRPC-Web, or one CreatePlan per tick).
         """
 
         yield from self._channel.stream_stream(
@@ -1327,9 +1328,10 @@ class ThrottlingServiceAsyncStub(betterproto2_grpclib.ServiceStub):
         `observation` of the unit's real state after it applied the last throttle; the server
         answers the start with tick 1 and each observation with the next tick. The server learns
         the unit's effective friction and re-plans from the observed state when the unit drifts
-        from the prediction (a push, a collision, a wrong model). The call ends after the
-        observation of the tick answered `done`. gRPC only: no HTTP route carries a client stream
-        (web tools use gRPC-Web, or one CreatePlan per tick).
+        from the prediction (a push, a collision, a wrong model). After the tick answered `done`,
+        send its observation and close your side: the call ends (the plan is stored with the
+        session's summary). gRPC only: no HTTP route carries a client stream (web tools use
+        gRPC-Web, or one CreatePlan per tick).
         """
 
         async for response in self._stream_stream(
