@@ -1,6 +1,6 @@
 """Planner benchmark: every strategy over the public scenarios with proven optima.
 
-Gap = plan score - proven optimum (shared/scenarios/public.json). Latencies are in-process
+Gap = plan score - proven optimum (bench/scenarios/public.json). Latencies are in-process
 wall times of every run (not the best of several). The pure-Python GA baseline runs in the
 same process, so ratios against it cancel out the machine's speed and noise.
 """
@@ -24,7 +24,8 @@ from throttling_sequencer.domain.model import Problem
 from throttling_sequencer.domain.physics import score
 from throttling_sequencer.domain.ports import Planner, StopSignal
 
-SCENARIOS = Path(__file__).resolve().parents[2] / "shared" / "scenarios" / "public.json"
+#: The public scenarios (a copy of shared/scenarios/public.json, so a clone has them).
+SCENARIOS = Path(__file__).resolve().parent / "scenarios" / "public.json"
 
 
 @dataclass(frozen=True)
