@@ -12,12 +12,8 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import os
 import random
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,7 +23,7 @@ from google.protobuf import json_format
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bench.planners import SCENARIOS, quantile
-from bench.service import free_port, wait_serving
+from bench.service import served
 from throttling.v1 import game_state_pb2, planning_pb2
 from throttling.v1 import throttling_service_pb2 as pb
 from throttling.v1.throttling_service_pb2_grpc import ThrottlingServiceStub
@@ -117,28 +113,9 @@ async def _measure(port: int, rounds: int) -> Timings:
 
 def guidance_timings(quick: bool, progress: Callable[[str], None]) -> Timings:
     rounds = 1 if quick else 3
-    port = free_port()
-    with tempfile.TemporaryDirectory() as data:
-        env = {
-            **os.environ,
-            "THROTTLING_GRPC_PORT": str(port),
-            "THROTTLING_DATA_DIR": data,
-            "THROTTLING_LOG_LEVEL": "WARNING",
-            "THROTTLING_METRICS_PORT": "0",
-        }
-        server = subprocess.Popen(
-            [sys.executable, "-m", "throttling_sequencer.cli", "serve"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            wait_serving(port)
-            progress(f"guidance: {rounds} round(s) of the arriving public scenarios, beside health checks")
-            return asyncio.run(_measure(port, rounds))
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+    with served() as (port, _):
+        progress(f"guidance: {rounds} round(s) of the arriving public scenarios, beside health checks")
+        return asyncio.run(_measure(port, rounds))
 
 
 def render(t: Timings) -> str:

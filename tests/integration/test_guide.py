@@ -12,8 +12,7 @@ from uuid import UUID
 import grpc
 import pytest
 
-from tests.conftest import make_settings
-from tests.guided import EOF, Push, SimulatedUnit, guide, start
+from tests.guided import EOF, Push, SimulatedUnit, guide, serving, start
 from tests.rpc_errors import error_info, field_violations
 from tests.support import HANG_GUARD_SECONDS, game_state_pb, wait_for
 from throttling.v1 import game_state_pb2, planning_pb2
@@ -28,17 +27,19 @@ NEVER_IDLE = 3600.0
 
 
 @pytest.fixture(scope="module")
-async def server() -> AsyncIterator[Application]:
-    app = Application(make_settings(guide_idle_seconds=NEVER_IDLE))
-    await app.start()
-    yield app
-    await app.stop()
+async def served() -> AsyncIterator[tuple[Application, ThrottlingServiceStub]]:
+    async with serving(guide_idle_seconds=NEVER_IDLE) as both:
+        yield both
 
 
 @pytest.fixture(scope="module")
-async def stub(server: Application) -> AsyncIterator[ThrottlingServiceStub]:
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
-        yield ThrottlingServiceStub(channel)
+def server(served: tuple[Application, ThrottlingServiceStub]) -> Application:
+    return served[0]
+
+
+@pytest.fixture(scope="module")
+def stub(served: tuple[Application, ThrottlingServiceStub]) -> ThrottlingServiceStub:
+    return served[1]
 
 
 def state(distance: float = 3000.0, friction: float = 0.1) -> game_state_pb2.GameState:
@@ -363,13 +364,8 @@ async def test_sessions_run_side_by_side_on_one_connection(stub: ThrottlingServi
 @pytest.fixture(scope="module")
 async def impatient() -> AsyncIterator[ThrottlingServiceStub]:
     """A server that waits at most 0.2 s for a session's next message."""
-    app = Application(make_settings(guide_idle_seconds=0.2))
-    await app.start()
-    try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
-            yield ThrottlingServiceStub(channel)
-    finally:
-        await app.stop()
+    async with serving(guide_idle_seconds=0.2) as (_, stub):
+        yield stub
 
 
 async def test_a_session_waits_for_the_next_observation_at_most_the_idle_timeout(

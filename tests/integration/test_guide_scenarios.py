@@ -19,17 +19,14 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import grpc
 import pytest
 from google.protobuf import json_format
 
 from bench.planners import SCENARIOS
-from tests.conftest import make_settings
-from tests.guided import Push, SimulatedUnit, guide, start
+from tests.guided import Push, SimulatedUnit, guide, serving, start
 from throttling.v1 import game_state_pb2, planning_pb2
 from throttling.v1 import throttling_service_pb2 as pb
 from throttling.v1.throttling_service_pb2_grpc import ThrottlingServiceStub
-from throttling_sequencer.app import Application
 from throttling_sequencer.domain.config import PlannerConfig
 
 RUNS_PER_SCENARIO = 10
@@ -81,13 +78,8 @@ def scenarios(path: Path = SCENARIOS) -> list[tuple[str, game_state_pb2.GameStat
 
 @pytest.fixture(scope="module")
 async def stub() -> AsyncIterator[ThrottlingServiceStub]:
-    app = Application(make_settings())
-    await app.start()
-    try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
-            yield ThrottlingServiceStub(channel)
-    finally:
-        await app.stop()
+    async with serving() as (_, stub):
+        yield stub
 
 
 async def test_guided_arrivals_beat_open_loop_over_the_disturbed_public_scenarios(
