@@ -8,19 +8,15 @@ after one tick, as a collision or an explosion would give.
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import grpc
 
-from tests.conftest import make_settings
 from tests.support import HANG_GUARD_SECONDS
 from throttling.v1 import game_state_pb2, planning_pb2
 from throttling.v1 import throttling_service_pb2 as pb
 from throttling.v1.throttling_service_pb2_grpc import ThrottlingServiceStub
-from throttling_sequencer.app import Application
 
 #: What a stream call's read() returns once the server has ended the call (untyped in grpc's stubs).
 EOF: Any = grpc.aio.EOF  # type: ignore[attr-defined]
@@ -95,15 +91,3 @@ async def guide(
             await session.done_writing()
     assert await session.code() == grpc.StatusCode.OK
     return answers
-
-
-@asynccontextmanager
-async def serving(**settings: Any) -> AsyncIterator[tuple[Application, ThrottlingServiceStub]]:
-    """A server of its own (the tests' settings with these changes) and a stub on one channel."""
-    app = Application(make_settings(**settings))
-    await app.start()
-    try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
-            yield app, ThrottlingServiceStub(channel)
-    finally:
-        await app.stop()

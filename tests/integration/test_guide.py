@@ -12,9 +12,10 @@ from uuid import UUID
 import grpc
 import pytest
 
-from tests.guided import EOF, Push, SimulatedUnit, guide, serving, start
+from tests.conftest import make_settings
+from tests.guided import EOF, Push, SimulatedUnit, guide, start
 from tests.rpc_errors import error_info, field_violations
-from tests.support import HANG_GUARD_SECONDS, game_state_pb, wait_for
+from tests.support import HANG_GUARD_SECONDS, game_state_pb, serving, wait_for
 from throttling.v1 import game_state_pb2, planning_pb2
 from throttling.v1 import throttling_service_pb2 as pb
 from throttling.v1.throttling_service_pb2_grpc import ThrottlingServiceStub
@@ -28,7 +29,7 @@ NEVER_IDLE = 3600.0
 
 @pytest.fixture(scope="module")
 async def served() -> AsyncIterator[tuple[Application, ThrottlingServiceStub]]:
-    async with serving(guide_idle_seconds=NEVER_IDLE) as both:
+    async with serving(make_settings(guide_idle_seconds=NEVER_IDLE)) as both:
         yield both
 
 
@@ -364,7 +365,7 @@ async def test_sessions_run_side_by_side_on_one_connection(stub: ThrottlingServi
 @pytest.fixture(scope="module")
 async def impatient() -> AsyncIterator[ThrottlingServiceStub]:
     """A server that waits at most 0.2 s for a session's next message."""
-    async with serving(guide_idle_seconds=0.2) as (_, stub):
+    async with serving(make_settings(guide_idle_seconds=0.2)) as (_, stub):
         yield stub
 
 

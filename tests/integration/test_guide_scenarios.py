@@ -23,7 +23,9 @@ import pytest
 from google.protobuf import json_format
 
 from bench.planners import SCENARIOS
-from tests.guided import Push, SimulatedUnit, guide, serving, start
+from tests.conftest import make_settings
+from tests.guided import Push, SimulatedUnit, guide, start
+from tests.support import serving
 from throttling.v1 import game_state_pb2, planning_pb2
 from throttling.v1 import throttling_service_pb2 as pb
 from throttling.v1.throttling_service_pb2_grpc import ThrottlingServiceStub
@@ -78,7 +80,7 @@ def scenarios(path: Path = SCENARIOS) -> list[tuple[str, game_state_pb2.GameStat
 
 @pytest.fixture(scope="module")
 async def stub() -> AsyncIterator[ThrottlingServiceStub]:
-    async with serving() as (_, stub):
+    async with serving(make_settings()) as (_, stub):
         yield stub
 
 
