@@ -17,6 +17,7 @@ from uuid import UUID
 
 from loguru import logger
 
+from throttling_sequencer.domain.errors import ThrottlingError
 from throttling_sequencer.domain.guidance import Guidance, GuideTick, Observation, Replan
 from throttling_sequencer.domain.model import GameState, GuidanceSummary, Plan, PlannerOverrides, Problem
 from throttling_sequencer.domain.physics import score_ceiling
@@ -76,7 +77,10 @@ class GuidanceSession:
     async def close(self) -> GuidanceSummary:
         """Store the plan again with the session's summary (once), and log how it went.
 
-        The write runs to the end even if the caller is cancelled meanwhile.
+        The write runs to the end even when the caller is cancelled meanwhile, and the session
+        waits for it (a server that stops ends its sessions before it closes its store). A store
+        that refuses it is logged, not raised: the session's own outcome (an answer, or the error
+        that ended it) stands, and its plan was stored when it started.
         """
         summary = self._guidance.summary()
         if self._closed:
@@ -92,9 +96,21 @@ class GuidanceSession:
             estimated_friction=round(summary.estimated_friction, 6),
             completed=summary.completed,
         )
-        stored = asyncio.ensure_future(self._repository.add(replace(self.plan, guidance=summary)))
-        await asyncio.shield(stored)
+        stored = asyncio.ensure_future(self._store(summary))
+        try:
+            await asyncio.shield(stored)
+        except asyncio.CancelledError:
+            await asyncio.wait({stored})
+            raise
         return summary
+
+    async def _store(self, summary: GuidanceSummary) -> None:
+        try:
+            await self._repository.add(replace(self.plan, guidance=summary))
+        except ThrottlingError as error:
+            logger.error(
+                "the session's summary was not stored", plan_id=str(self.plan_id), error=error.detail
+            )
 
     async def _replan(self, replan: Replan) -> tuple[int, ...] | None:
         """The exact planner's plan for the observed state, or None (keep the incumbent) when the
