@@ -125,7 +125,7 @@ class Guidance:
     ) -> None:
         self._config = config
         self._mass = problem.mass
-        self._origin, self._target = origin, target
+        self._target = target
         dx, dy = target.x - origin.x, target.y - origin.y
         length = math.hypot(dx, dy)
         #: Unit vector of the start-to-target line; at the target already, any move is past it.
@@ -151,8 +151,9 @@ class Guidance:
         return self._answer(replanned=False)
 
     def observe(self, observation: Observation) -> Replan | None:
-        """Take the unit's state after the last tick answered; a Replan when it drifted from the
-        prediction (or passed what the plan can handle), None to follow the plan.
+        """Take the unit's state after the last tick answered: a Replan when it drifted from the
+        prediction, None otherwise (to follow the plan, or, past the target, to coast: that plan
+        is set here).
 
         Raises SessionOutOfOrder for an observation of any other tick, or after the end.
         """
