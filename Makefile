@@ -45,12 +45,13 @@ test:
 	@$(MAKE) --no-print-directory $(INSTALLED) $(BUF)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-# gen/ from proto/ (Python, TypeScript, descriptor, OpenAPI, Envoy's Kubernetes ConfigMap), and the
-# Redoc page into build/docs (2.5 MB, self-contained: built, not committed). protoc-gen-swagger
-# comes from Debian's golang-grpc-gateway; without it this stops with the command to install it.
+# gen/ from proto/ (Python, TypeScript, descriptor, OpenAPI, Envoy's Kubernetes ConfigMap) and the
+# pages Envoy serves (/ui bundled by esbuild, /docs with Redoc's bundle): all committed, so `make up`
+# needs no Node. protoc-gen-swagger comes from Debian's golang-grpc-gateway; without it this stops
+# with the command to install it.
 gen: $(INSTALLED) $(BUF)
 	@$(DEPS) install
-	$(BIN)/python tools/generate.py --docs build/docs
+	$(BIN)/python tools/generate.py
 
 lint: $(INSTALLED) $(BUF)
 	$(BIN)/ruff check .

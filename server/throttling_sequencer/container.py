@@ -326,6 +326,11 @@ class _Kernels:
                 return
             done = warm.warm_up(isolated=self._isolated)
             logger.info(
-                "planner kernels ready", loaded=done.loaded, compiled=done.compiled, seconds=done.seconds
+                # The first start compiles in a child process into the disk cache (tens of
+                # seconds), then loads from it: `compiled_here` counts only this process's.
+                "planner kernels ready",
+                loaded_from_cache=done.loaded,
+                compiled_here=done.compiled,
+                seconds=done.seconds,
             )
             _Kernels._warmed = True

@@ -11,10 +11,16 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import ValidationError
-from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import BeforeValidator, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 from pydantic_settings.sources.utils import parse_env_vars
 
 PREFIX = "THROTTLING_"
@@ -22,6 +28,16 @@ StorageKind = Literal["sqlite", "postgres", "memory"]
 STORAGE_KINDS: tuple[StorageKind, ...] = ("sqlite", "postgres", "memory")
 #: What pydantic's parse errors mean, in the words the old parser used.
 _KINDS = {"int_parsing": "int", "float_parsing": "float", "bool_parsing": "bool"}
+
+
+def _split_commas(value: Any) -> Any:
+    if isinstance(value, str):
+        return tuple(item.strip() for item in value.split(",") if item.strip())
+    return value
+
+
+#: A list setting, written in the environment as one comma-separated value (not JSON).
+CommaSeparated = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_split_commas)]
 
 
 class SettingsError(ValueError):

@@ -11,6 +11,7 @@ import grpc
 import httpx
 import pytest
 
+from tests import grpc_web
 from tests.conftest import EnvoyProcess, envoy_process, make_settings, sidecar_process
 from tests.guided import EOF, SimulatedUnit, start
 from tests.rpc_errors import error_info
@@ -184,3 +185,19 @@ async def test_rest_and_graphql_are_rate_limited_with_a_json_429(limited: Limite
                 "status": "RESOURCE_EXHAUSTED",
                 "message": "rate limit exceeded: slow down and retry",
             }
+
+
+async def test_grpc_web_is_rate_limited_too(limited: Limited) -> None:
+    """Browsers' gRPC-Web calls share a bucket (native gRPC, from services, does not). Envoy's
+    grpc_web filter reports the 429 as gRPC's mapping of it, UNAVAILABLE, saying why."""
+    async with httpx.AsyncClient(base_url=limited.envoy.url) as client:
+        replies = [
+            await grpc_web.call(client, "/throttling.v1.ThrottlingService/GetStatus", pb.GetStatusRequest())
+            for _ in range(6)
+        ]
+    assert [r.status for r in replies] == [0, 0, 0, 14, 14, 14]
+    for refused in replies[3:]:
+        assert refused.messages == [] and "rate limit exceeded" in refused.message
+    async with grpc.aio.insecure_channel(limited.envoy.url.removeprefix("http://")) as channel:
+        for _ in range(4):
+            await ThrottlingServiceStub(channel).GetStatus(pb.GetStatusRequest())

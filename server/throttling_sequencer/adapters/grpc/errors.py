@@ -75,6 +75,13 @@ def _pack(message: object) -> any_pb2.Any:
     return packed
 
 
+def _metadata(value: object) -> str:
+    """ErrorInfo metadata is strings: a list reads as its items joined by commas, not Python's repr."""
+    if isinstance(value, list | tuple | set | frozenset):
+        return ",".join(str(item) for item in value)
+    return str(value)
+
+
 def to_status(error: errors.ThrottlingError) -> grpc.Status:
     """A status carrying ErrorInfo (reason + context) and, for invalid input, BadRequest."""
     code, reason = grpc.StatusCode.INTERNAL, "INTERNAL"
@@ -85,7 +92,7 @@ def to_status(error: errors.ThrottlingError) -> grpc.Status:
     details = [
         _pack(
             error_details_pb2.ErrorInfo(
-                reason=reason, domain=DOMAIN, metadata={k: str(v) for k, v in error.context.items()}
+                reason=reason, domain=DOMAIN, metadata={k: _metadata(v) for k, v in error.context.items()}
             )
         )
     ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, assert_never
 
@@ -58,10 +58,18 @@ PlanRequest = (
 
 
 class ThrottlingServicer(pb_grpc.ThrottlingServiceServicer):
-    def __init__(self, planning: PlanningService, guidance: GuidanceService, limits: Limits) -> None:
+    def __init__(
+        self,
+        planning: PlanningService,
+        guidance: GuidanceService,
+        limits: Limits,
+        pause: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        """`pause` waits between paced ticks: a test passes its own clock to observe the pacing."""
         self._planning = planning
         self._guidance = guidance
         self._limits = limits
+        self._pause = pause
 
     async def CalculateThrottleSteps(
         self, request: pb.CalculateThrottleStepsRequest, context: Context
@@ -87,7 +95,7 @@ class ThrottlingServicer(pb_grpc.ThrottlingServiceServicer):
             if interval and tick.tick > 1:
                 if time.monotonic() + interval > ends:
                     raise StreamTooLong(self._limits.max_stream_seconds, plan_id=str(plan.plan_id))
-                await asyncio.sleep(interval)
+                await self._pause(interval)
             yield mappers.tick_to_wire(plan, tick)
         yield mappers.done_to_wire(plan)
 
