@@ -8,7 +8,8 @@ import os
 import socket
 import subprocess
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,7 +18,10 @@ import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from throttling.v1 import game_state_pb2, planning_pb2
+from throttling.v1.throttling_service_pb2_grpc import ThrottlingServiceStub
+from throttling_sequencer.app import Application
 from throttling_sequencer.domain.model import Coordinate, GameState, Problem, Unit
+from throttling_sequencer.settings import Settings
 
 T = TypeVar("T")
 
@@ -211,3 +215,15 @@ def rpc_logged(records: list[Any], method_suffix: str, status: str) -> Callable[
 
     logged.__name__ = f"the server to log {method_suffix} ending {status}"
     return logged
+
+
+@asynccontextmanager
+async def serving(settings: Settings) -> AsyncIterator[tuple[Application, ThrottlingServiceStub]]:
+    """A server of its own, started, and a stub on one channel to it; stopped afterwards."""
+    app = Application(settings)
+    await app.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
+            yield app, ThrottlingServiceStub(channel)
+    finally:
+        await app.stop()

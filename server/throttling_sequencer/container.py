@@ -40,6 +40,7 @@ from throttling_sequencer.adapters.storage.outbox import OutboxRepository
 from throttling_sequencer.adapters.storage.tortoise_repository import TortoisePlanRepository, apply_migrations
 from throttling_sequencer.domain.model import Strategy
 from throttling_sequencer.domain.ports import Planner, PlanRepository
+from throttling_sequencer.service.guidance import GuidanceService
 from throttling_sequencer.service.lanes import FairLane, PlanningLanes
 from throttling_sequencer.service.planning import PlanningService
 from throttling_sequencer.settings import Settings
@@ -78,11 +79,25 @@ def build(settings: Settings) -> punq.Container:
         scope=once,
     )
     container.register(
-        Limits, instance=Limits(max_units=settings.max_units, max_stream_seconds=settings.max_stream_seconds)
+        GuidanceService,
+        factory=lambda: GuidanceService(
+            container.resolve(PlanningService), container.resolve(PlanRepository)
+        ),
+        scope=once,
+    )
+    container.register(
+        Limits,
+        instance=Limits(
+            max_units=settings.max_units,
+            max_stream_seconds=settings.max_stream_seconds,
+            guide_idle_seconds=settings.guide_idle_seconds,
+        ),
     )
     container.register(
         ThrottlingServicer,
-        factory=lambda: ThrottlingServicer(container.resolve(PlanningService), container.resolve(Limits)),
+        factory=lambda: ThrottlingServicer(
+            container.resolve(PlanningService), container.resolve(GuidanceService), container.resolve(Limits)
+        ),
         scope=once,
     )
     container.register(TracerProvider, factory=lambda: tracing.configure(settings.otel_exporter), scope=once)

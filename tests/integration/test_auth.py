@@ -27,6 +27,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from websockets.asyncio.client import connect
 
 from tests.conftest import EnvoyProcess, envoy_process, make_settings, sidecar_process
+from tests.guided import SimulatedUnit, guide, start
 from tests.issuer import AUDIENCE, USER, Issuer, b64, bearer, forged
 from tests.support import DEFAULT_STATE_JSON, HANG_GUARD_SECONDS, game_state_pb
 from throttling.v1 import planning_pb2
@@ -215,6 +216,26 @@ async def test_a_valid_token_works_everywhere_and_names_the_user(
             headers=authorization(token),
         )
         assert graphql.json()["data"]["plan"]["userId"] == USER
+
+
+async def test_a_guidance_session_needs_a_token_and_acts_for_its_user(
+    secured: SecuredStack, issuer: Issuer
+) -> None:
+    game = game_state_pb(distance=900.0)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{secured.app.port}") as channel:
+        stub = ThrottlingServiceStub(channel)
+        refused = stub.Guide(metadata=bearer(tampered(issuer)), timeout=HANG_GUARD_SECONDS)
+        await refused.write(start(game))
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await refused.read()
+        assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        token = issuer.token()
+        answers = await guide(stub, start(game), SimulatedUnit(game), metadata=bearer(token))
+        plan = (
+            await stub.GetPlan(pb.GetPlanRequest(plan_id=answers[0].plan_id), metadata=bearer(token))
+        ).plan
+    assert plan.user_id == USER
+    assert plan.guidance.ticks == len(answers) and plan.guidance.completed
 
 
 async def test_websocket_connection_params_carry_the_token(secured: SecuredStack, issuer: Issuer) -> None:

@@ -44,6 +44,7 @@ from throttling_sequencer.domain.errors import StorageUnavailable
 from throttling_sequencer.domain.model import Plan
 from throttling_sequencer.domain.physics import score, simulate
 from throttling_sequencer.domain.ports import PlannerResult, PlanRepository
+from throttling_sequencer.service.guidance import GuidanceService
 from throttling_sequencer.service.planning import PlanningService
 
 RANDOM = planning_pb2.PlannerOptions(strategy=planning_pb2.STRATEGY_RANDOM, seed=11)
@@ -210,7 +211,9 @@ class PacingRecorder(ThrottlingServicer):
     def __init__(self, app: Application) -> None:
         self.events: list[tuple[str, float]] = []
         resolve = app.container.resolve
-        super().__init__(resolve(PlanningService), resolve(Limits), pause=self._paused)
+        super().__init__(
+            resolve(PlanningService), resolve(GuidanceService), resolve(Limits), pause=self._paused
+        )
 
     async def _paused(self, seconds: float) -> None:
         await asyncio.sleep(0)  # a pause that is not awaited is recorded after the tick it should precede
