@@ -44,10 +44,10 @@ test:
 	@$(DEPS) test
 	@$(MAKE) --no-print-directory $(INSTALLED) $(BUF)
 	$(BIN)/pytest $(PYTEST_ARGS)
-	ORACLE_EXAMPLES=10 $(BIN)/pytest -m oracle tests/unit/planners $(PYTEST_ARGS)
+	ORACLE_EXAMPLES=5 $(BIN)/pytest -m oracle tests/unit/planners $(PYTEST_ARGS)
 
 # The exact planner against the reference MILP on random problems, new draws each run: the full
-# sweep (`make test` runs 10 problems per test of it).
+# sweep (`make test` runs 5 new problems per test of it).
 oracle: $(INSTALLED)
 	$(BIN)/pytest -m oracle tests/unit/planners $(PYTEST_ARGS)
 

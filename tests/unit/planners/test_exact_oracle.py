@@ -3,7 +3,7 @@
 The default suite runs a fixed sample (derandomized, so every run checks the same problems) of
 small problems of the hard kinds, the named reference cases and the regressions earlier sweeps
 found. Marked `oracle` (deselected by a bare `pytest`; `make test` runs a short sweep of
-ORACLE_EXAMPLES=10 per test after the suite, `make oracle` the full one): random sweeps up to 12
+ORACLE_EXAMPLES=5 per test after the suite, `make oracle` the full one): random sweeps up to 12
 ticks and with extreme weights, each run drawing new problems.
 """
 
