@@ -1,7 +1,7 @@
 """`make bench`: planner quality and latency, GA speed-up, planner threads and memory, service
-throughput, front-door latency.
+throughput, guidance ticks, front-door latency.
 
-    python -m bench [--quick] [--only planners|kernels|fairness|service|frontdoor|soak]
+    python -m bench [--quick] [--only planners|kernels|fairness|service|guidance|frontdoor|soak]
                     [--soak [--soak-seconds N]]
 
 Prints tables; every ratio is against a baseline measured in the same run.
@@ -13,7 +13,7 @@ import argparse
 import sys
 import time
 
-from bench import fairness, frontdoor, kernels, planners, service, soak
+from bench import fairness, frontdoor, guidance, kernels, planners, service, soak
 from throttling_sequencer import logs
 from throttling_sequencer.adapters.planners.kernel.warm import warm_up
 
@@ -21,7 +21,9 @@ from throttling_sequencer.adapters.planners.kernel.warm import warm_up
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller budgets and samples (about a minute)")
-    parser.add_argument("--only", choices=["planners", "kernels", "fairness", "service", "frontdoor", "soak"])
+    parser.add_argument(
+        "--only", choices=["planners", "kernels", "fairness", "service", "guidance", "frontdoor", "soak"]
+    )
     parser.add_argument("--soak", action="store_true", help="also run the soak (10 minutes by default)")
     parser.add_argument("--soak-seconds", type=float, default=600.0)
     args = parser.parse_args()
@@ -49,6 +51,9 @@ def main() -> int:
     if args.only in (None, "service"):
         print("\n## Service: exact plans over gRPC (CreatePlan, public scenarios round-robin)\n")
         print(service.render(service.service_rows(args.quick, progress)), flush=True)
+    if args.only in (None, "guidance"):
+        print("\n## Guidance: a Guide tick against a health check (in turns, one connection)\n")
+        print(guidance.render(guidance.guidance_timings(args.quick, progress)), flush=True)
     if args.soak or args.only == "soak":
         print(
             f"\n## Soak: 80 % of capacity through Envoy for {args.soak_seconds:.0f} s, then a graceful stop\n"

@@ -33,3 +33,11 @@ async def test_async_engine_example(app: Application, repo_root: Path) -> None:
     result = await run(repo_root, "engine_async.py", THROTTLING_GRPC_PORT=str(app.port))
     assert result.returncode == 0, result.stderr
     assert "generation" in result.stdout and "stored" in result.stdout
+
+
+async def test_guided_engine_example(app: Application, repo_root: Path) -> None:
+    result = await run(repo_root, "engine_guided.py", f"127.0.0.1:{app.port}", "7")
+    assert result.returncode == 0, result.stderr
+    rows = {line.split()[0]: line.split() for line in result.stdout.splitlines() if line.split()}
+    assert rows["open-loop"][-1] == "no" and rows["guided"][-1] == "yes", result.stdout
+    assert "re-plans" in result.stdout

@@ -24,7 +24,17 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from tests.conftest import EnvoyProcess, make_settings
-from tests.support import DEFAULT_STATE_JSON, NotReady, answers_200, free_port, stop_process, wait_for
+from tests.guided import SimulatedUnit, guide, start
+from tests.support import (
+    DEFAULT_STATE_JSON,
+    NotReady,
+    answers_200,
+    free_port,
+    game_state_pb,
+    stop_process,
+    wait_for,
+)
+from throttling.v1.throttling_service_pb2_grpc import ThrottlingServiceStub
 from throttling_sequencer.app import Application
 
 
@@ -152,3 +162,19 @@ async def test_a_graphql_call_is_one_trace_through_the_sidecar(traced: Traced) -
     assert {"throttling-envoy", "throttling-graphql", "throttling-sequencer"} <= set(found), found
     assert "/throttling.v1.ThrottlingService/ListPlans" in found["throttling-sequencer"]
     assert "sqlite SELECT plans" in found["throttling-sequencer"]
+
+
+async def test_a_guidance_session_through_envoy_is_one_trace(traced: Traced) -> None:
+    """Native gRPC through Envoy's port: the bidi Guide (no HTTP route) passes the transcoder."""
+    trace_id, header = traceparent()
+    game = game_state_pb(distance=900.0)
+    unit = SimulatedUnit(game, friction=0.012)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{traced.envoy.settings.envoy.port}") as channel:
+        answers = await guide(
+            ThrottlingServiceStub(channel), start(game), unit, metadata=(("traceparent", header),)
+        )
+    assert answers[-1].done and abs(unit.remaining) <= 1.0
+    found = await spans_of(traced, trace_id, {"throttling-envoy", "throttling-sequencer"})
+    server = found["throttling-sequencer"]
+    assert "/throttling.v1.ThrottlingService/Guide" in server
+    assert server.count("sqlite INSERT plans") == 2  # the initial plan, then with its summary

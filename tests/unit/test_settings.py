@@ -46,6 +46,9 @@ def test_environment_variables_override_defaults() -> None:
         ("GRAPHQL_MAX_COST", "0"),
         ("GRAPHQL_SUBSCRIPTION_CHANNELS", "0"),
         ("RATE_LIMIT_BURST", "many"),
+        ("CORS_ORIGINS", "https://app.example.com/"),
+        ("CORS_ORIGINS", "http://localhost:*,*"),
+        ("CORS_ORIGINS", "app.example.com"),
     ],
 )
 def test_unusable_values_fail_at_startup_naming_the_variable(name: str, value: str) -> None:
@@ -91,3 +94,12 @@ def test_building_settings_never_reads_the_environment(monkeypatch: pytest.Monke
     monkeypatch.setenv("THROTTLING_GRPC_PORT", "6000")
     assert Settings().grpc_port == 50051
     assert Settings.from_env().grpc_port == 6000
+
+
+def test_cors_origins_are_a_comma_separated_list_with_a_local_default() -> None:
+    assert BridgeSettings.from_env({}).cors_origins == ("http://localhost:*", "http://127.0.0.1:*")
+    configured = BridgeSettings.from_env(
+        {"THROTTLING_CORS_ORIGINS": "https://app.example.com, https://*.example.com,http://[::1]:*"}
+    )
+    assert configured.cors_origins == ("https://app.example.com", "https://*.example.com", "http://[::1]:*")
+    assert BridgeSettings.from_env({"THROTTLING_CORS_ORIGINS": ""}).cors_origins == ()

@@ -135,6 +135,32 @@ class PlanningService:
                         return plan
         raise AssertionError("plan_events ended without a Finished event")
 
+    def config(self, overrides: PlannerOverrides) -> PlannerConfig:
+        """The planner configuration a request's overrides give."""
+        return self._defaults.with_overrides(overrides)
+
+    async def solve(
+        self,
+        problem: Problem,
+        config: PlannerConfig,
+        call: CallContext,
+        *,
+        strategy: Strategy = Strategy.EXACT,
+        work: int | None = None,
+    ) -> PlannerResult:
+        """Plan without storing (a guidance session's re-plans), in the planning lanes like any
+        plan and within the caller's deadline; `work` caps the planner's polls of its stop signal,
+        a budget that gives the same plan however loaded the machine is."""
+        planner = self._planners.get(strategy)
+        if planner is None:
+            raise InvalidInput([FieldViolation("options.strategy", f"{strategy.value} is not available")])
+        arrived = self._monotonic()
+        allowed = self._planning_deadline(arrived, config, call.deadline) - arrived
+        stop = StopSignal(math.inf, self._monotonic, work=work)
+        job = self._job(planner, problem, config, call.deadline, stop, None)
+        _, result, _ = await self._run(self._lanes.submit(allowed, call.user_id, job), stop)
+        return result
+
     def storage_status(self) -> StorageStatus:
         """GetStatus: the kind of plan store, and its outbox backlog if it has one."""
         return self._repository.status()
@@ -150,7 +176,7 @@ class PlanningService:
         planner = self._planners.get(strategy)
         if planner is None:
             raise InvalidInput([FieldViolation("options.strategy", f"{strategy.value} is not available")])
-        config = self._defaults.with_overrides(overrides)
+        config = self.config(overrides)
         problem = Problem.from_game_state(state)
         if not math.isfinite(score_ceiling(problem, config)):
             raise InvalidInput([FieldViolation("game_state.player_units[0].mass", _OVERFLOWS.format(config))])

@@ -2,12 +2,15 @@
 
 The default suite runs a derandomized sample (no random seed; hypothesis still draws on constants
 of the modules loaded, so the sample changes with what else a run imports) of small problems of
-the hard kinds, the named reference cases and the regressions earlier sweeps
-found. Marked `oracle` (deselected by default; `make oracle` or `pytest -m oracle`): random
-sweeps up to 12 ticks and with extreme weights, each run drawing new problems.
+the hard kinds, the named reference cases and the regressions earlier sweeps found. Marked
+`oracle` (deselected by a bare `pytest`; `make test` runs a short sweep of ORACLE_EXAMPLES=5 per
+test after the suite, `make oracle` the full one): random sweeps up to 12 ticks, of
+near-frictionless units and with extreme weights, each run drawing new problems.
 """
 
 from __future__ import annotations
+
+import os
 
 import pytest
 from hypothesis import HealthCheck, given, reject, settings
@@ -43,7 +46,14 @@ def referee(p: Problem, config: PlannerConfig, seconds: float = 60.0) -> Referen
 fixed_sample = settings(
     max_examples=60, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
-sweep = settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def examples(default: int) -> int:
+    """How many problems a sweep draws: ORACLE_EXAMPLES (`make test` runs a short sweep) or `default`."""
+    return int(os.environ.get("ORACLE_EXAMPLES", default))
+
+
+sweep = settings(max_examples=examples(500), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @fixed_sample
@@ -156,7 +166,7 @@ def test_proven_optimal_on_random_hard_kinds(case: Case) -> None:
 
 
 @pytest.mark.oracle
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(hard_problems(proof_configs(st.integers(8, 12))))
 def test_proven_optimal_on_random_hard_kinds_up_to_12_ticks(case: Case) -> None:
     p, config = case
@@ -165,7 +175,7 @@ def test_proven_optimal_on_random_hard_kinds_up_to_12_ticks(case: Case) -> None:
 
 
 @pytest.mark.oracle
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(100), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(hard_problems(proof_configs(st.integers(1, 10)), near_frictionless))
 def test_sound_with_random_near_frictionless_units(case: Case) -> None:
     p, config = case
@@ -174,7 +184,7 @@ def test_sound_with_random_near_frictionless_units(case: Case) -> None:
 
 
 @pytest.mark.oracle
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(100), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(hard_problems(extreme_configs(st.integers(1, 6))))
 def test_sound_with_random_extreme_weights(case: Case) -> None:
     p, config = case

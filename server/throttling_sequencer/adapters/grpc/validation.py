@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from throttling.v1 import game_state_pb2, planning_pb2
+from throttling.v1 import game_state_pb2, planning_pb2, throttling_service_pb2
 from throttling_sequencer.domain.config import BOUNDS, PlannerConfig
 from throttling_sequencer.domain.errors import FieldViolation, InvalidInput
 
@@ -26,6 +26,8 @@ class Limits:
     max_speed: float = 1e9
     max_mass: float = 1e12
     max_stream_seconds: float = 600.0
+    #: Longest a guidance session waits for the caller's next message.
+    guide_idle_seconds: float = 30.0
 
 
 class Violations:
@@ -104,3 +106,21 @@ def check_options(out: Violations, options: planning_pb2.PlannerOptions, path: s
 
 def check_tick_interval(out: Violations, tick_interval_ms: int) -> None:
     out.number("tick_interval_ms", tick_interval_ms, 0, MAX_TICK_INTERVAL_MS)
+
+
+def check_observation(
+    out: Violations,
+    observation: throttling_service_pb2.Observation,
+    limits: Limits,
+    path: str = "observation",
+) -> None:
+    """An observation's own rules; whether its tick is the expected one is the session's to say."""
+    if observation.tick < 1:
+        out.add(f"{path}.tick", f"must be >= 1, got {observation.tick}")
+    if not observation.HasField("coordinate"):
+        out.add(f"{path}.coordinate", "is required")
+    else:
+        for axis in ("x", "y"):
+            value = getattr(observation.coordinate, axis)
+            out.number(f"{path}.coordinate.{axis}", value, -limits.max_coordinate, limits.max_coordinate)
+    out.number(f"{path}.speed", observation.speed, 0.0, limits.max_speed)

@@ -208,7 +208,8 @@ class OutboxRepository:
         await asyncio.shield(accepted)
 
     async def add_many(self, plans: Plans) -> None:
-        """Accept each plan (one already waiting keeps its newest journal line)."""
+        """Accept each plan (one already waiting keeps its newest journal line; the database
+        replaces one already stored)."""
         for plan in plans:
             await self.add(plan)
 
@@ -372,9 +373,10 @@ class OutboxRepository:
     async def _stored(self, plans: Plans) -> None:
         now = self._monotonic()
         for plan in plans:
-            waiting = self._pending.pop(plan.plan_id, None)
-            if waiting is None:
+            waiting = self._pending.get(plan.plan_id)
+            if waiting is None or waiting.plan is not plan:  # gone, or a newer version still waits
                 continue
+            del self._pending[plan.plan_id]
             self.max_write_delay = max(self.max_write_delay, now - waiting.accepted)
             self._pending_bytes -= waiting.size
             self._release(waiting.segment)
@@ -440,16 +442,18 @@ class OutboxRepository:
         removed, so a crash in between only leaves duplicates, which are stored once.
         """
         own = self.journal.segments()
-        sources = [self.journal.path(s) for s in own] + [files.legacy_file(self.journal.directory)]
+        # Oldest first (the single-file journal of earlier versions, then segments in order), so
+        # a plan journaled twice (stored again with its guidance summary) replays its newest line.
+        sources = [files.legacy_file(self.journal.directory)] + [self.journal.path(s) for s in own]
         adopted = list(self._adoptable())
         poison: builtins.list[bytes] = []
         for orphan in adopted:
-            sources += [orphan.path(s) for s in orphan.segments()] + [files.legacy_file(orphan.directory)]
+            sources += [files.legacy_file(orphan.directory)] + [orphan.path(s) for s in orphan.segments()]
             poison += files.poisoned_lines(orphan.directory)
         plans: dict[UUID, Plan] = {}
         for source in sources:
             for plan in files.decode(source, damaged=poison):
-                plans.setdefault(plan.plan_id, plan)
+                plans[plan.plan_id] = plan  # a plan journaled twice: its newest line wins
         self._active = (own[-1] + 1) if own else 1
         lines = [(plan, files.encode(plan)) for plan in plans.values()]
         if lines:

@@ -95,13 +95,16 @@ class TortoisePlanRepository:
         return StorageStatus(self._kind)
 
     async def add(self, plan: Plan) -> None:
-        await self._guard(lambda: PlanRecord.create(**rows.to_row(plan)), "INSERT plans")
+        await self.add_many([plan])
 
     async def add_many(self, plans: list[Plan]) -> None:
-        """Insert plans; ones already stored (same id) are left alone, so retries are harmless."""
+        """Insert plans; one already stored (same id) is replaced by the version given, so retries
+        are harmless and a plan stored again (with its guidance summary) keeps its newest version."""
         await self._guard(
             lambda: PlanRecord.bulk_create(
-                [PlanRecord(**rows.to_row(p)) for p in plans], ignore_conflicts=True
+                [PlanRecord(**rows.to_row(p)) for p in plans],
+                on_conflict=["id"],
+                update_fields=rows.updatable(),
             ),
             "INSERT plans",
         )
