@@ -55,7 +55,8 @@ T_AN = 10  # per length n: A_n
 T_BN = 11  # per length n: B_n
 T_CONST = 12  # per length n: wl n (+ wz n when every tick is nonzero)
 T_ROOT = 13  # per length n: root bound (unadjusted)
-T_ROWS = 14
+T_EC = 14  # sum over i <= j of (i - S_i) + 2 i^2 u: how far S_i falls short of i, and its rounding
+T_ROWS = 15
 
 # --- state (int64 / float64 arrays) ---------------------------------------------------------------
 (
@@ -122,7 +123,7 @@ def build_tables(params: np.ndarray, tables: np.ndarray) -> None:
     sj[0] = 0.0
     al[0] = 0.0
     be[0] = 0.0
-    for row in (T_CAH, T_CAL, T_CBH, T_CBL, T_RN, T_CN, T_AN, T_BN, T_CONST, T_ROOT):
+    for row in (T_CAH, T_CAL, T_CBH, T_CBL, T_RN, T_CN, T_AN, T_BN, T_CONST, T_ROOT, T_EC):
         tables[row, 0] = 0.0
     for j in range(1, n_max + 1):
         pw[j] = pw[j - 1] * r
@@ -135,6 +136,7 @@ def build_tables(params: np.ndarray, tables: np.ndarray) -> None:
         hi, lo = _two_sum(tables[T_CBH, j - 1], be[j])
         tables[T_CBH, j] = hi
         tables[T_CBL, j] = tables[T_CBL, j - 1] + lo
+        tables[T_EC, j] = tables[T_EC, j - 1] + (j - sj[j]) + 2.0 * j * j * UNIT_ROUNDOFF
     wz_all = params[P_WZ] if params[P_LOW] > 0 else 0.0
     for n in range(1, n_max + 1):
         ca = tables[T_CAH, n] + tables[T_CAL, n]
@@ -414,6 +416,17 @@ def suffix_bound(
 
 
 @kernel
+def lattice_excess(params: np.ndarray, tables: np.ndarray, jl: int) -> float:
+    """How far below a whole multiple of 1/m (in units of 1/m) jl free ticks' distance can fall.
+
+    The ticks buy sum_j S_j w_j / m with S_j = r + ... + r^j <= j, that is (K - E) / m with K =
+    sum_j j w_j a whole number and 0 <= E = sum_j (j - S_j) w_j <= span sum_j (j - S_j) (T_EC also
+    covers the rounding of S_j). Zero without friction; below 1 only for frictions under ~1e-5.
+    """
+    return params[P_SPAN] * tables[T_EC, jl] * (1.0 + 1e-9)
+
+
+@kernel
 def lattice_bound(
     params: np.ndarray,
     tables: np.ndarray,
@@ -426,28 +439,32 @@ def lattice_bound(
     single_v: np.ndarray,
     single_k: np.ndarray,
 ) -> float:
-    """A stronger bound of jl free ticks without friction (r == 1 in floating point); -inf if none.
+    """A stronger bound of jl free ticks with (next to) no friction; -inf where it does not apply.
 
-    Frictionless, every completion buys a whole multiple of 1/m (sum_j j w_j / m), so it buys at
-    most far_lo = floor(far m) / m or at least far_hi = far_lo + 1/m. A completion buying D <= far_lo
-    costs wd (far - far_lo) plus what it costs against the target far_lo, so at least that plus
-    the relaxation of far_lo; likewise above. With tiny masses 1/m is large and the relaxation,
-    which can hit far exactly, is weak: this is the integrality it misses. The result moves with
-    far by at most wd per unit (the relaxation is wd-Lipschitz), so rounding in far costs what it
-    costs the relaxation, which `adjusted` charges.
+    The ticks buy (K - E) / m with K whole and 0 <= E <= `lattice_excess` < 1, so with
+    x = far m and k the least whole number >= x, a completion buys at most far_lo = (k - 1) / m or
+    at least far_hi = (k - E_max) / m whenever x falls between. One buying D <= far_lo costs
+    wd (far - far_lo) plus what it costs against the target far_lo, so at least that plus the
+    relaxation of far_lo; likewise above. With tiny masses 1/m is large and the relaxation, which
+    can hit far exactly, is weak: this is the integrality it misses. The result moves with far by
+    at most wd per unit (the relaxation is wd-Lipschitz), so rounding in far costs what it costs
+    the relaxation, which `adjusted` charges.
     """
     wd = params[P_WD]
-    if tables[T_PW, 1] != 1.0 or jl == 0 or params[P_SPAN] == 0.0 or wd <= 0.0 or far <= 0.0:
+    if jl == 0 or params[P_SPAN] == 0.0 or wd <= 0.0 or far <= 0.0:
+        return -INF
+    excess = lattice_excess(params, tables, jl)
+    if excess >= 1.0:
         return -INF
     m = params[P_MASS]
     x = far * m
     if not x < 2.0**52:
         return -INF
-    k = np.floor(x)
-    if k == x:
+    k = np.ceil(x)
+    if k - excess <= x:
         return -INF
-    far_lo = k / m
-    far_hi = (k + 1.0) / m
+    far_lo = (k - 1.0) / m
+    far_hi = (k - excess) / m
     below = wd * (far - far_lo)
     above = wd * (far_hi - far)
     lo, _, _, _, _, _ = suffix_bound(
@@ -1644,8 +1661,9 @@ def run(
         )
         state_i[S_NODES] += 1
         state_i[S_LNODES] += 1
-        # (a frictionless node's lattice bound takes two more relaxations)
-        state_i[S_WORK] += (16 + (jl if single_v.shape[0] == 0 else 8)) * (3 if tables[T_PW, 1] == 1.0 else 1)
+        # (a lattice bound takes two more relaxations)
+        lattice = lattice_excess(params, tables, jl - 1) < 1.0
+        state_i[S_WORK] += (16 + (jl if single_v.shape[0] == 0 else 8)) * (3 if lattice else 1)
         if kind != 0:
             sweep_adj = adjusted(params, tables, n, sweep + fixed)
             if sweep_adj >= theta and kind > 0:
