@@ -29,9 +29,13 @@ RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin throt
 COPY --from=build /venv /venv
 # numba uses a cache directory only if it can write there: the service user owns it.
 COPY --from=build --chown=10001 /app/numba-cache /app/numba-cache
+# What Envoy reads and serves: the descriptor, the OpenAPI document, the /docs and /ui pages.
+COPY --from=build /app/gen/descriptor /app/gen/descriptor
+COPY --from=build /app/gen/openapi /app/gen/openapi
+COPY --from=build /app/gen/web /app/gen/web
 # Listen on all interfaces inside the container; compose maps ports to the host's loopback.
 ENV THROTTLING_GRPC_HOST=0.0.0.0 THROTTLING_GRAPHQL_HOST=0.0.0.0 THROTTLING_ENVOY_HOST=0.0.0.0 \
-    THROTTLING_DATA_DIR=/data
+    THROTTLING_DATA_DIR=/data THROTTLING_ENVOY_GEN_DIR=/app/gen
 USER 10001
 EXPOSE 50051 8080 8090 9901
 CMD ["python", "-m", "throttling_sequencer.cli", "serve"]

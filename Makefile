@@ -14,7 +14,7 @@ BUF := node_modules/.bin/buf
 # What `make lint` checks the contract against for breaking changes (e.g. '.git#ref=HEAD~1').
 BREAKING_AGAINST ?= .git\#branch=main
 
-.PHONY: install up serve test gen lint format bench lock clean
+.PHONY: install up serve test oracle gen lint format bench lock clean
 
 install:
 	@$(DEPS) install
@@ -44,13 +44,20 @@ test:
 	@$(DEPS) test
 	@$(MAKE) --no-print-directory $(INSTALLED) $(BUF)
 	$(BIN)/pytest $(PYTEST_ARGS)
+	ORACLE_EXAMPLES=5 $(BIN)/pytest -m oracle tests/unit/planners $(PYTEST_ARGS)
 
-# gen/ from proto/ (Python, TypeScript, descriptor, OpenAPI, Envoy's Kubernetes ConfigMap), and the
-# Redoc page into build/docs (2.5 MB, self-contained: built, not committed). protoc-gen-swagger
-# comes from Debian's golang-grpc-gateway; without it this stops with the command to install it.
+# The exact planner against the reference MILP on random problems, new draws each run: the full
+# sweep (`make test` runs 5 new problems per test of it).
+oracle: $(INSTALLED)
+	$(BIN)/pytest -m oracle tests/unit/planners $(PYTEST_ARGS)
+
+# gen/ from proto/ (Python, TypeScript, descriptor, OpenAPI, Envoy's Kubernetes ConfigMap) and the
+# pages Envoy serves (/ui bundled by esbuild, /docs with Redoc's bundle): all committed, so `make up`
+# needs no Node. protoc-gen-swagger comes from Debian's golang-grpc-gateway; without it this stops
+# with the command to install it.
 gen: $(INSTALLED) $(BUF)
 	@$(DEPS) install
-	$(BIN)/python tools/generate.py --docs build/docs
+	$(BIN)/python tools/generate.py
 
 lint: $(INSTALLED) $(BUF)
 	$(BIN)/ruff check .

@@ -25,9 +25,7 @@ import math
 import os
 import resource
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -42,7 +40,7 @@ from numba.core.registry import CPUDispatcher
 
 from bench.baseline_ga import PurePythonGeneticPlanner
 from bench.planners import load_scenarios
-from bench.service import free_port, requests, wait_serving
+from bench.service import requests, served
 from throttling.v1 import planning_pb2
 from throttling.v1 import throttling_service_pb2 as pb
 from throttling.v1.throttling_service_pb2_grpc import ThrottlingServiceStub
@@ -193,9 +191,12 @@ def kernel_clock(module: ModuleType) -> Iterator[list[float]]:
             setattr(module, name, kernel)
 
 
-def gil_share(planner: Planner, jobs: list[Job]) -> float | None:
-    """The share of one thread's planning time spent outside kernels, i.e. holding the GIL."""
-    module = sys.modules[type(planner).__module__]
+def gil_share(planner: Planner, jobs: list[Job], module: ModuleType | None = None) -> float | None:
+    """The share of one thread's planning time spent outside kernels, i.e. holding the GIL.
+
+    `module`: where the planner calls its kernels from (by default the planner's own module).
+    """
+    module = module or sys.modules[type(planner).__module__]
     if not any(isinstance(v, CPUDispatcher) for v in vars(module).values()):
         return None
     with kernel_clock(module) as spent:
@@ -267,7 +268,9 @@ def thread_rows(quick: bool, progress: Callable[[str], None]) -> tuple[list[Scal
         notes.append("exact: no compiled kernel on this branch, not measured")
     else:
         exact_jobs = [(p, PlannerConfig()) for p in problems]
-        workloads.append(Workload("exact", plan_all(exact, exact_jobs), gil_share(exact, exact_jobs)))
+        search = importlib.import_module("throttling_sequencer.adapters.planners.kernel.exact")
+        share = gil_share(exact, exact_jobs, search)
+        workloads.append(Workload("exact", plan_all(exact, exact_jobs), share))
     rounds = 3 if quick else 9
     progress(f"threads: {', '.join(w.name for w in workloads)} on 1 then 2 threads, {rounds} rounds")
     return scaling(workloads, rounds), notes
@@ -281,36 +284,17 @@ def _status_mb(pid: int, field: str) -> float:
 
 
 def server_memory(progress: Callable[[str], None]) -> Memory:
-    port = free_port()
-    with tempfile.TemporaryDirectory() as data:
-        env = {
-            **os.environ,
-            "THROTTLING_GRPC_PORT": str(port),
-            "THROTTLING_DATA_DIR": data,
-            "THROTTLING_LOG_LEVEL": "WARNING",
-            "THROTTLING_METRICS_PORT": "0",
-        }
-        progress("memory: one server process, two plans per strategy")
-        server = subprocess.Popen(
-            [sys.executable, "-m", "throttling_sequencer.cli", "serve"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            wait_serving(port, timeout=120)
-            serving = _status_mb(server.pid, "VmRSS")
-            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-                stub = ThrottlingServiceStub(channel)
-                for strategy in ("STRATEGY_EXACT", "STRATEGY_GENETIC", "STRATEGY_RANDOM"):
-                    for body in requests()[:2]:
-                        options = planning_pb2.PlannerOptions(strategy=strategy, time_budget_ms=2000)
-                        request = pb.CreatePlanRequest(game_state=body.game_state, options=options)
-                        stub.CreatePlan(request, timeout=120)
-            return Memory(serving, _status_mb(server.pid, "VmRSS"), _status_mb(server.pid, "VmHWM"))
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+    progress("memory: one server process, two plans per strategy")
+    with served(ready_within=120) as (port, server):
+        serving = _status_mb(server.pid, "VmRSS")
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = ThrottlingServiceStub(channel)
+            for strategy in ("STRATEGY_EXACT", "STRATEGY_GENETIC", "STRATEGY_RANDOM"):
+                for body in requests()[:2]:
+                    options = planning_pb2.PlannerOptions(strategy=strategy, time_budget_ms=2000)
+                    request = pb.CreatePlanRequest(game_state=body.game_state, options=options)
+                    stub.CreatePlan(request, timeout=120)
+        return Memory(serving, _status_mb(server.pid, "VmRSS"), _status_mb(server.pid, "VmHWM"))
 
 
 def render(ga: GaSpeed, rows: list[Scaling], notes: list[str], memory: Memory) -> str:

@@ -17,7 +17,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import grpc
@@ -136,33 +137,41 @@ def wait_serving(port: int, timeout: float = 30.0) -> None:
     raise TimeoutError("server did not start")
 
 
+@contextmanager
+def served(workers: int = 1, ready_within: float = 30.0) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+    """`throttling-sequencer serve --workers N` on a free port, storing plans in a temporary SQLite
+    database; yields (port, process) once it reports SERVING, and stops it afterwards."""
+    port = free_port()
+    with tempfile.TemporaryDirectory() as data:
+        env = {
+            **os.environ,
+            "THROTTLING_GRPC_PORT": str(port),
+            "THROTTLING_DATA_DIR": data,
+            "THROTTLING_LOG_LEVEL": "WARNING",
+            "THROTTLING_METRICS_PORT": "0",
+        }
+        server = subprocess.Popen(
+            [sys.executable, "-m", "throttling_sequencer.cli", "serve", "--workers", str(workers)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_serving(port, timeout=ready_within)
+            yield port, server
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+
 def service_rows(quick: bool, progress: Callable[[str], None]) -> list[Load]:
     seconds = 2.0 if quick else 5.0
     rows = []
     for workers in (1, 2):
-        port = free_port()
-        with tempfile.TemporaryDirectory() as data:
-            env = {
-                **os.environ,
-                "THROTTLING_GRPC_PORT": str(port),
-                "THROTTLING_DATA_DIR": data,
-                "THROTTLING_LOG_LEVEL": "WARNING",
-                "THROTTLING_METRICS_PORT": "0",
-            }
-            server = subprocess.Popen(
-                [sys.executable, "-m", "throttling_sequencer.cli", "serve", "--workers", str(workers)],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            try:
-                wait_serving(port)
-                for clients in (1, 16):
-                    progress(f"service: {workers} worker(s), {clients} client(s), {seconds:.0f} s")
-                    rows.append(measure(port, workers, clients, seconds))
-            finally:
-                server.terminate()
-                server.wait(timeout=30)
+        with served(workers) as (port, _):
+            for clients in (1, 16):
+                progress(f"service: {workers} worker(s), {clients} client(s), {seconds:.0f} s")
+                rows.append(measure(port, workers, clients, seconds))
     return rows
 
 

@@ -100,6 +100,15 @@ class EnvoyProcess:
 
             await wait_for(healthy, f"Envoy on {self.url} to answer /api/v1/health with 200")
 
+    async def counter(self, name: str) -> int:
+        """One of Envoy's counters (e.g. cluster.grpc_server.upstream_rq_total), from its admin port."""
+        admin = f"http://127.0.0.1:{self.settings.envoy.admin_port}"
+        async with httpx.AsyncClient(base_url=admin) as client:
+            reply = await client.get("/stats", params={"filter": f"^{name}$", "format": "json"})
+        reply.raise_for_status()
+        (found,) = [stat["value"] for stat in reply.json()["stats"] if stat.get("name") == name]
+        return int(found)
+
     def stop(self) -> None:
         if self.process is not None:
             stop_process(self.process)

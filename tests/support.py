@@ -8,7 +8,8 @@ import os
 import socket
 import subprocess
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -16,8 +17,11 @@ import grpc
 import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from throttling.v1 import game_state_pb2
+from throttling.v1 import game_state_pb2, planning_pb2
+from throttling.v1.throttling_service_pb2_grpc import ThrottlingServiceStub
+from throttling_sequencer.app import Application
 from throttling_sequencer.domain.model import Coordinate, GameState, Problem, Unit
+from throttling_sequencer.settings import Settings
 
 T = TypeVar("T")
 
@@ -56,6 +60,16 @@ def game_state_pb(
             game_state_pb2.Unit(coordinate=game_state_pb2.Coordinate(x=distance, y=0), mass=50, friction=0.5)
         ],
     )
+
+
+#: The longest search there is, bounded by generations, not by the budget: 300 generations of
+#: plans near 1,000 ticks, as an unreachable target keeps them (~1 s of CPU for the compiled GA;
+#: on the default payload its plans shrink to a few dozen ticks and it is done in ~50 ms).
+LONGEST = planning_pb2.PlannerOptions(
+    strategy=planning_pb2.STRATEGY_GENETIC, max_ticks=1_000, max_throttle=10_000, time_budget_ms=60_000
+)
+#: A target out of reach: plans stay near max_ticks long.
+FAR = game_state_pb(distance=1e9)
 
 
 def child_environment(**changes: str) -> dict[str, str]:
@@ -201,3 +215,15 @@ def rpc_logged(records: list[Any], method_suffix: str, status: str) -> Callable[
 
     logged.__name__ = f"the server to log {method_suffix} ending {status}"
     return logged
+
+
+@asynccontextmanager
+async def serving(settings: Settings) -> AsyncIterator[tuple[Application, ThrottlingServiceStub]]:
+    """A server of its own, started, and a stub on one channel to it; stopped afterwards."""
+    app = Application(settings)
+    await app.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
+            yield app, ThrottlingServiceStub(channel)
+    finally:
+        await app.stop()

@@ -15,9 +15,10 @@ import pytest
 import yaml
 
 from bridge.envoy import envoy_binary
+from bridge.envoy.config import CORS, PAGES
 from bridge.stack import COMMANDS
 from throttling_sequencer.container import SERVICE_NAME
-from tools.generate import KUBERNETES_ENVOY, KUBERNETES_ENVOY_DIR
+from tools.generate import IMAGE_GEN_DIR, KUBERNETES_ENVOY, KUBERNETES_ENVOY_DIR
 
 KUBERNETES_VERSION = "1.30.0"
 #: What the server needs after its drain to flush the outbox and close storage.
@@ -186,14 +187,17 @@ def test_envoy_balances_each_request_over_the_headless_service(
 
 
 def test_envoy_accepts_the_kubernetes_config(
-    resources: dict[tuple[str, str], dict[str, Any]], tmp_path: Path
+    resources: dict[tuple[str, str], dict[str, Any]], tmp_path: Path, repo_root: Path
 ) -> None:
-    """`envoy --mode validate` on the ConfigMap's files, mounted here instead of /etc/envoy."""
+    """`envoy --mode validate` on the ConfigMap's files, mounted here instead of /etc/envoy, with
+    the pages it serves from this checkout's gen/ instead of the image's."""
     config_map = resources["ConfigMap", "throttling-envoy"]
     for name, content in config_map["binaryData"].items():
         (tmp_path / name).write_bytes(base64.b64decode(content))
-    text = config_map["data"]["envoy.yaml"].replace(f"{KUBERNETES_ENVOY_DIR}/", f"{tmp_path}/")
-    assert text != config_map["data"]["envoy.yaml"], "the config reads its descriptor from the mount"
+    mounted = config_map["data"]["envoy.yaml"].replace(f"{KUBERNETES_ENVOY_DIR}/", f"{tmp_path}/")
+    assert mounted != config_map["data"]["envoy.yaml"], "the config reads its descriptor from the mount"
+    text = mounted.replace(f"{IMAGE_GEN_DIR}/", f"{repo_root / 'gen'}/")
+    assert text != mounted, "the config reads the pages from the image"
     (tmp_path / "envoy.yaml").write_text(text)
     result = subprocess.run(
         [envoy_binary(), "--mode", "validate", "-c", str(tmp_path / "envoy.yaml")],
@@ -202,3 +206,45 @@ def test_envoy_accepts_the_kubernetes_config(
         timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def files_envoy_reads(config: Any) -> Iterator[str]:
+    if isinstance(config, dict):
+        for key, value in config.items():
+            if key in ("filename", "proto_descriptor") and isinstance(value, str):
+                yield value
+            yield from files_envoy_reads(value)
+    elif isinstance(config, list):
+        for value in config:
+            yield from files_envoy_reads(value)
+
+
+def test_the_image_holds_every_file_envoy_reads(
+    resources: dict[tuple[str, str], dict[str, Any]], repo_root: Path
+) -> None:
+    """The ConfigMap holds the config and the descriptor; the pages (too large for a ConfigMap,
+    whose limit is 1 MiB) come from the image, which copies them into IMAGE_GEN_DIR."""
+    config = yaml.safe_load(resources["ConfigMap", "throttling-envoy"]["data"]["envoy.yaml"])
+    files = set(files_envoy_reads(config))
+    from_image = {f for f in files if f.startswith(f"{IMAGE_GEN_DIR}/")}
+    assert files - from_image == {str(KUBERNETES_ENVOY_DIR / "throttling.binpb")}
+    assert len(from_image) >= 7  # the OpenAPI document and the /docs and /ui files
+    prod = (repo_root / "Dockerfile").read_text().split("AS prod", 1)[1].split("FROM ", 1)[0]
+    copies = [line for line in prod.splitlines() if line.startswith("COPY --from=build /app/gen/")]
+    copied = [line.split()[-1] for line in copies]
+    for file in from_image:
+        assert any(file.startswith(f"{directory}/") for directory in copied), f"the image lacks {file}"
+        assert (repo_root / "gen" / Path(file).relative_to(IMAGE_GEN_DIR)).is_file(), file
+    assert f"THROTTLING_ENVOY_GEN_DIR={IMAGE_GEN_DIR}" in prod  # for docker-compose's Envoy
+
+
+def test_the_clusters_front_door_serves_browsers_of_no_other_origin(
+    resources: dict[tuple[str, str], dict[str, Any]],
+) -> None:
+    config = yaml.safe_load(resources["ConfigMap", "throttling-envoy"]["data"]["envoy.yaml"])
+    (listener,) = config["static_resources"]["listeners"]
+    manager = listener["filter_chains"][0]["filters"][0]["typed_config"]
+    assert [f["name"] for f in manager["http_filters"]][:2] == [CORS, "envoy.filters.http.grpc_web"]
+    (host,) = manager["route_config"]["virtual_hosts"]
+    assert host["typed_per_filter_config"][CORS]["allow_origin_string_match"] == []
+    assert set(PAGES) <= {route["match"].get("path") for route in host["routes"]}

@@ -59,7 +59,7 @@ def missing(target: str, packages: str) -> str:
 def test_missing_packages_stop_make_test_with_the_command_to_run(tmp_path: Path) -> None:
     result = run("test", tools_dir(tmp_path / "bin", "node", "npm"), tmp_path / "no-postgres")
     assert result.returncode == 1
-    packages = "golang-grpc-gateway postgresql-15 haproxy pgbouncer docker-compose"
+    packages = "golang-grpc-gateway postgresql-15 haproxy pgbouncer docker-compose chromium"
     assert result.stderr.strip() == missing("test", packages)
     assert result.stdout == ""
 
@@ -73,7 +73,7 @@ def test_make_up_needs_no_node_nor_test_tools(tmp_path: Path) -> None:
 def test_tools_in_sbin_count_as_installed_off_the_callers_path(tmp_path: Path) -> None:
     """Run by hand as a normal user (no /usr/sbin on PATH), the script agrees with `make test`,
     which adds it: haproxy and pgbouncer there are installed, not missing."""
-    bin_dir = tools_dir(tmp_path / "bin", "node", "npm", "protoc-gen-swagger", "docker-compose")
+    bin_dir = tools_dir(tmp_path / "bin", "node", "npm", "protoc-gen-swagger", "docker-compose", "chromium")
     pg_bin = tools_dir(tmp_path / "postgres", *POSTGRES_TOOLS)
     sbin = tools_dir(tmp_path / "sbin", "haproxy", "pgbouncer")
     result = run("test", bin_dir, pg_bin, sbin)

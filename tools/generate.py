@@ -9,10 +9,15 @@
                                      Debian's golang-grpc-gateway), swagger2openapi, then
                                      tools/openapi_spec.py adds what only Envoy knows
 - gen/kubernetes/...                 Envoy's ConfigMap for deploy/kubernetes (rendered by bridge.envoy)
-- DOCS/index.html (with --docs DOCS) the Redoc page of the OpenAPI document, self-contained
+- gen/web/ui/...                     the /ui page: clients/web/ui bundled by esbuild (with clients/ts
+                                     and gen/ts), its HTML and CSS
+- gen/web/docs/...                   the /docs page: Redoc's standalone bundle (from the pinned
+                                     @redocly/cli on npm) and a page that loads the OpenAPI document
 
-Usage: python tools/generate.py [--out DIR] [--docs DIR]
-(DIR defaults to gen/; tests pass a temp dir. `make gen` builds the docs page into build/docs.)
+Envoy serves gen/openapi and gen/web itself (bridge/envoy/config.py: PAGES). They are committed,
+so `make up`, the image and Kubernetes need no Node.
+
+Usage: python tools/generate.py [--out DIR]   (DIR defaults to gen/; tests pass a temp dir)
 Needs `make install` (the venv and node_modules) and protoc-gen-swagger on PATH (or in
 $PROTOC_GEN_SWAGGER): `apt-get install golang-grpc-gateway`.
 """
@@ -40,6 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # `python tools/generate.py` runs from tools/; import as tools.*
 
 from bridge.envoy import render  # noqa: E402
+from bridge.envoy.config import PAGES  # noqa: E402
 from bridge.envoy.settings import EnvoySettings  # noqa: E402
 from bridge.graphql.settings import GraphQLSettings  # noqa: E402
 from bridge.settings import BridgeSettings  # noqa: E402
@@ -51,12 +57,20 @@ NODE_BIN = ROOT / "node_modules" / ".bin"
 # Envoy must know google.rpc.BadRequest to render error details as JSON.
 EXTRA_DESCRIPTOR_INPUTS = ["google/rpc/error_details.proto"]
 OPENAPI_NAME = "throttling.openapi.json"
+WEB_SOURCES = ROOT / "clients" / "web"
+#: Redoc's standalone bundle, as the pinned @redocly/cli ships it (its build-docs inlines it).
+REDOC_BUNDLE = ROOT / "node_modules" / "@redocly" / "cli" / "lib" / "chunks" / "redoc.standalone.js"
+#: Where the container image keeps gen/ (Dockerfile).
+IMAGE_GEN_DIR = Path("/app/gen")
 # Envoy in Kubernetes (deploy/kubernetes): Services named as there; the descriptor is mounted
-# from the same ConfigMap.
+# from the same ConfigMap, the pages (too large for a ConfigMap) come from the image. No page on
+# another origin may call the cluster (the development default allows localhost): list your web
+# apps' origins here, then `make gen`.
 KUBERNETES_ENVOY = BridgeSettings(
     grpc_host="throttling-server",
-    envoy=EnvoySettings(host="0.0.0.0"),
+    envoy=EnvoySettings(host="0.0.0.0", gen_dir=IMAGE_GEN_DIR),
     graphql=GraphQLSettings(host="throttling-graphql"),
+    cors_origins=(),
 )
 KUBERNETES_ENVOY_DIR = Path("/etc/envoy")
 INSTALL_SWAGGER = "apt-get install -y golang-grpc-gateway"
@@ -159,6 +173,10 @@ def generate(out: Path) -> None:
 
     generate_openapi(out / "openapi", files, swagger, swagger2openapi)
     generate_kubernetes(out / "kubernetes", descriptor_out / "throttling.binpb")
+    generate_web(out / "web")
+    missing = sorted(page.file for page in PAGES.values() if not (out / page.file).is_file())
+    if missing:
+        raise SystemExit(f"Envoy serves files that were not generated: {missing}")
 
 
 def generate_openapi(out: Path, files: list[str], swagger: Path, swagger2openapi: Path) -> None:
@@ -250,32 +268,33 @@ def generate_kubernetes(out: Path, descriptor: Path) -> None:
     (out / "kustomization.yaml").write_text(header + yaml.safe_dump(kustomization, sort_keys=False))
 
 
-def build_docs(openapi: Path, out: Path) -> None:
-    """A self-contained Redoc page (scripts inlined: it works without the internet)."""
-    out.mkdir(parents=True, exist_ok=True)
-    result = subprocess.run(
+def generate_web(out: Path) -> None:
+    """The pages Envoy serves: /ui (esbuild bundle of clients/web/ui) and /docs (Redoc)."""
+    esbuild = node_tool("esbuild")
+    if not REDOC_BUNDLE.exists():
+        raise SystemExit(f"{REDOC_BUNDLE.relative_to(ROOT)} not found: run `make install` (npm tools)")
+    if out.exists():
+        shutil.rmtree(out)
+    (out / "ui").mkdir(parents=True)
+    (out / "docs").mkdir(parents=True)
+    for name in ("index.html", "app.css", "icon.svg"):
+        shutil.copyfile(WEB_SOURCES / "ui" / name, out / "ui" / name)
+    # Not minified: the committed bundle stays readable, and its diffs say what changed.
+    subprocess.run(
         [
-            str(node_tool("redocly")),
-            "build-docs",
-            str(openapi),
-            "--inlineBundle",
-            "--title",
-            "Throttling Sequencer REST API",
-            "--output",
-            str(out / "index.html"),
+            str(esbuild),
+            str((WEB_SOURCES / "ui" / "src" / "main.ts").relative_to(ROOT)),
+            "--bundle",
+            "--format=esm",
+            "--target=es2022",
+            "--log-level=warning",
+            f"--outfile={out / 'ui' / 'app.js'}",
         ],
-        cwd=ROOT,
-        env=dict(os.environ, **REDOCLY_OFFLINE),
-        capture_output=True,
-        text=True,
-        check=False,
+        check=True,
+        cwd=ROOT,  # the bundle's comments name its inputs relative to here
     )
-    if result.returncode != 0:
-        raise SystemExit(f"redocly build-docs failed:\n{result.stdout}{result.stderr}")
-
-
-#: Redocly CLI: no telemetry, no update check (the build runs offline).
-REDOCLY_OFFLINE = {"REDOCLY_TELEMETRY": "off", "REDOCLY_SUPPRESS_UPDATE_NOTICE": "true"}
+    shutil.copyfile(WEB_SOURCES / "docs" / "index.html", out / "docs" / "index.html")
+    shutil.copyfile(REDOC_BUNDLE, out / "docs" / "redoc.standalone.js")
 
 
 def main() -> None:
@@ -283,7 +302,6 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--out", type=Path, default=ROOT / "gen")
-    parser.add_argument("--docs", type=Path, help="also build the Redoc page into this directory")
     args = parser.parse_args()
     out: Path = args.out.resolve()
     # Generate next to the target, then swap, so a failed run never leaves gen/ half-written.
@@ -295,12 +313,10 @@ def main() -> None:
                 shutil.rmtree(out / name)
             out.mkdir(parents=True, exist_ok=True)
             shutil.move(str(staging / name), str(out / name))
-    if args.docs is not None:
-        build_docs(out / "openapi" / OPENAPI_NAME, args.docs.resolve())
 
 
 #: What generate() writes under --out, each replaced whole.
-GENERATED = ("python", "descriptor", "ts", "openapi", "kubernetes")
+GENERATED = ("python", "descriptor", "ts", "openapi", "kubernetes", "web")
 
 
 if __name__ == "__main__":

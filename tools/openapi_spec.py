@@ -150,7 +150,6 @@ def complete(
     schemas["Error"] = ERROR_SCHEMA
     if ANY_NAME in schemas:
         schemas[ANY_NAME] = ANY_SCHEMA
-    unwrapped: set[str] = set()
     components["responses"] = {
         key: {
             "description": text,
@@ -172,7 +171,7 @@ def complete(
                     operation.setdefault("parameters", []).extend(
                         _query_parameters(method.input_type.lstrip("."), bound, messages, enums, comments)
                     )
-                unwrapped |= _complete_response(operation, path, method.server_streaming, schemas)
+                _complete_response(operation, path, method.server_streaming, schemas)
                 _add_errors(operation, path)
                 operation["tags"] = [service_name.rsplit(".", 1)[-1]]
 
@@ -190,10 +189,7 @@ def complete(
         }
     }
     doc["paths"] = dict(sorted(doc["paths"].items()))
-    text = json.dumps(doc)
-    for unused in unwrapped:  # a message only seen unwrapped is not part of the REST API
-        if f'"#/components/schemas/{unused}"' not in text:
-            del schemas[unused]
+    _drop_unreachable(doc)
     doc["tags"] = [
         {"name": service.name, "description": comments.get(full_name, "")}
         for full_name, service, _ in services
@@ -201,10 +197,39 @@ def complete(
     return doc
 
 
+def _drop_unreachable(doc: dict[str, Any]) -> None:
+    """Remove the schemas no route reaches: messages only seen unwrapped (a bare array), and those
+    of gRPC-only methods (Guide: no HTTP route carries a client stream) are not the REST API."""
+    schemas = doc["components"]["schemas"]
+    outside = {key: value for key, value in doc.items() if key != "components"}
+    outside["responses"] = doc["components"]["responses"]
+    reached: set[str] = set()
+    pending = _references(outside)
+    while pending:
+        name = pending.pop()
+        if name not in reached:
+            reached.add(name)
+            pending |= _references(schemas[name])
+    for name in set(schemas) - reached:
+        del schemas[name]
+
+
+def _references(value: Any) -> set[str]:
+    """The schema names a JSON value refers to ($ref), at any depth."""
+    prefix = "#/components/schemas/"
+    text = json.dumps(value)
+    found, at = set(), text.find(prefix)
+    while at >= 0:
+        end = text.index('"', at)
+        found.add(text[at + len(prefix) : end])
+        at = text.find(prefix, end)
+    return found
+
+
 def _complete_response(
     operation: dict[str, Any], path: str, streaming: bool, schemas: dict[str, Any]
-) -> set[str]:
-    """The 200 body as Envoy sends it; the names of schemas it unwrapped."""
+) -> None:
+    """The 200 body as Envoy sends it (a bare array unwrapped from its message on some routes)."""
     ok = operation["responses"]["200"]
     ok["description"] = "A successful response."
     body = ok["content"]["application/json"]
@@ -216,12 +241,11 @@ def _complete_response(
         )
         body["schema"] = {"type": "array", "items": body["schema"]}
     if path not in BARE_ARRAY_ROUTES:
-        return set()
+        return
     ok["description"] = "A bare JSON array (Envoy unwraps the response message's only field)."
     reference = body["schema"]["$ref"].rsplit("/", 1)[-1]
     field = schemas[reference]["properties"][BARE_ARRAY_ROUTES[path]]
     body["schema"] = {key: value for key, value in field.items() if key != "description"}
-    return {reference}
 
 
 def _add_errors(operation: dict[str, Any], path: str) -> None:

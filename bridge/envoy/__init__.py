@@ -15,12 +15,16 @@ from bridge.envoy.config import config
 if TYPE_CHECKING:  # bridge.settings imports this package's settings module
     from bridge.settings import BridgeSettings
 
-DESCRIPTOR = Path(__file__).resolve().parent.parent.parent / "gen" / "descriptor" / "throttling.binpb"
+#: The descriptor set the transcoder reads, under the gen dir (THROTTLING_ENVOY_GEN_DIR).
+DESCRIPTOR = Path("descriptor") / "throttling.binpb"
 HEADER = "# Envoy's configuration, rendered by bridge/envoy from THROTTLING_* settings: do not edit.\n"
 
 
-def render(settings: BridgeSettings, descriptor: Path = DESCRIPTOR) -> str:
-    return HEADER + yaml.safe_dump(config(settings, descriptor), sort_keys=False, width=100)
+def render(settings: BridgeSettings, descriptor: Path | None = None) -> str:
+    """The YAML Envoy reads; `descriptor` overrides where the descriptor set is (Kubernetes mounts it
+    from a ConfigMap), else it is the one under the gen dir."""
+    found = settings.envoy.gen_dir / DESCRIPTOR if descriptor is None else descriptor
+    return HEADER + yaml.safe_dump(config(settings, found), sort_keys=False, width=100)
 
 
 def command(config_file: Path) -> list[str]:

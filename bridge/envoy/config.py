@@ -1,5 +1,6 @@
 """Envoy's configuration as data: one front-door listener (REST by gRPC-JSON transcoding, native
-gRPC, and /graphql to the sidecar), its routes and HTTP filters, and the upstream clusters.
+gRPC and gRPC-Web, /graphql to the sidecar, CORS for other origins, and the pages it serves
+itself: /api/v1/openapi.json, /docs, /ui), its routes and HTTP filters, and the upstream clusters.
 
 Each function returns plain dictionaries in Envoy's v3 schema; `bridge.envoy.render` writes them
 with yaml.safe_dump. Values come from BridgeSettings, so ports and paths stay overridable.
@@ -8,8 +9,9 @@ with yaml.safe_dump. Values come from BridgeSettings, so ports and paths stay ov
 from __future__ import annotations
 
 import ipaddress
+import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import yaml
 
@@ -34,6 +36,7 @@ TYPES = "type.googleapis.com/envoy"
 TLS = f"{TYPES}.extensions.transport_sockets.tls.v3"
 RATE_LIMIT = f"{TYPES}.extensions.filters.http.local_ratelimit.v3.LocalRateLimit"
 TRANSCODER = "envoy.filters.http.grpc_json_transcoder"
+CORS = "envoy.filters.http.cors"
 SERVICE = "throttling.v1.ThrottlingService"
 #: REST routes that read a bare JSON array (the earlier service's) get their {"goals": [...]}
 #: unwrapped by this Lua script.
@@ -51,6 +54,53 @@ LOCAL_REPLIES = {
 
 #: The largest REST answer the transcoder buffers (Envoy's default is 1 MiB).
 MAX_RESPONSE_BODY_BYTES = 16 * 1024 * 1024
+HTML = "text/html; charset=utf-8"
+JAVASCRIPT = "text/javascript; charset=utf-8"
+
+
+class Page(NamedTuple):
+    """A file the front door serves itself."""
+
+    #: Under the gen dir (`make gen` writes it).
+    file: str
+    content_type: str
+    #: Its Content-Security-Policy, for HTML pages.
+    policy: str = ""
+
+
+#: What the front door serves itself, each file an Envoy direct response read once at start: no
+#: static server to run, in `make up`, compose or Kubernetes (where the image holds gen/).
+PAGES = {
+    "/api/v1/openapi.json": Page("openapi/throttling.openapi.json", "application/json"),
+    # Redoc styles inline and embeds its fonts. Its search probes eval (refused: it searches
+    # without a worker), and its "API docs by Redocly" logo is an image from their CDN (refused).
+    "/docs": Page(
+        "web/docs/index.html",
+        HTML,
+        "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; "
+        "frame-ancestors 'none'",
+    ),
+    "/docs/redoc.standalone.js": Page("web/docs/redoc.standalone.js", JAVASCRIPT),
+    "/ui": Page("web/ui/index.html", HTML, "default-src 'self'; frame-ancestors 'none'"),
+    "/ui/app.js": Page("web/ui/app.js", JAVASCRIPT),
+    "/ui/app.css": Page("web/ui/app.css", "text/css; charset=utf-8"),
+    "/ui/icon.svg": Page("web/ui/icon.svg", "image/svg+xml"),
+}
+#: Largest file a direct response may hold (Envoy's default is 4 KB); Redoc's bundle is ~2.3 MB.
+MAX_PAGE_BYTES = 8 * 1024 * 1024
+#: `*` in a configured origin: one DNS label or a port, never a dot or a slash.
+ORIGIN_WILDCARD = "[A-Za-z0-9-]+"
+#: A port, or none: what a final `:*` in an origin pattern stands for.
+ANY_PORT = "(:[0-9]{1,5})?"
+#: What browsers may send and read across origins: gRPC-Web's and Connect's own headers, the
+#: bearer token, request ids and W3C trace context.
+CORS_ALLOW_HEADERS = (
+    "authorization, content-type, x-grpc-web, x-user-agent, grpc-timeout, x-request-id, traceparent, "
+    "tracestate, connect-protocol-version, connect-timeout-ms"
+)
+CORS_EXPOSE_HEADERS = "grpc-status, grpc-message, grpc-status-details-bin, x-request-id"
+#: How long a browser may reuse a preflight answer, in seconds.
+CORS_MAX_AGE_SECONDS = 600
 
 
 def config(settings: BridgeSettings, descriptor: Path) -> Config:
@@ -89,10 +139,21 @@ def connection_manager(settings: BridgeSettings, descriptor: Path) -> Config:
     }
     if settings.envoy.otlp_endpoint:
         manager["tracing"] = tracing()
-    manager["local_reply_config"] = {"mappers": [local_reply(status) for status in LOCAL_REPLIES]}
+    manager["local_reply_config"] = {
+        "mappers": [grpc_bad_request(), *(local_reply(status) for status in LOCAL_REPLIES)]
+    }
     manager["route_config"] = {
         "name": "routes",
-        "virtual_hosts": [{"name": "throttling", "domains": ["*"], "routes": routes(settings)}],
+        "max_direct_response_body_size_bytes": MAX_PAGE_BYTES,
+        "virtual_hosts": [
+            {
+                "name": "throttling",
+                "domains": ["*"],
+                "routes": routes(settings),
+                # Every route but the pages (direct responses, which Envoy's CORS filter skips).
+                "typed_per_filter_config": {CORS: cors_policy(settings.cors_origins)},
+            }
+        ],
     }
     manager["http_filters"] = http_filters(descriptor)
     return manager
@@ -112,17 +173,52 @@ def tracing() -> Config:
     }
 
 
+#: Envoy's only 400 to a gRPC call: the grpc_web filter's, for a -text body that is not base64. By
+#: itself it would answer HTTP 400, which the filter reports as INTERNAL with the JSON of LOCAL_REPLIES
+#: in grpc-message; bad input is INVALID_ARGUMENT.
+NOT_BASE64 = "the gRPC-Web request body is not valid base64"
+
+
+def grpc_bad_request() -> Config:
+    """Envoy's 400 to a gRPC(-Web) call (its content type is application/grpc by then) as a
+    trailers-only gRPC answer: 200, no body, grpc-status 3; the grpc_web filter passes it as is."""
+    grpc_call = {
+        "header_filter": {"header": {"name": "content-type", "string_match": {"prefix": "application/grpc"}}}
+    }
+    # The transcoder turns REST calls into gRPC too, but keeps their path in this header.
+    not_rest = {
+        "header_filter": {
+            "header": {"name": "x-envoy-original-path", "present_match": True, "invert_match": True}
+        }
+    }
+    return {
+        "filter": {"and_filter": {"filters": [grpc_call, not_rest, status_is(400)]}},
+        "status_code": 200,
+        "headers_to_add": [
+            header("grpc-status", "3"),
+            header("grpc-message", NOT_BASE64),
+            header("content-type", "application/grpc"),
+        ],
+        "body_format_override": {"text_format": ""},
+    }
+
+
+def status_is(status: int) -> Config:
+    """A local reply filter: the reply's HTTP status is `status`."""
+    return {
+        "status_code_filter": {
+            "comparison": {
+                "op": "EQ",
+                "value": {"default_value": status, "runtime_key": f"throttling.local_reply.{status}"},
+            }
+        }
+    }
+
+
 def local_reply(status: int) -> Config:
     code, name, message = LOCAL_REPLIES[status]
     return {
-        "filter": {
-            "status_code_filter": {
-                "comparison": {
-                    "op": "EQ",
-                    "value": {"default_value": status, "runtime_key": f"throttling.local_reply.{status}"},
-                }
-            }
-        },
+        "filter": status_is(status),
         "body_format_override": {
             "json_format": {"code": code, "status": name, "message": message},
             "content_type": "application/json",
@@ -130,21 +226,83 @@ def local_reply(status: int) -> Config:
     }
 
 
+def cors_policy(origins: tuple[str, ...]) -> Config:
+    """Cross-origin calls from the configured origins (bridge.settings.ORIGIN_PATTERN). Envoy
+    answers every preflight itself: allowed ones with the CORS headers, others with none (so the
+    browser refuses the call), never forwarding one upstream."""
+    return {
+        "@type": f"{TYPES}.extensions.filters.http.cors.v3.CorsPolicy",
+        "allow_origin_string_match": [{"safe_regex": {"regex": origin_regex(o)}} for o in origins],
+        "allow_methods": "GET, POST, OPTIONS",
+        "allow_headers": CORS_ALLOW_HEADERS,
+        "expose_headers": CORS_EXPOSE_HEADERS,
+        "max_age": str(CORS_MAX_AGE_SECONDS),
+        "forward_not_matching_preflights": False,
+    }
+
+
+def origin_regex(origin: str) -> str:
+    """An origin pattern as a whole-string RE2 regex: literal, but `*` for one label, and a final
+    `:*` for any port or none (`http://localhost:*` also allows `http://localhost`, port 80)."""
+    any_port = origin.endswith(":*")
+    if any_port:
+        origin = origin[:-2]
+    regex = ORIGIN_WILDCARD.join(re.escape(part) for part in origin.split("*"))
+    return regex + ANY_PORT if any_port else regex
+
+
+def pages(gen_dir: Path) -> list[Config]:
+    """PAGES as direct responses; `/` and the pages' trailing-slash paths redirect to them."""
+    found: list[Config] = [
+        {
+            "match": {"path": path},
+            "direct_response": {"status": 200, "body": {"filename": str(gen_dir / page.file)}},
+            "response_headers_to_add": [
+                header(name, value)
+                for name, value in (
+                    ("content-type", page.content_type),
+                    ("cache-control", "no-cache"),
+                    ("x-content-type-options", "nosniff"),
+                    ("content-security-policy", page.policy),
+                )
+                if value
+            ],
+            "typed_per_filter_config": {TRANSCODER: disabled()},
+        }
+        for path, page in PAGES.items()
+    ]
+    redirects = {"/": "/ui", "/ui/": "/ui", "/docs/": "/docs"}
+    found += [
+        {
+            "match": {"path": path},
+            "redirect": {"path_redirect": target, "response_code": "FOUND"},
+            "typed_per_filter_config": {TRANSCODER: disabled()},
+        }
+        for path, target in redirects.items()
+    ]
+    return found
+
+
+def header(name: str, value: str) -> Config:
+    """A header to set on a request or response, replacing any of that name."""
+    return {"header": {"key": name, "value": value}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}
+
+
+def disabled() -> Config:
+    """A per-route config that turns an HTTP filter off on that route."""
+    return {"@type": f"{TYPES}.config.route.v3.FilterConfig", "disabled": True}
+
+
 def routes(settings: BridgeSettings) -> list[Config]:
     return [
+        *pages(settings.envoy.gen_dir),
         # GraphQL (HTTP and WebSocket subscriptions) goes to the Strawberry sidecar. The sidecar
         # counts subscriptions per client by X-Forwarded-For: replace whatever the caller sent
         # with the peer address Envoy sees.
         {
             "match": {"prefix": "/graphql"},
             "request_headers_to_add": [
-                {
-                    "header": {
-                        "key": "x-forwarded-for",
-                        "value": "%DOWNSTREAM_DIRECT_REMOTE_ADDRESS_WITHOUT_PORT%",
-                    },
-                    "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
-                }
+                header("x-forwarded-for", "%DOWNSTREAM_DIRECT_REMOTE_ADDRESS_WITHOUT_PORT%")
             ],
             "route": {
                 "cluster": "graphql",
@@ -152,7 +310,7 @@ def routes(settings: BridgeSettings) -> list[Config]:
                 "upgrade_configs": [{"upgrade_type": "websocket"}],
             },
             "typed_per_filter_config": {
-                TRANSCODER: {"@type": f"{TYPES}.config.route.v3.FilterConfig", "disabled": True},
+                TRANSCODER: disabled(),
                 "envoy.filters.http.local_ratelimit": rate_limit(settings),
             },
         },
@@ -166,16 +324,36 @@ def routes(settings: BridgeSettings) -> list[Config]:
         # Streams last as long as the plan and its pacing: no route timeout.
         rest_route({"path": "/api/v1/throttle/stream_throttle_steps"}, "0s", settings),
         rest_route({"prefix": "/api/"}, "65s", settings),
-        # Native gRPC: the client's grpc-timeout header is the deadline.
+        # Preflights of gRPC-Web calls (their paths match no route above). The CORS filter answers
+        # every preflight itself; any other OPTIONS meets the transcoder's 404 (unknown method).
+        # A direct response would do, but Envoy skips CORS on direct-response routes.
         {
-            "match": {"prefix": "/", "grpc": {}},
-            "route": {
-                "cluster": "grpc_server",
-                "timeout": "0s",
-                "max_stream_duration": {"grpc_timeout_header_max": "0s"},
-            },
+            "match": {"prefix": "/", "headers": [{"name": ":method", "string_match": {"exact": "OPTIONS"}}]},
+            "route": {"cluster": "grpc_server"},
         },
+        # gRPC-Web: browsers, like REST and GraphQL callers, share a token bucket. The route is
+        # chosen before the grpc_web filter turns the call into gRPC, so it matches the web
+        # content types (application/grpc-web, -web+proto, -web-text, -web-text+proto).
+        {
+            "match": {
+                "prefix": "/",
+                "headers": [{"name": "content-type", "string_match": {"prefix": "application/grpc-web"}}],
+            },
+            "route": grpc_route(),
+            "typed_per_filter_config": {"envoy.filters.http.local_ratelimit": rate_limit(settings)},
+        },
+        # Native gRPC.
+        {"match": {"prefix": "/", "grpc": {}}, "route": grpc_route()},
     ]
+
+
+def grpc_route() -> Config:
+    """To the gRPC server, with the client's grpc-timeout header as the deadline (no route timeout)."""
+    return {
+        "cluster": "grpc_server",
+        "timeout": "0s",
+        "max_stream_duration": {"grpc_timeout_header_max": "0s"},
+    }
 
 
 def rest_route(match: Config, timeout: str, settings: BridgeSettings, lua: Config | None = None) -> Config:
@@ -190,7 +368,8 @@ def rest_route(match: Config, timeout: str, settings: BridgeSettings, lua: Confi
 
 
 def rate_limit(settings: BridgeSettings) -> Config:
-    """REST and GraphQL callers share a token bucket per route (native gRPC is not limited here)."""
+    """REST, GraphQL and gRPC-Web callers share a token bucket per route (native gRPC is not limited
+    here: its callers are services, held by the server's own limits)."""
     return {
         "@type": RATE_LIMIT,
         "stat_prefix": "http_local_rate_limiter",
@@ -210,6 +389,14 @@ def everyone() -> Config:
 
 def http_filters(descriptor: Path) -> list[Config]:
     return [
+        # First, so preflights are answered before anything else runs, and every answer (errors,
+        # health, rate limits included) carries the CORS headers a browser needs to read it.
+        {"name": CORS, "typed_config": {"@type": f"{TYPES}.extensions.filters.http.cors.v3.Cors"}},
+        # application/grpc-web(+proto) and -text in, gRPC to the server, trailers back in the body.
+        {
+            "name": "envoy.filters.http.grpc_web",
+            "typed_config": {"@type": f"{TYPES}.extensions.filters.http.grpc_web.v3.GrpcWeb"},
+        },
         # GET /api/v1/health: 200 only while the gRPC server reports SERVING.
         {
             "name": "envoy.filters.http.health_check",

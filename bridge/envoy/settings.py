@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import BaseModel, ConfigDict
+
+#: gen/ of this checkout (`make gen` writes it).
+GEN_DIR = Path(__file__).resolve().parent.parent.parent / "gen"
 
 
 class EnvoySettings(BaseModel):
@@ -21,6 +26,10 @@ class EnvoySettings(BaseModel):
     upstream_ca_file: str = ""
     #: OTLP/gRPC collector (host:port) for Envoy's spans; empty means Envoy does not trace.
     otlp_endpoint: str = ""
+    #: The generated files Envoy reads: the proto descriptor (gen/descriptor), the OpenAPI document
+    #: it serves at /api/v1/openapi.json (gen/openapi) and the pages at /docs and /ui (gen/web).
+    #: The container image keeps them in /app/gen.
+    gen_dir: Path = GEN_DIR
 
     def problems(self) -> list[str]:
         """Rules the values break, each naming its variable (without the THROTTLING_ prefix)."""

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from pydantic import BaseModel, ConfigDict
 
-from pydantic import BaseModel, ConfigDict, field_validator
-from pydantic_settings import NoDecode
+from throttling_sequencer.settings import CommaSeparated
 
 
 class GraphQLSettings(BaseModel):
@@ -41,14 +40,7 @@ class GraphQLSettings(BaseModel):
     subscription_channels: int = 2
     #: Peers (IPs or CIDRs) whose X-Forwarded-For names the client: the proxy in front (Envoy).
     #: In the environment: a comma-separated list.
-    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = ("127.0.0.1", "::1")
-
-    @field_validator("trusted_proxies", mode="before")
-    @classmethod
-    def _comma_separated(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return tuple(p.strip() for p in value.split(",") if p.strip())
-        return value
+    trusted_proxies: CommaSeparated = ("127.0.0.1", "::1")
 
     def problems(self) -> list[str]:
         """Rules the values break, each naming its variable (without the THROTTLING_ prefix)."""

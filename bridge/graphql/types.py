@@ -90,9 +90,13 @@ def shows(
     rename: Mapping[str, str] | None = None,
     omit: tuple[str, ...] = (),
     descriptions: Mapping[str, str] | None = None,
+    nullable: tuple[str, ...] = (),
 ) -> Callable[[C], C]:
-    """Give an output type the fields of `message` (apply before `strawberry.type`)."""
-    return _fields_of(message.DESCRIPTOR, OUTPUTS, rename or {}, omit, descriptions or {}, inputs=False)
+    """Give an output type the fields of `message` (apply before `strawberry.type`); `nullable`
+    names message-typed fields that may be unset (null), which are otherwise always shown."""
+    return _fields_of(
+        message.DESCRIPTOR, OUTPUTS, rename or {}, omit, descriptions or {}, inputs=False, nullable=nullable
+    )
 
 
 def accepts(message: type[Message], *, all_optional: bool = False) -> Callable[[C], C]:
@@ -153,6 +157,7 @@ def _fields_of(
     *,
     inputs: bool,
     all_optional: bool = False,
+    nullable: tuple[str, ...] = (),
 ) -> Callable[[C], C]:
     def build(cls: C) -> C:
         own: dict[str, Any] = dict(inspect.get_annotations(cls))
@@ -168,7 +173,9 @@ def _fields_of(
             if name in own:  # the class shows it its own way
                 annotations[name] = own.pop(name)
                 continue
-            optional = all_optional or (wire.has_presence and wire.message_type is None)
+            optional = (
+                all_optional or wire.name in nullable or (wire.has_presence and wire.message_type is None)
+            )
             if optional:
                 annotation = annotation | None
                 if inputs:
@@ -266,6 +273,12 @@ class ScoreType:
     pass
 
 
+@strawberry.type(description="How a guidance session (gRPC Guide) that started from a plan went.")
+@shows(planning_pb2.GuidanceSummary)
+class GuidanceSummaryType:
+    pass
+
+
 @strawberry.federation.type(keys=["id"], description="A stored plan.")
 @shows(
     planning_pb2.Plan,
@@ -274,7 +287,9 @@ class ScoreType:
     descriptions={
         "lower_bound": "Proven lower bound on the best score, if known.",
         "optimality_gap": "score.total - lowerBound, if known.",
+        "guidance": "The summary of the guidance session that started from the plan, once it ended.",
     },
+    nullable=("guidance",),
 )
 class PlanType:
     @classmethod

@@ -41,6 +41,7 @@ from throttling_sequencer.adapters.storage.outbox import OutboxRepository
 from throttling_sequencer.adapters.storage.tortoise_repository import TortoisePlanRepository, apply_migrations
 from throttling_sequencer.domain.model import Strategy
 from throttling_sequencer.domain.ports import Planner, PlanRepository
+from throttling_sequencer.service.guidance import GuidanceService
 from throttling_sequencer.service.lanes import FairLane, PlanningLanes
 from throttling_sequencer.service.planning import PlanningService
 from throttling_sequencer.settings import Settings
@@ -79,17 +80,27 @@ def build(settings: Settings) -> punq.Container:
         scope=once,
     )
     container.register(
+        GuidanceService,
+        factory=lambda: GuidanceService(
+            container.resolve(PlanningService), container.resolve(PlanRepository)
+        ),
+        scope=once,
+    )
+    container.register(
         Limits,
         instance=Limits(
             max_units=settings.max_units,
             max_stream_seconds=settings.max_stream_seconds,
             max_batch=settings.max_batch_assignments,
             max_batch_goals=settings.max_batch_goals,
+            guide_idle_seconds=settings.guide_idle_seconds,
         ),
     )
     container.register(
         ThrottlingServicer,
-        factory=lambda: ThrottlingServicer(container.resolve(PlanningService), container.resolve(Limits)),
+        factory=lambda: ThrottlingServicer(
+            container.resolve(PlanningService), container.resolve(GuidanceService), container.resolve(Limits)
+        ),
         scope=once,
     )
     container.register(
@@ -324,6 +335,11 @@ class _Kernels:
                 return
             done = warm.warm_up(isolated=self._isolated)
             logger.info(
-                "planner kernels ready", loaded=done.loaded, compiled=done.compiled, seconds=done.seconds
+                # The first start compiles in a child process into the disk cache (tens of
+                # seconds), then loads from it: `compiled_here` counts only this process's.
+                "planner kernels ready",
+                loaded_from_cache=done.loaded,
+                compiled_here=done.compiled,
+                seconds=done.seconds,
             )
             _Kernels._warmed = True

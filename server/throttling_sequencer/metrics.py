@@ -1,5 +1,6 @@
 """Prometheus metrics: per-RPC counts and latency, plans by strategy, the planner's certified
-gap, and the outbox backlog and poisoned writes. Served on THROTTLING_METRICS_PORT (0 turns the endpoint off).
+gap, guidance ticks and re-plans, and the outbox backlog and poisoned writes. Served on
+THROTTLING_METRICS_PORT (0 turns the endpoint off).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from contextlib import contextmanager
 from loguru import logger
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
-from throttling_sequencer.domain.model import Plan
+from throttling_sequencer.domain.model import GuidanceSummary, Plan
 from throttling_sequencer.domain.ports import StorageStatus
 
 RPCS = Counter("throttling_rpc_total", "RPCs handled, by method and final status", ["method", "status"])
@@ -29,6 +30,18 @@ PLAN_GAP = Histogram(
     "throttling_plan_optimality_gap",
     "score - certified lower bound, for strategies that certify one",
     buckets=(1e-9, 1e-6, 1e-4, 1e-3, 1e-2, 0.1, 1, 10),
+)
+GUIDE_TICK_SECONDS = Histogram(
+    "throttling_guide_tick_seconds",
+    "Guidance: from an observation's arrival to the next tick's answer (re-planning included)",
+    ["replanned"],
+    buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1),
+)
+GUIDE_REPLANS = Counter("throttling_guide_replans_total", "Guidance: ticks answered after planning again")
+GUIDE_SESSIONS = Counter(
+    "throttling_guide_sessions_total",
+    "Guidance sessions ended, by whether the unit reported the last tick",
+    ["completed"],
 )
 PENDING_WRITES = Gauge("throttling_pending_writes", "Answered plans journaled but not yet in the database")
 POISONED_WRITES = Gauge(
@@ -55,6 +68,16 @@ _rpc = functools.cache(RPCS.labels)
 _rpc_error = functools.cache(RPC_ERRORS.labels)
 _rpc_seconds = functools.cache(RPC_SECONDS.labels)
 _plans = functools.cache(PLANS.labels)
+
+
+def observe_guide_tick(seconds: float, replanned: bool) -> None:
+    GUIDE_TICK_SECONDS.labels(str(replanned).lower()).observe(seconds)
+    if replanned:
+        GUIDE_REPLANS.inc()
+
+
+def observe_guide_session(summary: GuidanceSummary) -> None:
+    GUIDE_SESSIONS.labels(str(summary.completed).lower()).inc()
 
 
 @contextmanager

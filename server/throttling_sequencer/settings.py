@@ -11,10 +11,16 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import ValidationError
-from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import BeforeValidator, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 from pydantic_settings.sources.utils import parse_env_vars
 
 PREFIX = "THROTTLING_"
@@ -22,6 +28,16 @@ StorageKind = Literal["sqlite", "postgres", "memory"]
 STORAGE_KINDS: tuple[StorageKind, ...] = ("sqlite", "postgres", "memory")
 #: What pydantic's parse errors mean, in the words the old parser used.
 _KINDS = {"int_parsing": "int", "float_parsing": "float", "bool_parsing": "bool"}
+
+
+def _split_commas(value: Any) -> Any:
+    if isinstance(value, str):
+        return tuple(item.strip() for item in value.split(",") if item.strip())
+    return value
+
+
+#: A list setting, written in the environment as one comma-separated value (not JSON).
+CommaSeparated = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_split_commas)]
 
 
 class SettingsError(ValueError):
@@ -76,6 +92,9 @@ class Settings(BaseSettings):
     max_concurrent_streams: int = 64
     #: Longest a server stream may run before it is ended with DEADLINE_EXCEEDED.
     max_stream_seconds: float = 600.0
+    #: Longest a guidance session (Guide) waits for the caller's next message before it is ended
+    #: with DEADLINE_EXCEEDED (SESSION_IDLE).
+    guide_idle_seconds: float = 30.0
     shutdown_grace_seconds: float = 10.0
     reflection: bool = True
     #: Server processes sharing the port (`serve --workers`); the supervisor gives each worker 1.
@@ -208,6 +227,8 @@ class Settings(BaseSettings):
             problems.append("QUICK_PLAN_MS must be 1..60000")
         if not 0 <= self.answer_reserve_ms <= 60_000:
             problems.append("ANSWER_RESERVE_MS must be 0..60000")
+        if not self.max_stream_seconds > 0 or not self.guide_idle_seconds > 0:
+            problems.append("MAX_STREAM_SECONDS and GUIDE_IDLE_SECONDS must be > 0")
         if self.max_units < 1:
             problems.append("MAX_UNITS must be >= 1")
         if self.max_batch_assignments < 1:

@@ -45,3 +45,11 @@ async def test_batch_engine_example(app: Application, repo_root: Path) -> None:
         "  scout 3 -> outpost 9: not planned: invalid request: assignments[2].enemy_index"
     )
     assert "must be in [0, 2], got 9" in lines[-1]
+
+
+async def test_guided_engine_example(app: Application, repo_root: Path) -> None:
+    result = await run(repo_root, "engine_guided.py", f"127.0.0.1:{app.port}", "7")
+    assert result.returncode == 0, result.stderr
+    rows = {line.split()[0]: line.split() for line in result.stdout.splitlines() if line.split()}
+    assert rows["open-loop"][-1] == "no" and rows["guided"][-1] == "yes", result.stdout
+    assert "re-plans" in result.stdout

@@ -15,9 +15,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
@@ -53,18 +54,8 @@ class Call:
     ended: float
     plan_id: str | None
     error: str | None = None
-
-
-@dataclass
-class Windows:
-    flips: list[tuple[float, float]] = field(default_factory=list)
-    outage: tuple[float, float] | None = None
-
-    def in_outage(self, t: float) -> bool:
-        return self.outage is not None and self.outage[0] <= t <= self.outage[1]
-
-    def in_flip(self, t: float) -> bool:
-        return any(start <= t <= end for start, end in self.flips)
+    #: The phases (indexes into Load.phases) the call started and ended in.
+    phases: tuple[int, int] = (0, 0)
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +86,9 @@ class Load:
 
     def __init__(self, stub: ThrottlingServiceStub) -> None:
         self.calls: list[Call] = []
+        #: What the test was doing, in order (a flip, an outage, the time after one): each call
+        #: records the phases it started and ended in, so failures are placed by event, not clock.
+        self.phases: list[str] = ["before any event"]
         self._stub = stub
         self._stop = asyncio.Event()
         self._clients = [asyncio.create_task(self._client(k)) for k in range(CLIENTS)]
@@ -111,6 +105,11 @@ class Load:
             lambda: f"only {len(self.answered)} of {target} plans answered",
         )
 
+    def enter(self, phase: str) -> int:
+        """Calls from now on are in `phase`; returns its index."""
+        self.phases.append(phase)
+        return len(self.phases) - 1
+
     async def stop(self) -> None:
         self._stop.set()
         await asyncio.gather(*self._clients)
@@ -118,17 +117,17 @@ class Load:
     async def _client(self, number: int) -> None:
         distance = 500.0 + 97.0 * number
         while not self._stop.is_set():
-            started = time.monotonic()
+            started, phase = time.monotonic(), len(self.phases) - 1
             try:
                 reply = await self._stub.CreatePlan(
                     pb.CreatePlanRequest(game_state=game_state_pb(distance=distance)),
                     timeout=HANG_GUARD_SECONDS,
                 )
-                self.calls.append(Call(started, time.monotonic(), reply.plan.plan_id))
-            except grpc.aio.AioRpcError as error:
-                self.calls.append(
-                    Call(started, time.monotonic(), None, f"{error.code().name}: {error.details()}")
-                )
+                plan_id, error = reply.plan.plan_id, None
+            except grpc.aio.AioRpcError as failure:
+                plan_id, error = None, f"{failure.code().name}: {failure.details()}"
+            phases = (phase, len(self.phases) - 1)
+            self.calls.append(Call(started, time.monotonic(), plan_id, error, phases))
             distance += 1.0
             await asyncio.sleep(0.02)  # pacing: a client that plans, not a flood
 
@@ -291,33 +290,33 @@ async def test_a_server_lost_between_statements_is_a_transient_fault(lab: Lab) -
 async def test_flips_and_an_outage_under_load_lose_no_plan(
     lab: Lab, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    windows = Windows()
     unroutable: list[float] = []
     began = time.monotonic()
     async with service_under_load(lab, tmp_path / "data") as (load, outcome):
         await load.answers(PLANS_BETWEEN_EVENTS)
-        for _ in range(FLIPS):
-            started = time.monotonic()
+        for flip in range(1, FLIPS + 1):
+            load.enter(f"flip {flip}")
             unroutable.append(await asyncio.to_thread(lab.flip))
-            windows.flips.append((started, time.monotonic() + 1.0))
+            load.enter(f"after flip {flip}")
             await load.answers(PLANS_BETWEEN_EVENTS)
-        started = time.monotonic()
+        outage = load.enter("outage")
         await asyncio.to_thread(lab.outage, OUTAGE_SECONDS)
-        windows.outage = (started, time.monotonic() + 1.0)
+        load.enter("after the outage")  # the writer and its standby are back
         await load.answers(PLANS_BETWEEN_EVENTS)
     (after,) = outcome
     calls, answered, stored = load.calls, load.answered, after.stored
     failed = [c for c in calls if c.error is not None]
-    failed_outside = [
-        c for c in failed if not windows.in_outage(c.started) and not windows.in_outage(c.ended)
-    ]
-    flip_latencies = [c.ended - c.started for c in calls if windows.in_flip(c.started)]
+    # A call may fail only if the outage began before it ended and ended after it began.
+    failed_outside = [c for c in failed if not c.phases[0] <= outage <= c.phases[1]]
+    failures = Counter(" .. ".join(load.phases[p] for p in sorted(set(c.phases))) for c in failed)
+    flip_latencies = [c.ended - c.started for c in calls if load.phases[c.phases[0]].startswith("flip")]
     report = (
         f"\nfailover report: {len(calls)} requests from {CLIENTS} clients "
         f"over {time.monotonic() - began:.0f} s, "
         f"{FLIPS} flips (writer unroutable {min(unroutable):.2f}-{max(unroutable):.2f} s each) "
         f"and one {OUTAGE_SECONDS:.0f} s outage\n"
-        f"  answered {len(answered)}, failed {len(failed)} ({len(failed_outside)} outside the outage)\n"
+        f"  answered {len(answered)}, failed {len(failed)} ({len(failed_outside)} outside the outage)"
+        f"{''.join(f'; {n} in {phases}' for phases, n in failures.items())}\n"
         f"  p99 latency: {p99([c.ended - c.started for c in calls]) * 1000:.1f} ms overall, "
         f"{p99(flip_latencies) * 1000:.1f} ms during flips\n"
         f"  stored {len(stored)} plans; answered but missing {len(set(answered) - set(stored))}; "
@@ -328,7 +327,7 @@ async def test_flips_and_an_outage_under_load_lose_no_plan(
         print(report)
     assert answered, "the load produced no plans"
     assert after.pending == 0
-    assert not failed_outside, failed_outside[:3]
+    assert not failed_outside, [(load.phases[c.phases[0]], c.error) for c in failed_outside[:3]]
     assert set(answered) <= set(stored), "an answered plan is missing from the database"
     assert all(n == 1 for n in stored.values())
     assert Journal(tmp_path / "data" / "outbox-0").read() == []

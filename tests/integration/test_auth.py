@@ -13,6 +13,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from logging import ERROR
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -22,15 +23,18 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from websockets.asyncio.client import connect
 
 from tests.conftest import EnvoyProcess, envoy_process, make_settings, sidecar_process
+from tests.guided import SimulatedUnit, guide, start
 from tests.issuer import AUDIENCE, USER, Issuer, b64, bearer, forged
-from tests.support import DEFAULT_STATE_JSON, game_state_pb
+from tests.support import DEFAULT_STATE_JSON, HANG_GUARD_SECONDS, game_state_pb
 from throttling.v1 import planning_pb2
 from throttling.v1 import throttling_service_pb2 as pb
 from throttling.v1.throttling_service_pb2_grpc import ThrottlingServiceStub
 from throttling_sequencer.app import Application
+from throttling_sequencer.request_context import ANONYMOUS
 
 ADMIN_ROLE = "throttling-admin"
 
@@ -139,6 +143,34 @@ async def test_grpc_rejects(secured: SecuredStack, issuer: Issuer, attack: Any) 
     assert "internal" not in (raised.value.details() or "").lower()
 
 
+@pytest.mark.parametrize(
+    ("header", "signer", "message"),
+    [
+        ({"alg": "ES256", "kid": "k1"}, "ec-stranger", "its header says ES256 but key 'k1' is for RS256"),
+        ({"alg": "RS256", "kid": "e1"}, "stranger", "its header says RS256 but key 'e1' is for ES256"),
+    ],
+    ids=["ES256 header, RSA key", "RS256 header, EC key"],
+)
+async def test_a_header_algorithm_that_is_not_its_keys_is_refused_clearly_without_a_traceback(
+    secured: SecuredStack,
+    issuer: Issuer,
+    log_records: list[Any],
+    header: dict[str, str],
+    signer: str,
+    message: str,
+) -> None:
+    """Once a TypeError inside the JWT library: INTERNAL, and a traceback in the log."""
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{secured.app.port}") as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await ThrottlingServiceStub(channel).ListPlans(
+                pb.ListPlansRequest(page_size=1), metadata=bearer(forged(issuer, signer, header))
+            )
+    assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert raised.value.details() == f"invalid token: {message}"
+    assert [r["message"] for r in log_records if r["exception"] or r["level"].no >= ERROR] == []
+    assert any(r["message"] == "rpc" and r["extra"]["status"] == "UNAUTHENTICATED" for r in log_records)
+
+
 @pytest.mark.parametrize("attack", ATTACKS.values(), ids=ATTACKS.keys())
 async def test_rest_rejects_with_401(secured: SecuredStack, issuer: Issuer, attack: Any) -> None:
     async with httpx.AsyncClient(base_url=secured.envoy.url) as client:
@@ -186,6 +218,26 @@ async def test_a_valid_token_works_everywhere_and_names_the_user(
         assert graphql.json()["data"]["plan"]["userId"] == USER
 
 
+async def test_a_guidance_session_needs_a_token_and_acts_for_its_user(
+    secured: SecuredStack, issuer: Issuer
+) -> None:
+    game = game_state_pb(distance=900.0)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{secured.app.port}") as channel:
+        stub = ThrottlingServiceStub(channel)
+        refused = stub.Guide(metadata=bearer(tampered(issuer)), timeout=HANG_GUARD_SECONDS)
+        await refused.write(start(game))
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await refused.read()
+        assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        token = issuer.token()
+        answers = await guide(stub, start(game), SimulatedUnit(game), metadata=bearer(token))
+        plan = (
+            await stub.GetPlan(pb.GetPlanRequest(plan_id=answers[0].plan_id), metadata=bearer(token))
+        ).plan
+    assert plan.user_id == USER
+    assert plan.guidance.ticks == len(answers) and plan.guidance.completed
+
+
 async def test_websocket_connection_params_carry_the_token(secured: SecuredStack, issuer: Issuer) -> None:
     url = f"ws://127.0.0.1:{secured.envoy.settings.envoy.port}/graphql"
     state = (
@@ -205,12 +257,49 @@ async def test_websocket_connection_params_carry_the_token(secured: SecuredStack
         assert events[-1]["plan"]["userId"] == USER
 
 
+async def listed_services(channel: grpc.aio.Channel) -> set[str]:
+    """What server reflection lists (how grpcurl and buf curl discover the API), asked without
+    a token."""
+    call = reflection_pb2_grpc.ServerReflectionStub(channel).ServerReflectionInfo(
+        [reflection_pb2.ServerReflectionRequest(list_services="")], timeout=HANG_GUARD_SECONDS
+    )
+    replies = [reply async for reply in call]
+    assert [reply.WhichOneof("message_response") for reply in replies] == ["list_services_response"]
+    return {service.name for service in replies[0].list_services_response.service}
+
+
 async def test_health_and_reflection_stay_open(secured: SecuredStack) -> None:
     async with grpc.aio.insecure_channel(f"127.0.0.1:{secured.app.port}") as channel:
         health = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
+        services = await listed_services(channel)
     assert health.status == health_pb2.HealthCheckResponse.SERVING
+    assert {"throttling.v1.ThrottlingService", "grpc.health.v1.Health"} <= services
     async with httpx.AsyncClient(base_url=secured.envoy.url) as client:
         assert (await client.get("/api/v1/health")).status_code == 200
+
+
+async def test_development_mode_plans_without_tokens(app: Application, envoy: EnvoyProcess) -> None:
+    """No issuer configured: every caller is 'anonymous' and plans work on every surface without
+    a token, including reading back what was planned."""
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
+        stub = ThrottlingServiceStub(channel)
+        plan = (await stub.CreatePlan(cheap_plan())).plan
+        assert plan.user_id == ANONYMOUS
+        assert (await stub.GetPlan(pb.GetPlanRequest(plan_id=plan.plan_id))).plan == plan
+        assert plan.plan_id in {p.plan_id for p in (await stub.ListPlans(pb.ListPlansRequest())).plans}
+        assert {"throttling.v1.ThrottlingService", "grpc.health.v1.Health"} <= await listed_services(channel)
+    async with httpx.AsyncClient(base_url=envoy.url, timeout=HANG_GUARD_SECONDS) as client:
+        created = await client.post(
+            "/api/v1/plans",
+            json={"game_state": DEFAULT_STATE_JSON, "options": {"strategy": "STRATEGY_RANDOM"}},
+        )
+        assert created.status_code == 200, created.text
+        plan_id = created.json()["plan"]["planId"]
+        fetched = await client.get(f"/api/v1/plans/{plan_id}")
+        assert fetched.status_code == 200 and fetched.json()["plan"]["userId"] == ANONYMOUS
+        document = f'{{ plan(id: "{plan_id}") {{ id userId }} }}'
+        answer = (await client.post("/graphql", json={"query": document})).json()
+        assert answer == {"data": {"plan": {"id": plan_id, "userId": ANONYMOUS}}}
 
 
 async def test_a_rotated_key_is_fetched_when_first_seen(secured: SecuredStack, issuer: Issuer) -> None:

@@ -63,6 +63,61 @@ options = st.builds(
     time_budget_ms=st.sampled_from([1, 5, -1, 0, 10**9]),
     distance_weight=floats,
 )
+# Valid physics and options at the edges of their bounds, where floats overflow and underflow.
+#: Each edge plan is short: the budget bounds every strategy.
+EDGE_BUDGET_MS = 50
+EDGE_EXAMPLES = 150
+edge_weights = st.sampled_from([0.0, 5e-324, 1e-300, 1e-30, 0.01, 1.0, 1e6])
+edge_states = st.builds(
+    game_state_pb,
+    distance=st.sampled_from([1.0, 10.0, 100.0, 5000.0, 1e9]),
+    speed=st.sampled_from([0.0, 1e9]),
+    mass=st.sampled_from([5e-324, 1e-306, 1e-9, 1e-3, 1.0, 1e3, 1e12, 1e300]),
+    friction=st.sampled_from([0.0, 1e-300, 0.5, 0.9961, 0.999999]),
+)
+
+
+def edge_plan_options(low: int, high: int, **options: Any) -> planning_pb2.PlannerOptions:
+    return planning_pb2.PlannerOptions(
+        min_throttle=min(low, high), max_throttle=high, time_budget_ms=EDGE_BUDGET_MS, **options
+    )
+
+
+edge_options = st.builds(
+    edge_plan_options,
+    low=st.integers(0, 10_000),
+    high=st.integers(1, 10_000),
+    strategy=st.sampled_from(list(planning_pb2.Strategy.values())),
+    max_ticks=st.one_of(st.sampled_from([1, 2, 130, 200, 1_000]), st.integers(1, 1_000)),
+    distance_weight=edge_weights,
+    speed_weight=edge_weights,
+    length_weight=st.sampled_from([0.0, 0.01, 1e6]),
+    nonzero_weight=st.sampled_from([0.0, 0.01, 1e6]),
+    speed_threshold=st.sampled_from([0.0, 5.0, 1e6]),
+)
+# Issue 9 item 7's class, drawn for about a third of the edge inputs: friction near 1 makes r^j
+# (r = 1 - friction) subnormal within a few ticks, and with a tiny speed weight, length weight 0
+# and threshold 0 the exact planner (the default) divided by a product that had underflowed to 0:
+# ZeroDivisionError, so INTERNAL. With that fix undone, 11 or 12 of the 150 edge inputs failed.
+underflow_states = st.builds(
+    game_state_pb,
+    distance=st.sampled_from([1.0, 10.0, 100.0, 5000.0]),
+    mass=st.sampled_from([1e-3, 1.0, 1e3]),
+    friction=st.one_of(st.just(0.9961), st.floats(0.99, 1.0, exclude_max=True)),
+)
+underflow_options = st.builds(
+    edge_plan_options,
+    low=st.just(0),
+    high=st.integers(1, 10_000),
+    strategy=st.sampled_from([planning_pb2.STRATEGY_UNSPECIFIED, planning_pb2.STRATEGY_EXACT]),
+    max_ticks=st.one_of(st.sampled_from([50, 130, 200, 1_000]), st.integers(1, 1_000)),
+    distance_weight=st.sampled_from([1.0, 1e6]),
+    speed_weight=st.sampled_from([5e-324, 1e-320, 1e-300]),
+    length_weight=st.just(0.0),
+    nonzero_weight=st.just(0.0),
+    speed_threshold=st.just(0.0),
+)
+edge_inputs = st.one_of(st.tuples(underflow_states, underflow_options), st.tuples(edge_states, edge_options))
 json_values = st.recursive(
     st.none() | st.booleans() | st.floats(allow_nan=False) | st.integers() | st.text(max_size=20),
     lambda children: (
@@ -171,28 +226,15 @@ def fuzz_grpc(port: int) -> int:
             request = pb.CreatePlanRequest(game_state=state, options=opts)
             clean(lambda: create(request, timeout=HANG_GUARD_SECONDS))
 
-        @settings(FUZZ, max_examples=150)
-        @given(
-            st.sampled_from([5e-324, 1e-306, 1e-9, 1.0, 1e12]),
-            st.sampled_from([0.0, 1e-300, 0.5, 0.999999]),
-            st.integers(0, 10_000),
-            st.integers(1, 10_000),
-            st.sampled_from([0.0, 1e-300, 1.0, 1e6]),
-            st.sampled_from(list(planning_pb2.Strategy.values())),
-        )
-        def extreme_options(
-            mass: float, friction: float, low: int, high: int, weight: float, strategy: planning_pb2.Strategy
-        ) -> None:
-            """Valid options at the edges of their bounds, for every strategy (each plan is short)."""
+        @settings(FUZZ, max_examples=EDGE_EXAMPLES)
+        @given(edge_inputs)
+        def extreme_options(edge: tuple[game_state_pb2.GameState, planning_pb2.PlannerOptions]) -> None:
+            """Valid inputs at the edges of their bounds, for every strategy (each plan is short)."""
             nonlocal sent
             sent += 1
-            opts = planning_pb2.PlannerOptions(
-                strategy=strategy, min_throttle=min(low, high), max_throttle=high, max_ticks=50,
-                distance_weight=weight, speed_weight=1e6 - weight, time_budget_ms=50,
-            )  # fmt: skip
-            state = game_state_pb(distance=5000.0, speed=1e9 if weight else 0.0, mass=mass, friction=friction)
+            state, opts = edge
             request = pb.CreatePlanRequest(game_state=state, options=opts)
-            assert status_of(lambda: create(request, timeout=10)) in CLEAN_GRPC
+            clean(lambda: create(request, timeout=HANG_GUARD_SECONDS))
 
         random_bytes()
         structured()
@@ -480,8 +522,10 @@ def fuzz_bearer_tokens(port: int, issuer: Issuer) -> int:
 
 
 async def test_generated_bearer_tokens_are_unauthenticated_never_internal(
-    secured_app: tuple[Application, Issuer],
+    secured_app: tuple[Application, Issuer], log_records: list[Any]
 ) -> None:
     app, issuer = secured_app
     assert app.port is not None
     assert await asyncio.to_thread(fuzz_bearer_tokens, app.port, issuer) >= 600
+    # Refused as expected, never as a failure: no traceback in the log.
+    assert [r["message"] for r in log_records if r["exception"]] == []

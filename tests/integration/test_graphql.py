@@ -16,7 +16,9 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from tests.conftest import EnvoyProcess
-from tests.support import HANG_GUARD_SECONDS, rpc_logged, wait_until, within
+from tests.guided import SimulatedUnit, guide, start
+from tests.support import HANG_GUARD_SECONDS, game_state_pb, rpc_logged, wait_until, within
+from throttling.v1.throttling_service_pb2_grpc import ThrottlingServiceStub
 
 GAME_STATE = """{
   playerUnits: [{coordinate: {x: 0, y: 0}, speed: 0, mass: 10, friction: 0.01}]
@@ -67,6 +69,20 @@ async def test_plan_mutation_then_history_and_lookup(rest: httpx.AsyncClient) ->
     assert listed["data"]["plans"]["plans"][0]["id"] == plan["id"]
     fetched = await post(rest, f'{{ plan(id: "{plan["id"]}") {{ id score {{ total }} }} }}')
     assert fetched["data"]["plan"]["score"] == {"total": plan["score"]["total"]}
+
+
+async def test_a_guided_plan_shows_its_session_summary_and_others_none(
+    rest: httpx.AsyncClient, stub: ThrottlingServiceStub
+) -> None:
+    game = game_state_pb(distance=900.0)
+    answers = await guide(stub, start(game), SimulatedUnit(game, friction=0.012))
+    fields = "guidance { ticks replans finalMiss finalSpeed estimatedFriction completed }"
+    guided = await post(rest, f'{{ plan(id: "{answers[0].plan_id}") {{ {fields} }} }}')
+    summary = guided["data"]["plan"]["guidance"]
+    assert summary["ticks"] == len(answers) and summary["completed"] is True
+    assert summary["replans"] == sum(a.replanned for a in answers)
+    created = await post(rest, f"mutation {{ plan(gameStateInput: {GAME_STATE}) {{ {fields} }} }}")
+    assert created["data"]["plan"]["guidance"] is None
 
 
 async def test_invalid_input_is_bad_user_input_naming_the_argument_path(rest: httpx.AsyncClient) -> None:

@@ -11,12 +11,15 @@ import grpc
 import httpx
 import pytest
 
+from tests import grpc_web
 from tests.conftest import EnvoyProcess, envoy_process, make_settings, sidecar_process
+from tests.guided import EOF, SimulatedUnit, start
 from tests.rpc_errors import error_info
-from tests.support import DEFAULT_STATE_JSON, game_state_pb
+from tests.support import DEFAULT_STATE_JSON, HANG_GUARD_SECONDS, game_state_pb
 from throttling.v1 import game_state_pb2, planning_pb2
 from throttling.v1 import throttling_service_pb2 as pb
 from throttling.v1.throttling_service_pb2_grpc import ThrottlingServiceStub
+from throttling_sequencer.adapters.grpc.interceptors import REQUEST_ID_HEADER
 from throttling_sequencer.app import Application
 
 
@@ -91,19 +94,76 @@ async def test_one_connection_holds_a_bounded_number_of_streams(
     async with grpc.aio.insecure_channel(f"127.0.0.1:{limited.app.port}") as channel:
         stub = ThrottlingServiceStub(channel)
 
-        async def run() -> int:
-            return len([m async for m in stub.StreamThrottleSteps(paced(ticks=3, interval_ms=250))])
+        async def run(n: int) -> int:
+            metadata = ((REQUEST_ID_HEADER, f"streams-{n}"),)
+            request = paced(ticks=3, interval_ms=250)
+            return len([m async for m in stub.StreamThrottleSteps(request, metadata=metadata)])
 
-        assert list(await asyncio.gather(run(), run(), run())) == [4, 4, 4]  # 3 ticks and done, each
+        assert list(await asyncio.gather(run(0), run(1), run(2))) == [4, 4, 4]  # 3 ticks and done, each
     # In the server's own order of events: the third stream is only planned once one of the
-    # first two has ended (it logs "rpc" before its trailers free the slot on the client).
+    # first two has ended (it logs "rpc" before its trailers free the slot on the client). Only
+    # this test's calls count: the previous test's last "rpc" line may be logged after it ended.
+    ours = {f"streams-{n}" for n in range(3)}
     events = [
         r["message"]
         for r in log_records
-        if r["message"] == "planned"
-        or (r["message"] == "rpc" and r["extra"]["method"].endswith("/StreamThrottleSteps"))
+        if r["message"] in ("planned", "rpc") and r["extra"]["request_id"] in ours
     ]
     assert events[:3] == ["planned", "planned", "rpc"], events
+
+
+async def test_a_guidance_session_may_not_outlast_the_stream_limit(limited: Limited) -> None:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{limited.app.port}") as channel:
+        session = ThrottlingServiceStub(channel).Guide(timeout=HANG_GUARD_SECONDS)
+        await session.write(start(game_state_pb(distance=900.0)))
+        assert isinstance(await session.read(), pb.GuideResponse)
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await session.read()  # the game never reports: the session ends at the stream limit
+    assert raised.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert error_info(raised.value).reason == "STREAM_TOO_LONG"
+
+
+async def test_one_connection_holds_a_bounded_number_of_guidance_sessions(
+    limited: Limited, log_records: list[Any]
+) -> None:
+    game = game_state_pb(distance=4000.0)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{limited.app.port}") as channel:
+        stub = ThrottlingServiceStub(channel)
+        sessions, answers = [], []
+        for n in range(2):  # one after the other: concurrent calls may take the streams in any order
+            session = stub.Guide(timeout=HANG_GUARD_SECONDS, metadata=((REQUEST_ID_HEADER, f"capped-{n}"),))
+            await session.write(start(game))
+            answers.append(await session.read())
+            sessions.append(session)
+        first, second = sessions
+        third = stub.Guide(timeout=HANG_GUARD_SECONDS, metadata=((REQUEST_ID_HEADER, "capped-2"),))
+        # The client holds the third until a stream is free: its start waits, while the second
+        # session goes on (five ticks, answered one by one).
+        starting = asyncio.ensure_future(third.write(start(game)))
+        unit = SimulatedUnit(game)
+        answer = answers[1]
+        for _ in range(5):
+            await second.write(pb.GuideRequest(observation=unit.step(answer.throttle)))
+            answer = await second.read()
+        assert not starting.done()
+        await first.done_writing()  # ends the first session, which frees its stream
+        assert await first.read() is EOF
+        await starting
+        assert isinstance(await third.read(), pb.GuideResponse)
+        for session in (second, third):
+            await session.done_writing()
+            assert await session.read() is EOF
+    # In the server's order of events: the third session is only planned once the first ended.
+    ours = {f"capped-{n}" for n in range(3)}
+    events = [
+        (r["message"], r["extra"]["request_id"])
+        for r in log_records
+        if r["message"] in ("planned", "rpc") and r["extra"]["request_id"] in ours
+    ]
+    assert [message for message, _ in events] == ["planned", "planned", "rpc", "planned", "rpc", "rpc"], (
+        events
+    )
+    assert events[2:4] == [("rpc", "capped-0"), ("planned", "capped-2")]
 
 
 async def test_rest_and_graphql_are_rate_limited_with_a_json_429(limited: Limited) -> None:
@@ -125,3 +185,19 @@ async def test_rest_and_graphql_are_rate_limited_with_a_json_429(limited: Limite
                 "status": "RESOURCE_EXHAUSTED",
                 "message": "rate limit exceeded: slow down and retry",
             }
+
+
+async def test_grpc_web_is_rate_limited_too(limited: Limited) -> None:
+    """Browsers' gRPC-Web calls share a bucket (native gRPC, from services, does not). Envoy's
+    grpc_web filter reports the 429 as gRPC's mapping of it, UNAVAILABLE, saying why."""
+    async with httpx.AsyncClient(base_url=limited.envoy.url) as client:
+        replies = [
+            await grpc_web.call(client, "/throttling.v1.ThrottlingService/GetStatus", pb.GetStatusRequest())
+            for _ in range(6)
+        ]
+    assert [r.status for r in replies] == [0, 0, 0, 14, 14, 14]
+    for refused in replies[3:]:
+        assert refused.messages == [] and "rate limit exceeded" in refused.message
+    async with grpc.aio.insecure_channel(limited.envoy.url.removeprefix("http://")) as channel:
+        for _ in range(4):
+            await ThrottlingServiceStub(channel).GetStatus(pb.GetStatusRequest())

@@ -10,8 +10,8 @@ import asyncio
 import sqlite3
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from uuid import UUID
@@ -23,9 +23,8 @@ import pytest
 from failover.lab import Cluster
 from tests.conftest import make_settings, new_database
 from tests.integration.journal_holder import AwayDatabase, a_plan
-from tests.support import HANG_GUARD_SECONDS, free_port, game_state_pb, stop_process, within
+from tests.support import HANG_GUARD_SECONDS, free_port, game_state_pb, serving, stop_process, within
 from throttling.v1 import throttling_service_pb2 as pb
-from throttling.v1.throttling_service_pb2_grpc import ThrottlingServiceStub
 from throttling_sequencer.adapters.storage.group_commit import GroupCommit
 from throttling_sequencer.adapters.storage.journal import POISON, Journal
 from throttling_sequencer.adapters.storage.outbox import JournalInUse, OutboxRepository
@@ -34,20 +33,8 @@ from throttling_sequencer.app import Application
 from throttling_sequencer.domain.errors import StorageRejected, StorageUnavailable
 from throttling_sequencer.domain.model import Score
 from throttling_sequencer.domain.ports import PlanRepository
-from throttling_sequencer.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-@asynccontextmanager
-async def serving(settings: Settings) -> AsyncIterator[tuple[Application, ThrottlingServiceStub]]:
-    app = Application(settings)
-    await app.start()
-    try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
-            yield app, ThrottlingServiceStub(channel)
-    finally:
-        await app.stop()
 
 
 def outbox_of(app: Application) -> OutboxRepository:

@@ -1,8 +1,10 @@
 """Graceful drain of a real `serve` process on SIGTERM: the RPC in flight completes, new calls are
 refused, and the plan answered during the drain is in the database when the process has exited.
 
-Synchronised on evidence, never on sleeps: the server's "serving" log line, the stream's first
-progress message (planning has started), health no longer SERVING (the signal was handled).
+Synchronised on evidence, never on sleeps or a clock: the server's "serving" log line, the
+stream's first progress message (planning has started), health no longer SERVING (the signal was
+handled). That the RPC was still in flight when the drain began is proven by the server's own log,
+not assumed: its "rpc" line (written when the RPC ends) comes after "shutting down".
 """
 
 from __future__ import annotations
@@ -21,17 +23,25 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tests.support import HANG_GUARD_SECONDS, child_environment, game_state_pb, stop_process, wait_for
-from throttling.v1 import planning_pb2
+from tests.support import (
+    FAR,
+    HANG_GUARD_SECONDS,
+    LONGEST,
+    child_environment,
+    game_state_pb,
+    stop_process,
+    wait_for,
+)
 from throttling.v1 import throttling_service_pb2 as pb
 from throttling.v1.throttling_service_pb2_grpc import ThrottlingServiceStub
+from throttling_sequencer.adapters.grpc.interceptors import REQUEST_ID_HEADER
+from throttling_sequencer.adapters.storage.journal import Journal
 
 SERVE = [sys.executable, "-m", "throttling_sequencer.cli", "serve"]
-#: Long enough that the plan is still running while the test signals and probes the server;
-#: planning stops at the budget, so the test never waits for more than this.
-PLAN_BUDGET_MS = 3_000
 #: The drain must never be cut short by the grace period, however loaded the machine is.
 GRACE_SECONDS = 120
+#: The request id of the RPC in flight at SIGTERM, to find its line in the server's log.
+IN_FLIGHT = "in-flight-at-sigterm"
 
 
 @dataclass
@@ -97,10 +107,9 @@ def stored_plan_ids(data: Path) -> set[str]:
 async def test_sigterm_drains_the_rpc_in_flight_refuses_new_calls_and_flushes(
     tmp_path: Path, outbox: str
 ) -> None:
-    options = planning_pb2.PlannerOptions(
-        strategy=planning_pb2.STRATEGY_GENETIC, seed=5, time_budget_ms=PLAN_BUDGET_MS
-    )
-    request = pb.StreamPlanProgressRequest(game_state=game_state_pb(), options=options)
+    # The longest search there is (300 generations of ~1,000-tick plans, about a second of CPU)
+    # and SIGTERM sent as soon as it has started: it has all of that search left to run.
+    request = pb.StreamPlanProgressRequest(game_state=FAR, options=LONGEST)
     async with serve(tmp_path, outbox) as server:
         async with (
             grpc.aio.insecure_channel(server.target) as streaming,
@@ -108,7 +117,9 @@ async def test_sigterm_drains_the_rpc_in_flight_refuses_new_calls_and_flushes(
         ):
             watch = health_pb2_grpc.HealthStub(streaming).Watch(health_pb2.HealthCheckRequest())
             assert (await watch.read()).status == health_pb2.HealthCheckResponse.SERVING
-            call = ThrottlingServiceStub(streaming).StreamPlanProgress(request)
+            call = ThrottlingServiceStub(streaming).StreamPlanProgress(
+                request, metadata=((REQUEST_ID_HEADER, IN_FLIGHT),)
+            )
             assert (await call.read()).WhichOneof("event") == "progress"  # planning has started
 
             server.process.send_signal(signal.SIGTERM)
@@ -142,6 +153,13 @@ async def test_sigterm_drains_the_rpc_in_flight_refuses_new_calls_and_flushes(
 
         await wait_for(lambda: server.process.poll() is not None, "the server to exit after draining")
         assert server.process.returncode == 0, server.output()
-        assert any(line["message"] == "stopped" for line in server.lines()), server.output()
-    # Its write was flushed before the process ended (through the outbox journal, or directly).
+        lines = server.lines()
+        assert any(line["message"] == "stopped" for line in lines), server.output()
+    # The RPC was in flight when the drain began: it ended, OK, after the server said so.
+    order = [(line["message"], line.get("request_id"), line.get("status")) for line in lines]
+    drain = [message for message, _, _ in order].index("shutting down")
+    assert order.index(("rpc", IN_FLIGHT, "OK")) > drain, server.output()
+    # Its write was flushed before the process ended (through the outbox journal, or directly),
+    # and no journal holds anything left to write.
     assert plan_id in stored_plan_ids(server.data)
+    assert Journal(server.data / "outbox-0").read() == []

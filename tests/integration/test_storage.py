@@ -36,7 +36,14 @@ from throttling_sequencer.adapters.storage.tortoise_repository import (
 )
 from throttling_sequencer.app import Application
 from throttling_sequencer.domain.errors import PlanNotFound, StorageRejected, StorageUnavailable
-from throttling_sequencer.domain.model import Arrival, Plan, PlannerOverrides, Score, Strategy
+from throttling_sequencer.domain.model import (
+    Arrival,
+    GuidanceSummary,
+    Plan,
+    PlannerOverrides,
+    Score,
+    Strategy,
+)
 from throttling_sequencer.domain.ports import PageCursor, PlanRepository
 from throttling_sequencer.request_context import MAX_USER_ID_LENGTH
 
@@ -243,6 +250,20 @@ async def test_a_write_stores_all_of_its_plans_or_none(
         assert await repository.get(good.plan_id, owner=None) == good
     finally:
         await repository.close()
+
+
+async def test_a_plan_stored_again_keeps_its_newest_version(repository: PlanRepository) -> None:
+    """A guidance session stores its plan at the start and again, with its summary, at the end."""
+    plan = make_plan(T0)
+    await repository.add(plan)
+    summarised = replace(plan, guidance=GuidanceSummary(61, 3, -0.25, 4.5, 0.125, True))
+    await repository.add(summarised)
+    assert await repository.get(plan.plan_id, owner=None) == summarised
+    add_many = getattr(repository, "add_many")  # noqa: B009 (both stores have it; the port does not)
+    newer = replace(summarised, guidance=replace(summarised.guidance, ticks=62))  # type: ignore[type-var]
+    await add_many([newer, make_plan(T0)])
+    assert await repository.get(plan.plan_id, owner=None) == newer
+    assert [p.plan_id for p in await repository.list(10, None, owner=None)].count(plan.plan_id) == 1
 
 
 async def schema_of(url: str) -> dict[str, object]:

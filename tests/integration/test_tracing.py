@@ -24,6 +24,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from tests.conftest import EnvoyProcess, make_settings
+from tests.guided import SimulatedUnit, guide, start
 from tests.support import (
     DEFAULT_STATE_JSON,
     NotReady,
@@ -180,3 +181,19 @@ async def test_a_call_without_a_sampled_parent_records_no_spans_yet_logs_its_tra
     assert len(trace_ids) == 1 and len(next(iter(trace_ids))) == 32
     recorded = {format(s.context.trace_id, "032x") for s in traced.server_spans.get_finished_spans()}
     assert not trace_ids & recorded
+
+
+async def test_a_guidance_session_through_envoy_is_one_trace(traced: Traced) -> None:
+    """Native gRPC through Envoy's port: the bidi Guide (no HTTP route) passes the transcoder."""
+    trace_id, header = traceparent()
+    game = game_state_pb(distance=900.0)
+    unit = SimulatedUnit(game, friction=0.012)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{traced.envoy.settings.envoy.port}") as channel:
+        answers = await guide(
+            ThrottlingServiceStub(channel), start(game), unit, metadata=(("traceparent", header),)
+        )
+    assert answers[-1].done and abs(unit.remaining) <= 1.0
+    found = await spans_of(traced, trace_id, {"throttling-envoy", "throttling-sequencer"})
+    server = found["throttling-sequencer"]
+    assert "/throttling.v1.ThrottlingService/Guide" in server
+    assert server.count("sqlite INSERT plans") == 2  # the initial plan, then with its summary

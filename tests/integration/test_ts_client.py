@@ -1,5 +1,6 @@
-"""The TypeScript client (clients/ts over gen/ts) against a real server: tsc type-checks it,
-then Node runs clients/ts/test/live.test.ts over each transport."""
+"""The TypeScript client (clients/ts over gen/ts) against a real server: tsc type-checks it (and
+the /ui page built on it), then Node runs clients/ts/test/live.test.ts over each transport:
+native gRPC to the server, gRPC-Web through Envoy."""
 
 from __future__ import annotations
 
@@ -54,11 +55,12 @@ async def run_live_test(repo_root: Path, **urls: str) -> str:
     return text
 
 
-def test_the_client_type_checks(repo_root: Path) -> None:
+@pytest.mark.parametrize("project", ["clients/ts", "clients/web"])
+def test_the_client_and_the_web_page_type_check(repo_root: Path, project: str) -> None:
     tsc = repo_root / "node_modules" / ".bin" / "tsc"
     node(repo_root)
     result = subprocess.run(
-        [str(tsc), "-p", "clients/ts"], cwd=repo_root, capture_output=True, text=True, timeout=180
+        [str(tsc), "-p", project], cwd=repo_root, capture_output=True, text=True, timeout=180
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -69,7 +71,6 @@ async def test_the_client_over_grpc(app: Application, repo_root: Path) -> None:
     assert re.search(rf"^# pass {TESTS_PER_TRANSPORT}$", output, re.MULTILINE), output
 
 
-@pytest.mark.skip(reason="follow-up (issue 14 item 1): Envoy does not speak gRPC-Web yet")
 async def test_the_client_over_grpc_web(envoy: EnvoyProcess, repo_root: Path) -> None:
     """The browser transport (connect-web over fetch) through Envoy's grpc_web filter."""
     output = await run_live_test(repo_root, THROTTLING_GRPC_WEB_URL=envoy.url)

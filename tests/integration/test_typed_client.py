@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import queue
+from collections.abc import AsyncIterator, Iterator
 
 import grpc
 import pytest
@@ -89,3 +91,80 @@ async def test_sync_client_plans_a_batch_and_reads_each_units_error(app: Applica
         for v in found.field_violations
     ]
     assert violations == ["game_state.player_units[1].mass"]
+
+
+def guide_state() -> client.GameState:
+    return client.GameState(
+        player_units=[client.Unit(coordinate=client.Coordinate(x=0, y=0), mass=10, friction=0.1)],
+        enemy_units=[client.Unit(coordinate=client.Coordinate(x=600, y=800), mass=50, friction=0.5)],
+    )
+
+
+class Unit:
+    """Along the x=0.6t, y=0.8t line, with a friction 20 % above the model's."""
+
+    def __init__(self) -> None:
+        self.travelled, self.speed, self.tick = 0.0, 0.0, 0
+
+    def step(self, throttle: int) -> client.GuideRequest:
+        self.tick += 1
+        self.speed = (self.speed + throttle / 10) * (1 - 0.12)
+        self.travelled += self.speed
+        at = client.Coordinate(x=0.6 * self.travelled, y=0.8 * self.travelled)
+        return client.GuideRequest(
+            observation=client.Observation(tick=self.tick, coordinate=at, speed=self.speed)
+        )
+
+
+def sync_guidance(port: int) -> tuple[list[client.GuideResponse], Unit]:
+    """The sync client sends what an iterator yields: a queue lets the game loop feed it."""
+    unit, answers = Unit(), []
+    reports: queue.Queue[client.GuideRequest | None] = queue.Queue()
+    reports.put(client.GuideRequest(start=client.GuideStart(game_state=guide_state())))
+
+    def messages() -> Iterator[client.GuideRequest]:
+        while (message := reports.get()) is not None:
+            yield message
+
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        try:
+            for answer in client.ThrottlingServiceStub(channel).guide(messages()):
+                answers.append(answer)
+                reports.put(unit.step(answer.throttle))
+                if answer.done:  # its observation is the last message: close our side after it
+                    reports.put(None)
+        finally:
+            reports.put(None)
+    return answers, unit
+
+
+async def test_sync_client_is_guided_home(app: Application) -> None:
+    assert app.port is not None
+    answers, unit = await asyncio.to_thread(sync_guidance, app.port)
+    assert answers[-1].done and any(a.replanned for a in answers)
+    assert abs(1000.0 - unit.travelled) <= 1.0
+    assert answers[-1].estimated_friction == pytest.approx(0.12)
+
+
+async def test_async_client_is_guided_home(app: Application) -> None:
+    assert app.port is not None
+    unit, answers = Unit(), []
+    reports: asyncio.Queue[client.GuideRequest | None] = asyncio.Queue()
+    await reports.put(client.GuideRequest(start=client.GuideStart(game_state=guide_state())))
+
+    async def messages() -> AsyncIterator[client.GuideRequest]:
+        while (message := await reports.get()) is not None:
+            yield message
+
+    channel = Channel("127.0.0.1", app.port)
+    try:
+        async for answer in client.ThrottlingServiceAsyncStub(channel).guide(messages()):
+            answers.append(answer)
+            await reports.put(unit.step(answer.throttle))
+            if answer.done:  # its observation is the last message: close our side after it
+                await reports.put(None)
+    finally:
+        await reports.put(None)
+        channel.close()
+    assert answers[-1].done and any(a.replanned for a in answers)
+    assert abs(1000.0 - unit.travelled) <= 1.0

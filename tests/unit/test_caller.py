@@ -19,6 +19,7 @@ from throttling_sequencer.adapters.grpc.validation import Limits
 from throttling_sequencer.adapters.planners.random_search import RandomPlanner
 from throttling_sequencer.adapters.storage.memory import InMemoryPlanRepository
 from throttling_sequencer.domain.model import Arrival, Plan, PlannerOverrides, Score, Strategy
+from throttling_sequencer.service.guidance import GuidanceService
 from throttling_sequencer.service.planning import CallContext, PlanningService
 
 
@@ -53,7 +54,8 @@ def servicer() -> Iterator[tuple[ThrottlingServicer, InMemoryPlanRepository]]:
     repository = InMemoryPlanRepository()
     with ThreadPoolExecutor(1) as pool:
         planning = PlanningService({Strategy.RANDOM: RandomPlanner()}, repository, pool)
-        yield ThrottlingServicer(planning, Limits()), repository
+        guidance = GuidanceService(planning, repository)
+        yield ThrottlingServicer(planning, guidance, Limits()), repository
 
 
 async def test_the_servicer_reads_the_caller_it_is_handed_not_the_logging_context(

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from bridge.envoy import render
+from bridge.envoy.config import origin_regex
 from bridge.envoy.settings import EnvoySettings
 from bridge.graphql.settings import GraphQLSettings
 from bridge.settings import BridgeSettings
@@ -54,3 +57,24 @@ def test_ipv6_and_dns_hosts_render_as_data() -> None:
     assert endpoint(clusters["grpc_server"]) == ("::1", 50051) and clusters["grpc_server"]["type"] == "STATIC"
     assert endpoint(clusters["graphql"]) == ("graphql", 8090) and clusters["graphql"]["type"] == "STRICT_DNS"
     assert endpoint(clusters["otel_collector"]) == ("collector", 4317)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "origin", "allowed"),
+    [
+        ("http://localhost:*", "http://localhost:5173", True),
+        ("http://localhost:*", "http://localhost", True),  # port 80
+        ("http://localhost:*", "http://localhost:", False),
+        ("http://localhost:*", "http://localhost:123456", False),
+        ("http://localhost:*", "http://localhost.evil.net:80", False),
+        ("https://*.example.com", "https://app.example.com", True),
+        ("https://*.example.com", "https://a.b.example.com", False),
+        ("https://*.example.com", "https://appxexample.com", False),  # the dot is literal
+        ("https://app.example.com", "https://app.example.com.evil.net", False),
+    ],
+)
+def test_an_origin_pattern_matches_whole_origins_with_one_label_per_star(
+    pattern: str, origin: str, allowed: bool
+) -> None:
+    """Envoy's safe_regex matches the whole value (RE2), as fullmatch does here."""
+    assert bool(re.fullmatch(origin_regex(pattern), origin)) is allowed

@@ -7,7 +7,7 @@ from __future__ import annotations
 import enum
 import json
 import re
-from dataclasses import MISSING, fields, replace
+from dataclasses import MISSING, fields, is_dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -27,6 +27,7 @@ from throttling_sequencer.domain.config import BOUNDS, OPTIONS, PlannerConfig
 SHOWN = [
     (model.Plan, planning_pb2.Plan),
     (model.Score, planning_pb2.Score),
+    (model.GuidanceSummary, planning_pb2.GuidanceSummary),
     (model.GameState, game_state_pb2.GameState),
     (model.Unit, game_state_pb2.Unit),
     (model.Coordinate, game_state_pb2.Coordinate),
@@ -37,6 +38,7 @@ SHOWN = [
 GRAPHQL = [
     ("PlanType", planning_pb2.Plan, {"game_state", "options"}),
     ("ScoreType", planning_pb2.Score, set()),
+    ("GuidanceSummaryType", planning_pb2.GuidanceSummary, set()),
     ("PlannerOptionsInput", planning_pb2.PlannerOptions, set()),
     ("PlanProgressType", planning_pb2.PlanProgress, set()),
     ("GameStateInputType", game_state_pb2.GameState, set()),
@@ -129,6 +131,9 @@ def other_than(default: Any, hint: Any) -> Any:
         return kind((default or 0) + 1)
     if kind is str:
         return f"{default}-set"
+    if isinstance(kind, type) and is_dataclass(kind) and default is None:  # optional nested value
+        nested: Any = kind
+        return nested(**{f.name: other_than(None, inner) for f, inner in declaration.declared(nested)})
     raise TypeError(f"pick a value for a {hint} field here")
 
 

@@ -51,6 +51,9 @@ def test_environment_variables_override_defaults() -> None:
         ("OTEL_SAMPLER_RATIO", "-0.1"),
         ("MAX_BATCH_ASSIGNMENTS", "0"),
         ("MAX_BATCH_GOALS", "0"),
+        ("CORS_ORIGINS", "https://app.example.com/"),
+        ("CORS_ORIGINS", "http://localhost:*,*"),
+        ("CORS_ORIGINS", "app.example.com"),
     ],
 )
 def test_unusable_values_fail_at_startup_naming_the_variable(name: str, value: str) -> None:
@@ -104,3 +107,12 @@ def test_traces_the_server_starts_are_sampled_only_when_something_reads_them() -
     assert tracing.sampled_share("otlp", None) == 1.0
     ratio = Settings.from_env({"THROTTLING_OTEL_SAMPLER_RATIO": "0.25"}).otel_sampler_ratio
     assert tracing.sampled_share("otlp", ratio) == 0.25
+
+
+def test_cors_origins_are_a_comma_separated_list_with_a_local_default() -> None:
+    assert BridgeSettings.from_env({}).cors_origins == ("http://localhost:*", "http://127.0.0.1:*")
+    configured = BridgeSettings.from_env(
+        {"THROTTLING_CORS_ORIGINS": "https://app.example.com, https://*.example.com,http://[::1]:*"}
+    )
+    assert configured.cors_origins == ("https://app.example.com", "https://*.example.com", "http://[::1]:*")
+    assert BridgeSettings.from_env({"THROTTLING_CORS_ORIGINS": ""}).cors_origins == ()

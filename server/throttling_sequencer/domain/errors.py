@@ -51,6 +51,11 @@ class DeadlineTooShort(ThrottlingError):
         )
 
 
+class SessionOutOfOrder(ThrottlingError):
+    """A message arrived that the session's protocol does not allow at this point: an
+    observation before the start, a second start, or a tick other than the one answered last."""
+
+
 class StorageUnavailable(ThrottlingError):
     """The plan store could not be reached; the request may be retried."""
 

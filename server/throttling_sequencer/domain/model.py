@@ -103,6 +103,27 @@ class Score:
 
 
 @dataclass(frozen=True, slots=True)
+class GuidanceSummary:
+    """How a closed-loop guidance session (Guide) that started from a plan went: stored on that
+    plan when the session ends."""
+
+    #: Ticks the unit reported.
+    ticks: int
+    #: Times the session planned again from the unit's observed state.
+    replans: int
+    #: Distance left at the last observation, along the start-to-target line: |final_miss| is
+    #: the miss, negative past the target.
+    final_miss: float
+    #: Speed at the last observation.
+    final_speed: float
+    #: The unit's effective friction as the session learnt it.
+    estimated_friction: float
+    #: The unit reported the last tick; false when the session ended early (an error, a timeout,
+    #: the caller went away).
+    completed: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     """An answered planning request, as stored.
 
@@ -133,6 +154,8 @@ class Plan:
     lower_bound: float | None = None
     #: The strategy proved the plan optimal within its tolerance (the exact one, when it finishes).
     proven_optimal: bool = False
+    #: Set once a guidance session that started from this plan has ended.
+    guidance: GuidanceSummary | None = None
 
     @property
     def optimality_gap(self) -> float | None:

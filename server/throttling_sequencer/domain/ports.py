@@ -15,18 +15,27 @@ from throttling_sequencer.domain.model import Plan, Problem, Strategy
 
 
 class StopSignal:
-    """Tells a planner running in a worker thread when to stop: a deadline, or a cancel.
+    """Tells a planner running in a worker thread when to stop: a deadline, a cancel, or a work
+    budget spent.
 
     Planners poll `should_stop()` between iterations and then return their best plan so far,
     often enough that little work is done past the deadline. The service creates the signal
     when a request arrives (so a cancel reaches a plan still queued) and sets `deadline` when a
     worker thread picks the plan up: queueing never spends the budget.
+
+    `work`, when given, is a budget in polls: the signal says stop at the poll after that many.
+    Each poll bounds a planner's work between checks, so a work budget makes a small budget
+    deterministic, whatever the machine's load (re-plans of a guidance session use one).
     """
 
-    def __init__(self, deadline: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, deadline: float, clock: Callable[[], float] = time.monotonic, *, work: int | None = None
+    ) -> None:
         self.deadline = deadline
         self._clock = clock
         self._cancelled = threading.Event()
+        self._work = work
+        self._polled = 0
 
     def cancel(self) -> None:
         self._cancelled.set()
@@ -36,6 +45,9 @@ class StopSignal:
         return self._cancelled.is_set()
 
     def should_stop(self) -> bool:
+        self._polled += 1
+        if self._work is not None and self._polled > self._work:
+            return True
         return self._cancelled.is_set() or self._clock() >= self.deadline
 
 
@@ -46,7 +58,8 @@ class PlannerResult:
     iterations: int
     #: A proven lower bound on the best achievable score, when the strategy can certify one.
     lower_bound: float | None = None
-    #: The search finished and proved `throttles` optimal within its tolerance.
+    #: The plan is within the exact strategy's tolerance (1e-6 x max(1, |score|)) of the optimum,
+    #: as its lower bound proves; False when the search was stopped first, or cannot certify.
     proven_optimal: bool = False
 
 
@@ -126,11 +139,15 @@ class PlanRepository(Protocol):
         """Re-dial the database (e.g. after a failover); raises StorageUnavailable if it is away."""
         ...
 
-    async def add(self, plan: Plan) -> None: ...
+    async def add(self, plan: Plan) -> None:
+        """Store a plan; one already stored with its id is replaced (a guidance session stores
+        its plan again, with its summary, when it ends)."""
+        ...
 
     async def add_many(self, plans: list[Plan]) -> None:
-        """Store plans, leaving alone those whose id is already stored, so retries are harmless.
-        Raises StorageUnavailable (try again later) or StorageRejected (never storable as they are)."""
+        """Store plans, replacing those whose id is already stored: retries are harmless, and the
+        newest version of a plan stored twice wins. Raises StorageUnavailable (try again later)
+        or StorageRejected (never storable as they are)."""
         ...
 
     async def get(self, plan_id: UUID, *, owner: str | None) -> Plan:

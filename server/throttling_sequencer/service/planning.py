@@ -12,6 +12,7 @@ from concurrent.futures import Executor, Future
 from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 from uuid import UUID, uuid4
 
 from loguru import logger
@@ -66,6 +67,7 @@ _OVERFLOWS = (
     "speed and distance overflow the floating-point range (raise the mass or lower max_throttle)"
 )
 MAX_PAGE_SIZE = 100
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +195,36 @@ class PlanningService:
             if not isinstance(outcome, _Queued)
         ]
 
+    def config(self, overrides: PlannerOverrides) -> PlannerConfig:
+        """The planner configuration a request's overrides give."""
+        return self._defaults.with_overrides(overrides)
+
+    async def solve(
+        self,
+        problem: Problem,
+        config: PlannerConfig,
+        call: CallContext,
+        *,
+        strategy: Strategy = Strategy.EXACT,
+        work: int | None = None,
+    ) -> PlannerResult:
+        """Plan without storing (a guidance session's re-plans), in the planning lanes like any
+        plan and within the caller's deadline; `work` caps the planner's polls of its stop signal,
+        a budget that gives the same plan however loaded the machine is."""
+        planner = self._planners.get(strategy)
+        if planner is None:
+            raise InvalidInput([FieldViolation("options.strategy", f"{strategy.value} is not available")])
+        arrived = self._monotonic()
+        allowed = self._planning_deadline(arrived, config, call.deadline) - arrived
+        stop = StopSignal(math.inf, self._monotonic, work=work)
+
+        def job() -> PlannerResult:
+            # The budget starts at pick-up, like every plan's (see _job).
+            stop.deadline = self._planning_deadline(self._monotonic(), config, call.deadline)
+            return planner.plan(problem, config, stop, UNHEARD)
+
+        return await self._run(self._lanes.submit(allowed, call.user_id, job), stop)
+
     def storage_status(self) -> StorageStatus:
         """GetStatus: the kind of plan store, and its outbox backlog if it has one."""
         return self._repository.status()
@@ -223,7 +255,7 @@ class PlanningService:
         planner = self._planners.get(strategy)
         if planner is None:
             raise InvalidInput([FieldViolation("options.strategy", f"{strategy.value} is not available")])
-        return _How(strategy, planner, self._defaults.with_overrides(overrides))
+        return _How(strategy, planner, self.config(overrides))
 
     @staticmethod
     def _work(state: GameState, how: _How, overrides: PlannerOverrides, unit: str) -> _Work:
@@ -343,7 +375,7 @@ class PlanningService:
 
         return job
 
-    async def _run(self, queued: Future[_Planned], stop: StopSignal) -> _Planned:
+    async def _run(self, queued: Future[_T], stop: StopSignal) -> _T:
         """Wait for the plan, queued in its lane, while the event loop keeps serving; a cancelled
         call stops it. Cancelled while still queued, the job is dropped without running."""
         try:

@@ -20,6 +20,7 @@ from throttling_sequencer.adapters.planners.genetic import GeneticPlanner
 from throttling_sequencer.adapters.planners.random_search import RandomPlanner
 from throttling_sequencer.domain.config import PlannerConfig
 from throttling_sequencer.domain.model import Problem
+from throttling_sequencer.domain.physics import score
 from throttling_sequencer.domain.ports import Planner, StopSignal
 
 #: Polls a planner may make after the first one that said stop (it may be nested a few loops deep).
@@ -104,3 +105,23 @@ def test_the_exact_planner_bounds_its_work_between_polls(
     assert stop.polls >= 1, "never polled its stop signal"
     largest = max([*stop.bytes_between_polls, after_last_poll])
     assert largest <= MAX_BYTES_BETWEEN_POLLS, f"{largest / 1e6:.1f} MB allocated between two polls"
+
+
+def test_a_work_budget_stops_after_that_many_polls_and_repeats_its_plan() -> None:
+    """Guidance re-plans use a budget in polls, not time: the same plan however busy the machine."""
+    polls: list[int] = []
+
+    class Counted(StopSignal):
+        def should_stop(self) -> bool:
+            stop = super().should_stop()
+            polls.append(int(stop))
+            return stop
+
+    state, config = problem(), PlannerConfig(max_ticks=100)
+    plans = [ExactPlanner().plan(state, config, Counted(float("inf"), work=2)).throttles for _ in range(2)]
+    assert plans[0] == plans[1]
+    assert polls[:3] == [0, 0, 1] and len(polls) <= 2 * (3 + POLLS_AFTER_THE_DEADLINE)
+    unbounded = ExactPlanner().plan(state, config, StopSignal(float("inf")))
+    cut = ExactPlanner().plan(state, config, StopSignal(float("inf"), work=0))
+    # The budget did stop it early: before tuning its first candidate.
+    assert score(state, config, cut.throttles).total > score(state, config, unbounded.throttles).total

@@ -12,6 +12,7 @@ import json
 import os
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from throttling_sequencer.adapters.storage import codec
 from throttling_sequencer.adapters.storage.journal import ADOPTER, OWNER, POISON, Journal
 from throttling_sequencer.adapters.storage.outbox import BATCH, OutboxRepository
 from throttling_sequencer.domain.errors import BacklogFull, PlanNotFound, StorageRejected, StorageUnavailable
-from throttling_sequencer.domain.model import Plan, PlannerOverrides, Score, Strategy
+from throttling_sequencer.domain.model import GuidanceSummary, Plan, PlannerOverrides, Score, Strategy
 from throttling_sequencer.domain.ports import PageCursor, StorageStatus
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
@@ -55,6 +56,8 @@ class FlakyDatabase:
         self.refused: set[UUID] = set()
         #: When not None, writes wait for it (a slow database).
         self.gate: asyncio.Event | None = None
+        #: Set once a write has begun (before the gate).
+        self.writing = asyncio.Event()
         #: Called with each write's plans before it is tried.
         self.on_write: Callable[[list[Plan]], None] = lambda plans: None
 
@@ -76,6 +79,7 @@ class FlakyDatabase:
         self._check()
 
     async def add_many(self, plans: list[Plan]) -> None:
+        self.writing.set()
         if self.gate is not None:
             await self.gate.wait()
         self._check()
@@ -86,7 +90,7 @@ class FlakyDatabase:
             raise StorageRejected(f"value too long for type character varying(256) in {refused[0].plan_id}")
         for p in plans:
             self.inserts.append(p.plan_id)
-            self.rows.setdefault(p.plan_id, p)
+            self.rows[p.plan_id] = p  # a plan stored again is replaced (the port's contract)
         self.stored.set()
 
     async def add(self, plan: Plan) -> None:
@@ -206,6 +210,46 @@ async def test_retries_are_idempotent(tmp_path: Path) -> None:
     await settle(outbox)
     assert list(database.rows) == [p.plan_id]
     await outbox.close()
+
+
+async def test_a_plan_stored_again_while_its_first_version_is_written_ends_up_newest(tmp_path: Path) -> None:
+    """A guidance session stores its plan at the start and again with its summary at the end; the
+    second version may arrive while the flusher is writing the first."""
+    database = FlakyDatabase()
+    database.gate = asyncio.Event()  # the first write hangs
+    outbox = OutboxRepository(database, tmp_path / "outbox-0")
+    await outbox.open()
+    first = plan()
+    await outbox.add(first)
+    await within(database.writing.wait(), "the flusher to start writing the first version")
+    second = replace(first, guidance=GuidanceSummary(40, 2, 0.125, 3.5, 0.25, True))
+    await outbox.add(second)
+    assert await outbox.get(first.plan_id, owner=None) == second
+    database.gate.set()
+    await settle(outbox)
+    assert database.rows[first.plan_id] == second
+    await outbox.close()
+    assert journaled(tmp_path / "outbox-0") == []
+
+
+async def test_a_plan_journaled_twice_replays_its_newest_version(tmp_path: Path) -> None:
+    journal = tmp_path / "outbox-0"
+    database = FlakyDatabase()
+    database.up = False
+    first = OutboxRepository(database, journal, grace=0.1)
+    await first.open()
+    older = plan()
+    newer = replace(older, guidance=GuidanceSummary(12, 1, -0.5, 2.5, 0.125, False))
+    await first.add(older)
+    await first.add(newer)
+    await first.close()  # database still away: both lines stay journaled
+
+    database.up = True
+    second = OutboxRepository(database, journal)
+    await second.open()
+    await settle(second)
+    assert database.rows == {older.plan_id: newer}
+    await second.close()
 
 
 async def test_a_torn_last_line_is_skipped(tmp_path: Path) -> None:
@@ -629,7 +673,6 @@ class OneAtATimeDatabase(FlakyDatabase):
         super().__init__()
         self.running = 0
         self.most = 0
-        self.writing = asyncio.Event()
 
     async def _one(self, operation: Callable[[], Any]) -> Any:
         self.running += 1
@@ -647,11 +690,7 @@ class OneAtATimeDatabase(FlakyDatabase):
         await self._one(super().reconnect)
 
     async def add_many(self, plans: list[Plan]) -> None:
-        async def write() -> None:
-            self.writing.set()
-            await FlakyDatabase.add_many(self, plans)
-
-        await self._one(write)
+        await self._one(lambda: FlakyDatabase.add_many(self, plans))
 
     async def close(self) -> None:
         await self._one(super().close)

@@ -79,7 +79,7 @@ class Score(_message.Message):
     def __init__(self, total: _Optional[float] = ..., distance_error: _Optional[float] = ..., speed_penalty: _Optional[float] = ..., ticks: _Optional[int] = ..., nonzero_ticks: _Optional[int] = ...) -> None: ...
 
 class Plan(_message.Message):
-    __slots__ = ("plan_id", "goals", "score", "final_speed", "target_distance", "distance_covered", "distance_remaining", "strategy", "compute_time", "create_time", "request_id", "user_id", "game_state", "options", "lower_bound", "optimality_gap", "arrival", "proven_optimal")
+    __slots__ = ("plan_id", "goals", "score", "final_speed", "target_distance", "distance_covered", "distance_remaining", "strategy", "compute_time", "create_time", "request_id", "user_id", "game_state", "options", "lower_bound", "optimality_gap", "arrival", "proven_optimal", "guidance")
     PLAN_ID_FIELD_NUMBER: _ClassVar[int]
     GOALS_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
@@ -98,6 +98,7 @@ class Plan(_message.Message):
     OPTIMALITY_GAP_FIELD_NUMBER: _ClassVar[int]
     ARRIVAL_FIELD_NUMBER: _ClassVar[int]
     PROVEN_OPTIMAL_FIELD_NUMBER: _ClassVar[int]
+    GUIDANCE_FIELD_NUMBER: _ClassVar[int]
     plan_id: str
     goals: _containers.RepeatedCompositeFieldContainer[_game_state_pb2.UnitGoal]
     score: Score
@@ -116,7 +117,24 @@ class Plan(_message.Message):
     optimality_gap: float
     arrival: Arrival
     proven_optimal: bool
-    def __init__(self, plan_id: _Optional[str] = ..., goals: _Optional[_Iterable[_Union[_game_state_pb2.UnitGoal, _Mapping]]] = ..., score: _Optional[_Union[Score, _Mapping]] = ..., final_speed: _Optional[float] = ..., target_distance: _Optional[float] = ..., distance_covered: _Optional[float] = ..., distance_remaining: _Optional[float] = ..., strategy: _Optional[_Union[Strategy, str]] = ..., compute_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request_id: _Optional[str] = ..., user_id: _Optional[str] = ..., game_state: _Optional[_Union[_game_state_pb2.GameState, _Mapping]] = ..., options: _Optional[_Union[PlannerOptions, _Mapping]] = ..., lower_bound: _Optional[float] = ..., optimality_gap: _Optional[float] = ..., arrival: _Optional[_Union[Arrival, str]] = ..., proven_optimal: _Optional[bool] = ...) -> None: ...
+    guidance: GuidanceSummary
+    def __init__(self, plan_id: _Optional[str] = ..., goals: _Optional[_Iterable[_Union[_game_state_pb2.UnitGoal, _Mapping]]] = ..., score: _Optional[_Union[Score, _Mapping]] = ..., final_speed: _Optional[float] = ..., target_distance: _Optional[float] = ..., distance_covered: _Optional[float] = ..., distance_remaining: _Optional[float] = ..., strategy: _Optional[_Union[Strategy, str]] = ..., compute_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request_id: _Optional[str] = ..., user_id: _Optional[str] = ..., game_state: _Optional[_Union[_game_state_pb2.GameState, _Mapping]] = ..., options: _Optional[_Union[PlannerOptions, _Mapping]] = ..., lower_bound: _Optional[float] = ..., optimality_gap: _Optional[float] = ..., arrival: _Optional[_Union[Arrival, str]] = ..., proven_optimal: _Optional[bool] = ..., guidance: _Optional[_Union[GuidanceSummary, _Mapping]] = ...) -> None: ...
+
+class GuidanceSummary(_message.Message):
+    __slots__ = ("ticks", "replans", "final_miss", "final_speed", "estimated_friction", "completed")
+    TICKS_FIELD_NUMBER: _ClassVar[int]
+    REPLANS_FIELD_NUMBER: _ClassVar[int]
+    FINAL_MISS_FIELD_NUMBER: _ClassVar[int]
+    FINAL_SPEED_FIELD_NUMBER: _ClassVar[int]
+    ESTIMATED_FRICTION_FIELD_NUMBER: _ClassVar[int]
+    COMPLETED_FIELD_NUMBER: _ClassVar[int]
+    ticks: int
+    replans: int
+    final_miss: float
+    final_speed: float
+    estimated_friction: float
+    completed: bool
+    def __init__(self, ticks: _Optional[int] = ..., replans: _Optional[int] = ..., final_miss: _Optional[float] = ..., final_speed: _Optional[float] = ..., estimated_friction: _Optional[float] = ..., completed: _Optional[bool] = ...) -> None: ...
 
 class PlanProgress(_message.Message):
     __slots__ = ("iteration", "elapsed", "goals", "score", "lower_bound", "optimality_gap")

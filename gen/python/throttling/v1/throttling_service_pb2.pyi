@@ -161,3 +161,51 @@ class CreatePlanBatchResponse(_message.Message):
     RESULTS_FIELD_NUMBER: _ClassVar[int]
     results: _containers.RepeatedCompositeFieldContainer[BatchResult]
     def __init__(self, results: _Optional[_Iterable[_Union[BatchResult, _Mapping]]] = ...) -> None: ...
+
+class GuideRequest(_message.Message):
+    __slots__ = ("start", "observation")
+    START_FIELD_NUMBER: _ClassVar[int]
+    OBSERVATION_FIELD_NUMBER: _ClassVar[int]
+    start: GuideStart
+    observation: Observation
+    def __init__(self, start: _Optional[_Union[GuideStart, _Mapping]] = ..., observation: _Optional[_Union[Observation, _Mapping]] = ...) -> None: ...
+
+class GuideStart(_message.Message):
+    __slots__ = ("game_state", "options")
+    GAME_STATE_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    game_state: _game_state_pb2.GameState
+    options: _planning_pb2.PlannerOptions
+    def __init__(self, game_state: _Optional[_Union[_game_state_pb2.GameState, _Mapping]] = ..., options: _Optional[_Union[_planning_pb2.PlannerOptions, _Mapping]] = ...) -> None: ...
+
+class Observation(_message.Message):
+    __slots__ = ("tick", "coordinate", "speed")
+    TICK_FIELD_NUMBER: _ClassVar[int]
+    COORDINATE_FIELD_NUMBER: _ClassVar[int]
+    SPEED_FIELD_NUMBER: _ClassVar[int]
+    tick: int
+    coordinate: _game_state_pb2.Coordinate
+    speed: float
+    def __init__(self, tick: _Optional[int] = ..., coordinate: _Optional[_Union[_game_state_pb2.Coordinate, _Mapping]] = ..., speed: _Optional[float] = ...) -> None: ...
+
+class GuideResponse(_message.Message):
+    __slots__ = ("tick", "throttle", "replanned", "speed", "distance_remaining", "done", "estimated_friction", "arrival", "plan_id")
+    TICK_FIELD_NUMBER: _ClassVar[int]
+    THROTTLE_FIELD_NUMBER: _ClassVar[int]
+    REPLANNED_FIELD_NUMBER: _ClassVar[int]
+    SPEED_FIELD_NUMBER: _ClassVar[int]
+    DISTANCE_REMAINING_FIELD_NUMBER: _ClassVar[int]
+    DONE_FIELD_NUMBER: _ClassVar[int]
+    ESTIMATED_FRICTION_FIELD_NUMBER: _ClassVar[int]
+    ARRIVAL_FIELD_NUMBER: _ClassVar[int]
+    PLAN_ID_FIELD_NUMBER: _ClassVar[int]
+    tick: int
+    throttle: int
+    replanned: bool
+    speed: float
+    distance_remaining: float
+    done: bool
+    estimated_friction: float
+    arrival: _planning_pb2.Arrival
+    plan_id: str
+    def __init__(self, tick: _Optional[int] = ..., throttle: _Optional[int] = ..., replanned: _Optional[bool] = ..., speed: _Optional[float] = ..., distance_remaining: _Optional[float] = ..., done: _Optional[bool] = ..., estimated_friction: _Optional[float] = ..., arrival: _Optional[_Union[_planning_pb2.Arrival, str]] = ..., plan_id: _Optional[str] = ...) -> None: ...

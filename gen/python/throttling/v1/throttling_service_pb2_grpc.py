@@ -78,6 +78,11 @@ class ThrottlingServiceStub:
                 request_serializer=throttling_dot_v1_dot_throttling__service__pb2.CreatePlanBatchRequest.SerializeToString,
                 response_deserializer=throttling_dot_v1_dot_throttling__service__pb2.CreatePlanBatchResponse.FromString,
                 _registered_method=True)
+        self.Guide = channel.stream_stream(
+                '/throttling.v1.ThrottlingService/Guide',
+                request_serializer=throttling_dot_v1_dot_throttling__service__pb2.GuideRequest.SerializeToString,
+                response_deserializer=throttling_dot_v1_dot_throttling__service__pb2.GuideResponse.FromString,
+                _registered_method=True)
 
 
 class ThrottlingServiceServicer:
@@ -152,6 +157,20 @@ class ThrottlingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Guide(self, request_iterator, context):
+        """Closed-loop guidance. The game sends `start` (what to plan for), then, each tick, the
+        `observation` of the unit's real state after it applied the last throttle; the server
+        answers the start with tick 1 and each observation with the next tick. The server learns
+        the unit's effective friction and re-plans from the observed state when the unit drifts
+        from the prediction (a push, a collision, a wrong model). After the tick answered `done`,
+        send its observation and close your side: the call ends (the plan is stored with the
+        session's summary). gRPC only: no HTTP route carries a client stream (web tools use
+        gRPC-Web, or one CreatePlan per tick).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ThrottlingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -194,6 +213,11 @@ def add_ThrottlingServiceServicer_to_server(servicer, server):
                     servicer.CreatePlanBatch,
                     request_deserializer=throttling_dot_v1_dot_throttling__service__pb2.CreatePlanBatchRequest.FromString,
                     response_serializer=throttling_dot_v1_dot_throttling__service__pb2.CreatePlanBatchResponse.SerializeToString,
+            ),
+            'Guide': grpc.stream_stream_rpc_method_handler(
+                    servicer.Guide,
+                    request_deserializer=throttling_dot_v1_dot_throttling__service__pb2.GuideRequest.FromString,
+                    response_serializer=throttling_dot_v1_dot_throttling__service__pb2.GuideResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -416,6 +440,33 @@ class ThrottlingService:
             '/throttling.v1.ThrottlingService/CreatePlanBatch',
             throttling_dot_v1_dot_throttling__service__pb2.CreatePlanBatchRequest.SerializeToString,
             throttling_dot_v1_dot_throttling__service__pb2.CreatePlanBatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Guide(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/throttling.v1.ThrottlingService/Guide',
+            throttling_dot_v1_dot_throttling__service__pb2.GuideRequest.SerializeToString,
+            throttling_dot_v1_dot_throttling__service__pb2.GuideResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file throttling/v1/planning.proto.
  */
 export const file_throttling_v1_planning: GenFile = /*@__PURE__*/
-  fileDesc("Chx0aHJvdHRsaW5nL3YxL3BsYW5uaW5nLnByb3RvEg10aHJvdHRsaW5nLnYxIvMDCg5QbGFubmVyT3B0aW9ucxIpCghzdHJhdGVneRgBIAEoDjIXLnRocm90dGxpbmcudjEuU3RyYXRlZ3kSHAoPZGlzdGFuY2Vfd2VpZ2h0GAIgASgBSACIAQESGQoMc3BlZWRfd2VpZ2h0GAMgASgBSAGIAQESGgoNbGVuZ3RoX3dlaWdodBgEIAEoAUgCiAEBEhsKDm5vbnplcm9fd2VpZ2h0GAUgASgBSAOIAQESHAoPc3BlZWRfdGhyZXNob2xkGAYgASgBSASIAQESGQoMbWluX3Rocm90dGxlGAcgASgFSAWIAQESGQoMbWF4X3Rocm90dGxlGAggASgFSAaIAQESFgoJbWF4X3RpY2tzGAkgASgFSAeIAQESGwoOdGltZV9idWRnZXRfbXMYCiABKAVICIgBARIRCgRzZWVkGAsgASgESAmIAQFCEgoQX2Rpc3RhbmNlX3dlaWdodEIPCg1fc3BlZWRfd2VpZ2h0QhAKDl9sZW5ndGhfd2VpZ2h0QhEKD19ub256ZXJvX3dlaWdodEISChBfc3BlZWRfdGhyZXNob2xkQg8KDV9taW5fdGhyb3R0bGVCDwoNX21heF90aHJvdHRsZUIMCgpfbWF4X3RpY2tzQhEKD190aW1lX2J1ZGdldF9tc0IHCgVfc2VlZCJrCgVTY29yZRINCgV0b3RhbBgBIAEoARIWCg5kaXN0YW5jZV9lcnJvchgCIAEoARIVCg1zcGVlZF9wZW5hbHR5GAMgASgBEg0KBXRpY2tzGAQgASgFEhUKDW5vbnplcm9fdGlja3MYBSABKAUi8wQKBFBsYW4SDwoHcGxhbl9pZBgBIAEoCRImCgVnb2FscxgCIAMoCzIXLnRocm90dGxpbmcudjEuVW5pdEdvYWwSIwoFc2NvcmUYAyABKAsyFC50aHJvdHRsaW5nLnYxLlNjb3JlEhMKC2ZpbmFsX3NwZWVkGAQgASgBEhcKD3RhcmdldF9kaXN0YW5jZRgFIAEoARIYChBkaXN0YW5jZV9jb3ZlcmVkGAYgASgBEhoKEmRpc3RhbmNlX3JlbWFpbmluZxgHIAEoARIpCghzdHJhdGVneRgIIAEoDjIXLnRocm90dGxpbmcudjEuU3RyYXRlZ3kSLwoMY29tcHV0ZV90aW1lGAkgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEi8KC2NyZWF0ZV90aW1lGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpyZXF1ZXN0X2lkGAsgASgJEg8KB3VzZXJfaWQYDCABKAkSLAoKZ2FtZV9zdGF0ZRgNIAEoCzIYLnRocm90dGxpbmcudjEuR2FtZVN0YXRlEi4KB29wdGlvbnMYDiABKAsyHS50aHJvdHRsaW5nLnYxLlBsYW5uZXJPcHRpb25zEhgKC2xvd2VyX2JvdW5kGA8gASgBSACIAQESGwoOb3B0aW1hbGl0eV9nYXAYECABKAFIAYgBARInCgdhcnJpdmFsGBEgASgOMhYudGhyb3R0bGluZy52MS5BcnJpdmFsEhYKDnByb3Zlbl9vcHRpbWFsGBIgASgIQg4KDF9sb3dlcl9ib3VuZEIRCg9fb3B0aW1hbGl0eV9nYXAi9AEKDFBsYW5Qcm9ncmVzcxIRCglpdGVyYXRpb24YASABKAUSKgoHZWxhcHNlZBgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhImCgVnb2FscxgDIAMoCzIXLnRocm90dGxpbmcudjEuVW5pdEdvYWwSIwoFc2NvcmUYBCABKAsyFC50aHJvdHRsaW5nLnYxLlNjb3JlEhgKC2xvd2VyX2JvdW5kGAUgASgBSACIAQESGwoOb3B0aW1hbGl0eV9nYXAYBiABKAFIAYgBAUIOCgxfbG93ZXJfYm91bmRCEQoPX29wdGltYWxpdHlfZ2FwIpoBCglUaWNrU3RhdGUSDAoEdGljaxgBIAEoBRITCgt0b3RhbF90aWNrcxgCIAEoBRIlCgRnb2FsGAMgASgLMhcudGhyb3R0bGluZy52MS5Vbml0R29hbBINCgVzcGVlZBgEIAEoARIYChBkaXN0YW5jZV9jb3ZlcmVkGAUgASgBEhoKEmRpc3RhbmNlX3JlbWFpbmluZxgGIAEoASpjCghTdHJhdGVneRIYChRTVFJBVEVHWV9VTlNQRUNJRklFRBAAEhQKEFNUUkFURUdZX0dFTkVUSUMQARITCg9TVFJBVEVHWV9SQU5ET00QAhISCg5TVFJBVEVHWV9FWEFDVBADKqMBCgdBcnJpdmFsEhcKE0FSUklWQUxfVU5TUEVDSUZJRUQQABIVChFBUlJJVkFMX09OX1RBUkdFVBABEhQKEEFSUklWQUxfVE9PX0ZBU1QQAhIXChNBUlJJVkFMX1VOUkVBQ0hBQkxFEAMSIQodQVJSSVZBTF9PVkVSU0hPT1RfVU5BVk9JREFCTEUQBBIWChJBUlJJVkFMX09GRl9UQVJHRVQQBWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_throttling_v1_game_state]);
+  fileDesc("Chx0aHJvdHRsaW5nL3YxL3BsYW5uaW5nLnByb3RvEg10aHJvdHRsaW5nLnYxIvMDCg5QbGFubmVyT3B0aW9ucxIpCghzdHJhdGVneRgBIAEoDjIXLnRocm90dGxpbmcudjEuU3RyYXRlZ3kSHAoPZGlzdGFuY2Vfd2VpZ2h0GAIgASgBSACIAQESGQoMc3BlZWRfd2VpZ2h0GAMgASgBSAGIAQESGgoNbGVuZ3RoX3dlaWdodBgEIAEoAUgCiAEBEhsKDm5vbnplcm9fd2VpZ2h0GAUgASgBSAOIAQESHAoPc3BlZWRfdGhyZXNob2xkGAYgASgBSASIAQESGQoMbWluX3Rocm90dGxlGAcgASgFSAWIAQESGQoMbWF4X3Rocm90dGxlGAggASgFSAaIAQESFgoJbWF4X3RpY2tzGAkgASgFSAeIAQESGwoOdGltZV9idWRnZXRfbXMYCiABKAVICIgBARIRCgRzZWVkGAsgASgESAmIAQFCEgoQX2Rpc3RhbmNlX3dlaWdodEIPCg1fc3BlZWRfd2VpZ2h0QhAKDl9sZW5ndGhfd2VpZ2h0QhEKD19ub256ZXJvX3dlaWdodEISChBfc3BlZWRfdGhyZXNob2xkQg8KDV9taW5fdGhyb3R0bGVCDwoNX21heF90aHJvdHRsZUIMCgpfbWF4X3RpY2tzQhEKD190aW1lX2J1ZGdldF9tc0IHCgVfc2VlZCJrCgVTY29yZRINCgV0b3RhbBgBIAEoARIWCg5kaXN0YW5jZV9lcnJvchgCIAEoARIVCg1zcGVlZF9wZW5hbHR5GAMgASgBEg0KBXRpY2tzGAQgASgFEhUKDW5vbnplcm9fdGlja3MYBSABKAUipQUKBFBsYW4SDwoHcGxhbl9pZBgBIAEoCRImCgVnb2FscxgCIAMoCzIXLnRocm90dGxpbmcudjEuVW5pdEdvYWwSIwoFc2NvcmUYAyABKAsyFC50aHJvdHRsaW5nLnYxLlNjb3JlEhMKC2ZpbmFsX3NwZWVkGAQgASgBEhcKD3RhcmdldF9kaXN0YW5jZRgFIAEoARIYChBkaXN0YW5jZV9jb3ZlcmVkGAYgASgBEhoKEmRpc3RhbmNlX3JlbWFpbmluZxgHIAEoARIpCghzdHJhdGVneRgIIAEoDjIXLnRocm90dGxpbmcudjEuU3RyYXRlZ3kSLwoMY29tcHV0ZV90aW1lGAkgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEi8KC2NyZWF0ZV90aW1lGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpyZXF1ZXN0X2lkGAsgASgJEg8KB3VzZXJfaWQYDCABKAkSLAoKZ2FtZV9zdGF0ZRgNIAEoCzIYLnRocm90dGxpbmcudjEuR2FtZVN0YXRlEi4KB29wdGlvbnMYDiABKAsyHS50aHJvdHRsaW5nLnYxLlBsYW5uZXJPcHRpb25zEhgKC2xvd2VyX2JvdW5kGA8gASgBSACIAQESGwoOb3B0aW1hbGl0eV9nYXAYECABKAFIAYgBARInCgdhcnJpdmFsGBEgASgOMhYudGhyb3R0bGluZy52MS5BcnJpdmFsEhYKDnByb3Zlbl9vcHRpbWFsGBIgASgIEjAKCGd1aWRhbmNlGBMgASgLMh4udGhyb3R0bGluZy52MS5HdWlkYW5jZVN1bW1hcnlCDgoMX2xvd2VyX2JvdW5kQhEKD19vcHRpbWFsaXR5X2dhcCKJAQoPR3VpZGFuY2VTdW1tYXJ5Eg0KBXRpY2tzGAEgASgFEg8KB3JlcGxhbnMYAiABKAUSEgoKZmluYWxfbWlzcxgDIAEoARITCgtmaW5hbF9zcGVlZBgEIAEoARIaChJlc3RpbWF0ZWRfZnJpY3Rpb24YBSABKAESEQoJY29tcGxldGVkGAYgASgIIvQBCgxQbGFuUHJvZ3Jlc3MSEQoJaXRlcmF0aW9uGAEgASgFEioKB2VsYXBzZWQYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SJgoFZ29hbHMYAyADKAsyFy50aHJvdHRsaW5nLnYxLlVuaXRHb2FsEiMKBXNjb3JlGAQgASgLMhQudGhyb3R0bGluZy52MS5TY29yZRIYCgtsb3dlcl9ib3VuZBgFIAEoAUgAiAEBEhsKDm9wdGltYWxpdHlfZ2FwGAYgASgBSAGIAQFCDgoMX2xvd2VyX2JvdW5kQhEKD19vcHRpbWFsaXR5X2dhcCKaAQoJVGlja1N0YXRlEgwKBHRpY2sYASABKAUSEwoLdG90YWxfdGlja3MYAiABKAUSJQoEZ29hbBgDIAEoCzIXLnRocm90dGxpbmcudjEuVW5pdEdvYWwSDQoFc3BlZWQYBCABKAESGAoQZGlzdGFuY2VfY292ZXJlZBgFIAEoARIaChJkaXN0YW5jZV9yZW1haW5pbmcYBiABKAEqYwoIU3RyYXRlZ3kSGAoUU1RSQVRFR1lfVU5TUEVDSUZJRUQQABIUChBTVFJBVEVHWV9HRU5FVElDEAESEwoPU1RSQVRFR1lfUkFORE9NEAISEgoOU1RSQVRFR1lfRVhBQ1QQAyqjAQoHQXJyaXZhbBIXChNBUlJJVkFMX1VOU1BFQ0lGSUVEEAASFQoRQVJSSVZBTF9PTl9UQVJHRVQQARIUChBBUlJJVkFMX1RPT19GQVNUEAISFwoTQVJSSVZBTF9VTlJFQUNIQUJMRRADEiEKHUFSUklWQUxfT1ZFUlNIT09UX1VOQVZPSURBQkxFEAQSFgoSQVJSSVZBTF9PRkZfVEFSR0VUEAViBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_throttling_v1_game_state]);
 
 /**
  * Per-request overrides of the planner configuration. Every field is optional;
@@ -291,6 +291,13 @@ export type Plan = Message<"throttling.v1.Plan"> & {
    * @generated from field: bool proven_optimal = 18;
    */
   provenOptimal: boolean;
+
+  /**
+   * Set on a plan a Guide session started from, once the session has ended.
+   *
+   * @generated from field: throttling.v1.GuidanceSummary guidance = 19;
+   */
+  guidance?: GuidanceSummary | undefined;
 };
 
 /**
@@ -299,6 +306,64 @@ export type Plan = Message<"throttling.v1.Plan"> & {
  */
 export const PlanSchema: GenMessage<Plan> = /*@__PURE__*/
   messageDesc(file_throttling_v1_planning, 2);
+
+/**
+ * How a Guide session that started from a plan went.
+ *
+ * @generated from message throttling.v1.GuidanceSummary
+ */
+export type GuidanceSummary = Message<"throttling.v1.GuidanceSummary"> & {
+  /**
+   * Ticks the unit reported.
+   *
+   * @generated from field: int32 ticks = 1;
+   */
+  ticks: number;
+
+  /**
+   * Times the session planned again from the unit's observed state.
+   *
+   * @generated from field: int32 replans = 2;
+   */
+  replans: number;
+
+  /**
+   * Distance left at the last observation, along the start-to-target line: its absolute value
+   * is the miss; negative past the target.
+   *
+   * @generated from field: double final_miss = 3;
+   */
+  finalMiss: number;
+
+  /**
+   * Speed at the last observation.
+   *
+   * @generated from field: double final_speed = 4;
+   */
+  finalSpeed: number;
+
+  /**
+   * The unit's effective friction as the session learnt it.
+   *
+   * @generated from field: double estimated_friction = 5;
+   */
+  estimatedFriction: number;
+
+  /**
+   * The unit reported the last tick; false when the session ended early (an error, a timeout,
+   * the caller went away).
+   *
+   * @generated from field: bool completed = 6;
+   */
+  completed: boolean;
+};
+
+/**
+ * Describes the message throttling.v1.GuidanceSummary.
+ * Use `create(GuidanceSummarySchema)` to create a new message.
+ */
+export const GuidanceSummarySchema: GenMessage<GuidanceSummary> = /*@__PURE__*/
+  messageDesc(file_throttling_v1_planning, 3);
 
 /**
  * An improved plan found while planning, streamed by StreamPlanProgress.
@@ -354,7 +419,7 @@ export type PlanProgress = Message<"throttling.v1.PlanProgress"> & {
  * Use `create(PlanProgressSchema)` to create a new message.
  */
 export const PlanProgressSchema: GenMessage<PlanProgress> = /*@__PURE__*/
-  messageDesc(file_throttling_v1_planning, 3);
+  messageDesc(file_throttling_v1_planning, 4);
 
 /**
  * The simulated state of the unit after one tick of a plan.
@@ -410,7 +475,7 @@ export type TickState = Message<"throttling.v1.TickState"> & {
  * Use `create(TickStateSchema)` to create a new message.
  */
 export const TickStateSchema: GenMessage<TickState> = /*@__PURE__*/
-  messageDesc(file_throttling_v1_planning, 4);
+  messageDesc(file_throttling_v1_planning, 5);
 
 /**
  * How a plan is searched for.

@@ -7,9 +7,9 @@ import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2
 import { file_google_api_annotations } from "../../google/api/annotations_pb.js";
 import type { Status } from "../../google/rpc/status_pb.js";
 import { file_google_rpc_status } from "../../google/rpc/status_pb.js";
-import type { GameState, UnitGoal } from "./game_state_pb.js";
+import type { Coordinate, GameState, UnitGoal } from "./game_state_pb.js";
 import { file_throttling_v1_game_state } from "./game_state_pb.js";
-import type { Plan, PlannerOptions, PlanProgress, Score, TickState } from "./planning_pb.js";
+import type { Arrival, Plan, PlannerOptions, PlanProgress, Score, TickState } from "./planning_pb.js";
 import { file_throttling_v1_planning } from "./planning_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -17,7 +17,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file throttling/v1/throttling_service.proto.
  */
 export const file_throttling_v1_throttling_service: GenFile = /*@__PURE__*/
-  fileDesc("CiZ0aHJvdHRsaW5nL3YxL3Rocm90dGxpbmdfc2VydmljZS5wcm90bxINdGhyb3R0bGluZy52MSJ9Ch1DYWxjdWxhdGVUaHJvdHRsZVN0ZXBzUmVxdWVzdBIsCgpnYW1lX3N0YXRlGAEgASgLMhgudGhyb3R0bGluZy52MS5HYW1lU3RhdGUSLgoHb3B0aW9ucxgCIAEoCzIdLnRocm90dGxpbmcudjEuUGxhbm5lck9wdGlvbnMiSAoeQ2FsY3VsYXRlVGhyb3R0bGVTdGVwc1Jlc3BvbnNlEiYKBWdvYWxzGAEgAygLMhcudGhyb3R0bGluZy52MS5Vbml0R29hbCJxChFDcmVhdGVQbGFuUmVxdWVzdBIsCgpnYW1lX3N0YXRlGAEgASgLMhgudGhyb3R0bGluZy52MS5HYW1lU3RhdGUSLgoHb3B0aW9ucxgCIAEoCzIdLnRocm90dGxpbmcudjEuUGxhbm5lck9wdGlvbnMiNwoSQ3JlYXRlUGxhblJlc3BvbnNlEiEKBHBsYW4YASABKAsyEy50aHJvdHRsaW5nLnYxLlBsYW4ilAEKGlN0cmVhbVRocm90dGxlU3RlcHNSZXF1ZXN0EiwKCmdhbWVfc3RhdGUYASABKAsyGC50aHJvdHRsaW5nLnYxLkdhbWVTdGF0ZRIuCgdvcHRpb25zGAIgASgLMh0udGhyb3R0bGluZy52MS5QbGFubmVyT3B0aW9ucxIYChB0aWNrX2ludGVydmFsX21zGAMgASgFInsKG1N0cmVhbVRocm90dGxlU3RlcHNSZXNwb25zZRIoCgR0aWNrGAEgASgLMhgudGhyb3R0bGluZy52MS5UaWNrU3RhdGVIABIpCgRkb25lGAIgASgLMhkudGhyb3R0bGluZy52MS5TdHJlYW1Eb25lSABCBwoFZXZlbnQiVwoKU3RyZWFtRG9uZRIPCgdwbGFuX2lkGAEgASgJEhMKC3RvdGFsX3RpY2tzGAIgASgFEiMKBXNjb3JlGAMgASgLMhQudGhyb3R0bGluZy52MS5TY29yZSJ5ChlTdHJlYW1QbGFuUHJvZ3Jlc3NSZXF1ZXN0EiwKCmdhbWVfc3RhdGUYASABKAsyGC50aHJvdHRsaW5nLnYxLkdhbWVTdGF0ZRIuCgdvcHRpb25zGAIgASgLMh0udGhyb3R0bGluZy52MS5QbGFubmVyT3B0aW9ucyJ7ChpTdHJlYW1QbGFuUHJvZ3Jlc3NSZXNwb25zZRIvCghwcm9ncmVzcxgBIAEoCzIbLnRocm90dGxpbmcudjEuUGxhblByb2dyZXNzSAASIwoEZG9uZRgCIAEoCzITLnRocm90dGxpbmcudjEuUGxhbkgAQgcKBWV2ZW50IhIKEEdldFN0YXR1c1JlcXVlc3QihgEKEUdldFN0YXR1c1Jlc3BvbnNlEg8KB3N0b3JhZ2UYASABKAkSDgoGb3V0Ym94GAIgASgIEhYKDnBlbmRpbmdfd3JpdGVzGAMgASgDEh8KF21heF93cml0ZV9kZWxheV9zZWNvbmRzGAQgASgBEhcKD3BvaXNvbmVkX3dyaXRlcxgFIAEoAyIhCg5HZXRQbGFuUmVxdWVzdBIPCgdwbGFuX2lkGAEgASgJIjQKD0dldFBsYW5SZXNwb25zZRIhCgRwbGFuGAEgASgLMhMudGhyb3R0bGluZy52MS5QbGFuIjkKEExpc3RQbGFuc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkiUAoRTGlzdFBsYW5zUmVzcG9uc2USIgoFcGxhbnMYASADKAsyEy50aHJvdHRsaW5nLnYxLlBsYW4SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIjcKCkFzc2lnbm1lbnQSFAoMcGxheWVyX2luZGV4GAEgASgFEhMKC2VuZW15X2luZGV4GAIgASgFIqYBChZDcmVhdGVQbGFuQmF0Y2hSZXF1ZXN0EiwKCmdhbWVfc3RhdGUYASABKAsyGC50aHJvdHRsaW5nLnYxLkdhbWVTdGF0ZRIuCgthc3NpZ25tZW50cxgCIAMoCzIZLnRocm90dGxpbmcudjEuQXNzaWdubWVudBIuCgdvcHRpb25zGAMgASgLMh0udGhyb3R0bGluZy52MS5QbGFubmVyT3B0aW9ucyKQAQoLQmF0Y2hSZXN1bHQSIwoEcGxhbhgBIAEoCzITLnRocm90dGxpbmcudjEuUGxhbkgAEiMKBWVycm9yGAIgASgLMhIuZ29vZ2xlLnJwYy5TdGF0dXNIABItCgphc3NpZ25tZW50GAMgASgLMhkudGhyb3R0bGluZy52MS5Bc3NpZ25tZW50QggKBnJlc3VsdCJGChdDcmVhdGVQbGFuQmF0Y2hSZXNwb25zZRIrCgdyZXN1bHRzGAEgAygLMhoudGhyb3R0bGluZy52MS5CYXRjaFJlc3VsdDKwCAoRVGhyb3R0bGluZ1NlcnZpY2UStAEKFkNhbGN1bGF0ZVRocm90dGxlU3RlcHMSLC50aHJvdHRsaW5nLnYxLkNhbGN1bGF0ZVRocm90dGxlU3RlcHNSZXF1ZXN0Gi0udGhyb3R0bGluZy52MS5DYWxjdWxhdGVUaHJvdHRsZVN0ZXBzUmVzcG9uc2UiPYLT5JMCNyIpL2FwaS92MS90aHJvdHRsZS9jYWxjdWxhdGVfdGhyb3R0bGVfc3RlcHM6CmdhbWVfc3RhdGUSawoKQ3JlYXRlUGxhbhIgLnRocm90dGxpbmcudjEuQ3JlYXRlUGxhblJlcXVlc3QaIS50aHJvdHRsaW5nLnYxLkNyZWF0ZVBsYW5SZXNwb25zZSIYgtPkkwISIg0vYXBpL3YxL3BsYW5zOgEqEqoBChNTdHJlYW1UaHJvdHRsZVN0ZXBzEikudGhyb3R0bGluZy52MS5TdHJlYW1UaHJvdHRsZVN0ZXBzUmVxdWVzdBoqLnRocm90dGxpbmcudjEuU3RyZWFtVGhyb3R0bGVTdGVwc1Jlc3BvbnNlIjqC0+STAjQiJi9hcGkvdjEvdGhyb3R0bGUvc3RyZWFtX3Rocm90dGxlX3N0ZXBzOgpnYW1lX3N0YXRlMAESjAEKElN0cmVhbVBsYW5Qcm9ncmVzcxIoLnRocm90dGxpbmcudjEuU3RyZWFtUGxhblByb2dyZXNzUmVxdWVzdBopLnRocm90dGxpbmcudjEuU3RyZWFtUGxhblByb2dyZXNzUmVzcG9uc2UiH4LT5JMCGSIUL2FwaS92MS9wbGFuczpzdHJlYW06ASowARJmCglHZXRTdGF0dXMSHy50aHJvdHRsaW5nLnYxLkdldFN0YXR1c1JlcXVlc3QaIC50aHJvdHRsaW5nLnYxLkdldFN0YXR1c1Jlc3BvbnNlIhaC0+STAhASDi9hcGkvdjEvc3RhdHVzEmkKB0dldFBsYW4SHS50aHJvdHRsaW5nLnYxLkdldFBsYW5SZXF1ZXN0Gh4udGhyb3R0bGluZy52MS5HZXRQbGFuUmVzcG9uc2UiH4LT5JMCGRIXL2FwaS92MS9wbGFucy97cGxhbl9pZH0SZQoJTGlzdFBsYW5zEh8udGhyb3R0bGluZy52MS5MaXN0UGxhbnNSZXF1ZXN0GiAudGhyb3R0bGluZy52MS5MaXN0UGxhbnNSZXNwb25zZSIVgtPkkwIPEg0vYXBpL3YxL3BsYW5zEoABCg9DcmVhdGVQbGFuQmF0Y2gSJS50aHJvdHRsaW5nLnYxLkNyZWF0ZVBsYW5CYXRjaFJlcXVlc3QaJi50aHJvdHRsaW5nLnYxLkNyZWF0ZVBsYW5CYXRjaFJlc3BvbnNlIh6C0+STAhgiEy9hcGkvdjEvcGxhbnM6YmF0Y2g6ASpiBnByb3RvMw", [file_google_api_annotations, file_google_rpc_status, file_throttling_v1_game_state, file_throttling_v1_planning]);
+  fileDesc("CiZ0aHJvdHRsaW5nL3YxL3Rocm90dGxpbmdfc2VydmljZS5wcm90bxINdGhyb3R0bGluZy52MSJ9Ch1DYWxjdWxhdGVUaHJvdHRsZVN0ZXBzUmVxdWVzdBIsCgpnYW1lX3N0YXRlGAEgASgLMhgudGhyb3R0bGluZy52MS5HYW1lU3RhdGUSLgoHb3B0aW9ucxgCIAEoCzIdLnRocm90dGxpbmcudjEuUGxhbm5lck9wdGlvbnMiSAoeQ2FsY3VsYXRlVGhyb3R0bGVTdGVwc1Jlc3BvbnNlEiYKBWdvYWxzGAEgAygLMhcudGhyb3R0bGluZy52MS5Vbml0R29hbCJxChFDcmVhdGVQbGFuUmVxdWVzdBIsCgpnYW1lX3N0YXRlGAEgASgLMhgudGhyb3R0bGluZy52MS5HYW1lU3RhdGUSLgoHb3B0aW9ucxgCIAEoCzIdLnRocm90dGxpbmcudjEuUGxhbm5lck9wdGlvbnMiNwoSQ3JlYXRlUGxhblJlc3BvbnNlEiEKBHBsYW4YASABKAsyEy50aHJvdHRsaW5nLnYxLlBsYW4ilAEKGlN0cmVhbVRocm90dGxlU3RlcHNSZXF1ZXN0EiwKCmdhbWVfc3RhdGUYASABKAsyGC50aHJvdHRsaW5nLnYxLkdhbWVTdGF0ZRIuCgdvcHRpb25zGAIgASgLMh0udGhyb3R0bGluZy52MS5QbGFubmVyT3B0aW9ucxIYChB0aWNrX2ludGVydmFsX21zGAMgASgFInsKG1N0cmVhbVRocm90dGxlU3RlcHNSZXNwb25zZRIoCgR0aWNrGAEgASgLMhgudGhyb3R0bGluZy52MS5UaWNrU3RhdGVIABIpCgRkb25lGAIgASgLMhkudGhyb3R0bGluZy52MS5TdHJlYW1Eb25lSABCBwoFZXZlbnQiVwoKU3RyZWFtRG9uZRIPCgdwbGFuX2lkGAEgASgJEhMKC3RvdGFsX3RpY2tzGAIgASgFEiMKBXNjb3JlGAMgASgLMhQudGhyb3R0bGluZy52MS5TY29yZSJ5ChlTdHJlYW1QbGFuUHJvZ3Jlc3NSZXF1ZXN0EiwKCmdhbWVfc3RhdGUYASABKAsyGC50aHJvdHRsaW5nLnYxLkdhbWVTdGF0ZRIuCgdvcHRpb25zGAIgASgLMh0udGhyb3R0bGluZy52MS5QbGFubmVyT3B0aW9ucyJ7ChpTdHJlYW1QbGFuUHJvZ3Jlc3NSZXNwb25zZRIvCghwcm9ncmVzcxgBIAEoCzIbLnRocm90dGxpbmcudjEuUGxhblByb2dyZXNzSAASIwoEZG9uZRgCIAEoCzITLnRocm90dGxpbmcudjEuUGxhbkgAQgcKBWV2ZW50IhIKEEdldFN0YXR1c1JlcXVlc3QihgEKEUdldFN0YXR1c1Jlc3BvbnNlEg8KB3N0b3JhZ2UYASABKAkSDgoGb3V0Ym94GAIgASgIEhYKDnBlbmRpbmdfd3JpdGVzGAMgASgDEh8KF21heF93cml0ZV9kZWxheV9zZWNvbmRzGAQgASgBEhcKD3BvaXNvbmVkX3dyaXRlcxgFIAEoAyIhCg5HZXRQbGFuUmVxdWVzdBIPCgdwbGFuX2lkGAEgASgJIjQKD0dldFBsYW5SZXNwb25zZRIhCgRwbGFuGAEgASgLMhMudGhyb3R0bGluZy52MS5QbGFuIjkKEExpc3RQbGFuc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkiUAoRTGlzdFBsYW5zUmVzcG9uc2USIgoFcGxhbnMYASADKAsyEy50aHJvdHRsaW5nLnYxLlBsYW4SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIjcKCkFzc2lnbm1lbnQSFAoMcGxheWVyX2luZGV4GAEgASgFEhMKC2VuZW15X2luZGV4GAIgASgFIqYBChZDcmVhdGVQbGFuQmF0Y2hSZXF1ZXN0EiwKCmdhbWVfc3RhdGUYASABKAsyGC50aHJvdHRsaW5nLnYxLkdhbWVTdGF0ZRIuCgthc3NpZ25tZW50cxgCIAMoCzIZLnRocm90dGxpbmcudjEuQXNzaWdubWVudBIuCgdvcHRpb25zGAMgASgLMh0udGhyb3R0bGluZy52MS5QbGFubmVyT3B0aW9ucyKQAQoLQmF0Y2hSZXN1bHQSIwoEcGxhbhgBIAEoCzITLnRocm90dGxpbmcudjEuUGxhbkgAEiMKBWVycm9yGAIgASgLMhIuZ29vZ2xlLnJwYy5TdGF0dXNIABItCgphc3NpZ25tZW50GAMgASgLMhkudGhyb3R0bGluZy52MS5Bc3NpZ25tZW50QggKBnJlc3VsdCJGChdDcmVhdGVQbGFuQmF0Y2hSZXNwb25zZRIrCgdyZXN1bHRzGAEgAygLMhoudGhyb3R0bGluZy52MS5CYXRjaFJlc3VsdCJ1CgxHdWlkZVJlcXVlc3QSKgoFc3RhcnQYASABKAsyGS50aHJvdHRsaW5nLnYxLkd1aWRlU3RhcnRIABIxCgtvYnNlcnZhdGlvbhgCIAEoCzIaLnRocm90dGxpbmcudjEuT2JzZXJ2YXRpb25IAEIGCgRraW5kImoKCkd1aWRlU3RhcnQSLAoKZ2FtZV9zdGF0ZRgBIAEoCzIYLnRocm90dGxpbmcudjEuR2FtZVN0YXRlEi4KB29wdGlvbnMYAiABKAsyHS50aHJvdHRsaW5nLnYxLlBsYW5uZXJPcHRpb25zIlkKC09ic2VydmF0aW9uEgwKBHRpY2sYASABKAUSLQoKY29vcmRpbmF0ZRgCIAEoCzIZLnRocm90dGxpbmcudjEuQ29vcmRpbmF0ZRINCgVzcGVlZBgDIAEoASLRAQoNR3VpZGVSZXNwb25zZRIMCgR0aWNrGAEgASgFEhAKCHRocm90dGxlGAIgASgFEhEKCXJlcGxhbm5lZBgDIAEoCBINCgVzcGVlZBgEIAEoARIaChJkaXN0YW5jZV9yZW1haW5pbmcYBSABKAESDAoEZG9uZRgGIAEoCBIaChJlc3RpbWF0ZWRfZnJpY3Rpb24YByABKAESJwoHYXJyaXZhbBgIIAEoDjIWLnRocm90dGxpbmcudjEuQXJyaXZhbBIPCgdwbGFuX2lkGAkgASgJMvgIChFUaHJvdHRsaW5nU2VydmljZRK0AQoWQ2FsY3VsYXRlVGhyb3R0bGVTdGVwcxIsLnRocm90dGxpbmcudjEuQ2FsY3VsYXRlVGhyb3R0bGVTdGVwc1JlcXVlc3QaLS50aHJvdHRsaW5nLnYxLkNhbGN1bGF0ZVRocm90dGxlU3RlcHNSZXNwb25zZSI9gtPkkwI3IikvYXBpL3YxL3Rocm90dGxlL2NhbGN1bGF0ZV90aHJvdHRsZV9zdGVwczoKZ2FtZV9zdGF0ZRJrCgpDcmVhdGVQbGFuEiAudGhyb3R0bGluZy52MS5DcmVhdGVQbGFuUmVxdWVzdBohLnRocm90dGxpbmcudjEuQ3JlYXRlUGxhblJlc3BvbnNlIhiC0+STAhIiDS9hcGkvdjEvcGxhbnM6ASoSqgEKE1N0cmVhbVRocm90dGxlU3RlcHMSKS50aHJvdHRsaW5nLnYxLlN0cmVhbVRocm90dGxlU3RlcHNSZXF1ZXN0GioudGhyb3R0bGluZy52MS5TdHJlYW1UaHJvdHRsZVN0ZXBzUmVzcG9uc2UiOoLT5JMCNCImL2FwaS92MS90aHJvdHRsZS9zdHJlYW1fdGhyb3R0bGVfc3RlcHM6CmdhbWVfc3RhdGUwARKMAQoSU3RyZWFtUGxhblByb2dyZXNzEigudGhyb3R0bGluZy52MS5TdHJlYW1QbGFuUHJvZ3Jlc3NSZXF1ZXN0GikudGhyb3R0bGluZy52MS5TdHJlYW1QbGFuUHJvZ3Jlc3NSZXNwb25zZSIfgtPkkwIZIhQvYXBpL3YxL3BsYW5zOnN0cmVhbToBKjABEmYKCUdldFN0YXR1cxIfLnRocm90dGxpbmcudjEuR2V0U3RhdHVzUmVxdWVzdBogLnRocm90dGxpbmcudjEuR2V0U3RhdHVzUmVzcG9uc2UiFoLT5JMCEBIOL2FwaS92MS9zdGF0dXMSaQoHR2V0UGxhbhIdLnRocm90dGxpbmcudjEuR2V0UGxhblJlcXVlc3QaHi50aHJvdHRsaW5nLnYxLkdldFBsYW5SZXNwb25zZSIfgtPkkwIZEhcvYXBpL3YxL3BsYW5zL3twbGFuX2lkfRJlCglMaXN0UGxhbnMSHy50aHJvdHRsaW5nLnYxLkxpc3RQbGFuc1JlcXVlc3QaIC50aHJvdHRsaW5nLnYxLkxpc3RQbGFuc1Jlc3BvbnNlIhWC0+STAg8SDS9hcGkvdjEvcGxhbnMSgAEKD0NyZWF0ZVBsYW5CYXRjaBIlLnRocm90dGxpbmcudjEuQ3JlYXRlUGxhbkJhdGNoUmVxdWVzdBomLnRocm90dGxpbmcudjEuQ3JlYXRlUGxhbkJhdGNoUmVzcG9uc2UiHoLT5JMCGCITL2FwaS92MS9wbGFuczpiYXRjaDoBKhJGCgVHdWlkZRIbLnRocm90dGxpbmcudjEuR3VpZGVSZXF1ZXN0GhwudGhyb3R0bGluZy52MS5HdWlkZVJlc3BvbnNlKAEwAWIGcHJvdG8z", [file_google_api_annotations, file_google_rpc_status, file_throttling_v1_game_state, file_throttling_v1_planning]);
 
 /**
  * Request of CalculateThrottleSteps.
@@ -582,6 +582,186 @@ export const CreatePlanBatchResponseSchema: GenMessage<CreatePlanBatchResponse> 
   messageDesc(file_throttling_v1_throttling_service, 18);
 
 /**
+ * One message from the game in a Guide session: `start` first, then one `observation` per tick.
+ *
+ * @generated from message throttling.v1.GuideRequest
+ */
+export type GuideRequest = Message<"throttling.v1.GuideRequest"> & {
+  /**
+   * Exactly one is set.
+   *
+   * @generated from oneof throttling.v1.GuideRequest.kind
+   */
+  kind: {
+    /**
+     * The first message, and only the first.
+     *
+     * @generated from field: throttling.v1.GuideStart start = 1;
+     */
+    value: GuideStart;
+    case: "start";
+  } | {
+    /**
+     * The unit's state after the tick the server answered last.
+     *
+     * @generated from field: throttling.v1.Observation observation = 2;
+     */
+    value: Observation;
+    case: "observation";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message throttling.v1.GuideRequest.
+ * Use `create(GuideRequestSchema)` to create a new message.
+ */
+export const GuideRequestSchema: GenMessage<GuideRequest> = /*@__PURE__*/
+  messageDesc(file_throttling_v1_throttling_service, 19);
+
+/**
+ * What a Guide session steers: the unit, its target, and the planner options.
+ *
+ * @generated from message throttling.v1.GuideStart
+ */
+export type GuideStart = Message<"throttling.v1.GuideStart"> & {
+  /**
+   * The game to guide player_units[0] in, towards enemy_units[0].
+   *
+   * @generated from field: throttling.v1.GameState game_state = 1;
+   */
+  gameState?: GameState | undefined;
+
+  /**
+   * Planner overrides. The initial plan uses them all (and is stored, like CreatePlan's);
+   * re-plans use the exact strategy within a small work budget.
+   *
+   * @generated from field: throttling.v1.PlannerOptions options = 2;
+   */
+  options?: PlannerOptions | undefined;
+};
+
+/**
+ * Describes the message throttling.v1.GuideStart.
+ * Use `create(GuideStartSchema)` to create a new message.
+ */
+export const GuideStartSchema: GenMessage<GuideStart> = /*@__PURE__*/
+  messageDesc(file_throttling_v1_throttling_service, 20);
+
+/**
+ * The unit's real state after it applied the throttle of one tick.
+ *
+ * @generated from message throttling.v1.Observation
+ */
+export type Observation = Message<"throttling.v1.Observation"> & {
+  /**
+   * The tick observed: the one the server answered last (the first is 1).
+   *
+   * @generated from field: int32 tick = 1;
+   */
+  tick: number;
+
+  /**
+   * Where the unit is now. Required.
+   *
+   * @generated from field: throttling.v1.Coordinate coordinate = 2;
+   */
+  coordinate?: Coordinate | undefined;
+
+  /**
+   * Its speed now, in map units per tick; must be >= 0.
+   *
+   * @generated from field: double speed = 3;
+   */
+  speed: number;
+};
+
+/**
+ * Describes the message throttling.v1.Observation.
+ * Use `create(ObservationSchema)` to create a new message.
+ */
+export const ObservationSchema: GenMessage<Observation> = /*@__PURE__*/
+  messageDesc(file_throttling_v1_throttling_service, 21);
+
+/**
+ * The server's answer for one tick of a Guide session.
+ *
+ * @generated from message throttling.v1.GuideResponse
+ */
+export type GuideResponse = Message<"throttling.v1.GuideResponse"> & {
+  /**
+   * The tick this throttle is for (the first is 1).
+   *
+   * @generated from field: int32 tick = 1;
+   */
+  tick: number;
+
+  /**
+   * Integer throttle to apply on this tick.
+   *
+   * @generated from field: int32 throttle = 2;
+   */
+  throttle: number;
+
+  /**
+   * Whether the server planned again from the observed state before answering.
+   *
+   * @generated from field: bool replanned = 3;
+   */
+  replanned: boolean;
+
+  /**
+   * Predicted speed after this tick.
+   *
+   * @generated from field: double speed = 4;
+   */
+  speed: number;
+
+  /**
+   * Predicted distance left to the target after this tick, measured along the start-to-target
+   * line: negative once the unit has passed the target.
+   *
+   * @generated from field: double distance_remaining = 5;
+   */
+  distanceRemaining: number;
+
+  /**
+   * True on the last tick: send its observation, then close your side; the call ends.
+   *
+   * @generated from field: bool done = 6;
+   */
+  done: boolean;
+
+  /**
+   * The unit's effective friction as learnt from the observations so far (the game state's
+   * value until the first observation).
+   *
+   * @generated from field: double estimated_friction = 7;
+   */
+  estimatedFriction: number;
+
+  /**
+   * What the plan being followed expects to achieve.
+   *
+   * @generated from field: throttling.v1.Arrival arrival = 8;
+   */
+  arrival: Arrival;
+
+  /**
+   * The stored plan the session started from; once the session ends it carries the summary.
+   *
+   * @generated from field: string plan_id = 9;
+   */
+  planId: string;
+};
+
+/**
+ * Describes the message throttling.v1.GuideResponse.
+ * Use `create(GuideResponseSchema)` to create a new message.
+ */
+export const GuideResponseSchema: GenMessage<GuideResponse> = /*@__PURE__*/
+  messageDesc(file_throttling_v1_throttling_service, 22);
+
+/**
  * Plans throttle sequences that bring a unit to its target at low speed in few ticks.
  *
  * Invalid input is answered with INVALID_ARGUMENT and a google.rpc.BadRequest detail
@@ -678,6 +858,23 @@ export const ThrottlingService: GenService<{
     methodKind: "unary";
     input: typeof CreatePlanBatchRequestSchema;
     output: typeof CreatePlanBatchResponseSchema;
+  },
+  /**
+   * Closed-loop guidance. The game sends `start` (what to plan for), then, each tick, the
+   * `observation` of the unit's real state after it applied the last throttle; the server
+   * answers the start with tick 1 and each observation with the next tick. The server learns
+   * the unit's effective friction and re-plans from the observed state when the unit drifts
+   * from the prediction (a push, a collision, a wrong model). After the tick answered `done`,
+   * send its observation and close your side: the call ends (the plan is stored with the
+   * session's summary). gRPC only: no HTTP route carries a client stream (web tools use
+   * gRPC-Web, or one CreatePlan per tick).
+   *
+   * @generated from rpc throttling.v1.ThrottlingService.Guide
+   */
+  guide: {
+    methodKind: "bidi_streaming";
+    input: typeof GuideRequestSchema;
+    output: typeof GuideResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_throttling_v1_throttling_service, 0);

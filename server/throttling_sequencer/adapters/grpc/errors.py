@@ -28,11 +28,40 @@ class StreamTooLong(errors.ThrottlingError):
         )
 
 
+class SessionIdle(errors.ThrottlingError):
+    """A guidance session waited longer than allowed for the caller's next message."""
+
+    def __init__(self, idle_seconds: float, **context: Any) -> None:
+        super().__init__(
+            f"no message for {idle_seconds:g} s: the session ended", idle_seconds=idle_seconds, **context
+        )
+
+
+#: A call that ends this close to its deadline ended because of it: the caller's clock runs ahead
+#: of ours by the request's transit, so its cancel arrives before our deadline passes.
+DEADLINE_SLACK_SECONDS = 0.1
+
+
+def deadline_passed(time_remaining: float | None) -> bool:
+    """Whether a call with this much time left (grpc's `time_remaining()`) met its deadline."""
+    return time_remaining is not None and time_remaining <= DEADLINE_SLACK_SECONDS
+
+
+class DeadlinePassed(errors.ThrottlingError):
+    """The caller's deadline passed while a stream was open."""
+
+    def __init__(self, **context: Any) -> None:
+        super().__init__("the caller's deadline passed", **context)
+
+
 _CODES: list[tuple[type[errors.ThrottlingError], grpc.StatusCode, str]] = [
     (errors.InvalidInput, grpc.StatusCode.INVALID_ARGUMENT, "INVALID_INPUT"),
     (errors.PlanNotFound, grpc.StatusCode.NOT_FOUND, "PLAN_NOT_FOUND"),
     (errors.DeadlineTooShort, grpc.StatusCode.DEADLINE_EXCEEDED, "DEADLINE_TOO_SHORT"),
     (StreamTooLong, grpc.StatusCode.DEADLINE_EXCEEDED, "STREAM_TOO_LONG"),
+    (SessionIdle, grpc.StatusCode.DEADLINE_EXCEEDED, "SESSION_IDLE"),
+    (DeadlinePassed, grpc.StatusCode.DEADLINE_EXCEEDED, "DEADLINE_PASSED"),
+    (errors.SessionOutOfOrder, grpc.StatusCode.FAILED_PRECONDITION, "SESSION_OUT_OF_ORDER"),
     (errors.StorageUnavailable, grpc.StatusCode.UNAVAILABLE, "STORAGE_UNAVAILABLE"),
     (errors.StorageRejected, grpc.StatusCode.INVALID_ARGUMENT, "STORAGE_REJECTED"),
     (errors.BacklogFull, grpc.StatusCode.RESOURCE_EXHAUSTED, "BACKLOG_FULL"),
@@ -44,6 +73,13 @@ def _pack(message: object) -> any_pb2.Any:
     packed = any_pb2.Any()
     packed.Pack(message)  # type: ignore[arg-type]
     return packed
+
+
+def _metadata(value: object) -> str:
+    """ErrorInfo metadata is strings: a list reads as its items joined by commas, not Python's repr."""
+    if isinstance(value, list | tuple | set | frozenset):
+        return ",".join(str(item) for item in value)
+    return str(value)
 
 
 def to_status(error: errors.ThrottlingError) -> grpc.Status:
@@ -61,7 +97,7 @@ def status_message(error: errors.ThrottlingError) -> status_pb2.Status:
     details = [
         _pack(
             error_details_pb2.ErrorInfo(
-                reason=reason, domain=DOMAIN, metadata={k: str(v) for k, v in error.context.items()}
+                reason=reason, domain=DOMAIN, metadata={k: _metadata(v) for k, v in error.context.items()}
             )
         )
     ]

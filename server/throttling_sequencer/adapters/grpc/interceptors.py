@@ -32,9 +32,11 @@ if TYPE_CHECKING:  # generic only in the type stubs
     #: The servicer's methods, as the boundary calls them.
     UnaryBehavior = Callable[[Any, CallerContext], Awaitable[Any]]
     StreamBehavior = Callable[[Any, CallerContext], AsyncIterator[Any]]
+    BidiBehavior = Callable[[AsyncIterator[Any], CallerContext], AsyncIterator[Any]]
     #: What grpc calls: the boundary's wrappers.
     UnaryHandler = Callable[[Any, Context], Awaitable[Any]]
     StreamHandler = Callable[[Any, Context], AsyncIterator[Any]]
+    BidiHandler = Callable[[AsyncIterator[Any], Context], AsyncIterator[Any]]
 
 
 def _header(metadata: tuple[tuple[str, str | bytes], ...] | None, name: str) -> str | None:
@@ -122,6 +124,12 @@ class RequestBoundary(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
                 request_deserializer=_lenient(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
+        if handler.stream_stream is not None:
+            return grpc.stream_stream_rpc_method_handler(
+                self._bidirectional(handler.stream_stream, method, metadata, self._authenticator),
+                request_deserializer=_lenient(handler.request_deserializer),
+                response_serializer=handler.response_serializer,
+            )
         return handler  # type: ignore[no-any-return]
 
     @staticmethod
@@ -143,6 +151,17 @@ class RequestBoundary(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             async with _boundary(method, metadata, context, authenticator) as caller:
                 _reject_undecodable(request)
                 async for message in behavior(request, CallerContext(context, caller)):
+                    yield message
+
+        return wrapper
+
+    @staticmethod
+    def _bidirectional(
+        behavior: BidiBehavior, method: str, metadata: Any, authenticator: Authenticator | None
+    ) -> BidiHandler:
+        async def wrapper(requests: AsyncIterator[Any], context: Context) -> AsyncIterator[Any]:
+            async with _boundary(method, metadata, context, authenticator) as caller:
+                async for message in behavior(_decoded(requests), CallerContext(context, caller)):
                     yield message
 
         return wrapper
@@ -172,6 +191,13 @@ def _reject_undecodable(request: Any) -> None:
         raise InvalidInput([FieldViolation("", f"the request is not a valid message: {request.error}")])
 
 
+async def _decoded(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    """A client stream's messages; one that is not the method's message ends it with INVALID_ARGUMENT."""
+    async for request in requests:
+        _reject_undecodable(request)
+        yield request
+
+
 @asynccontextmanager
 async def _boundary(
     method: str, metadata: Any, context: Context, authenticator: Authenticator | None
@@ -187,8 +213,10 @@ async def _boundary(
     except grpc.aio.AbortError:
         raise
     except (asyncio.CancelledError, GeneratorExit):
-        # The client cancelled or went away (grpc.aio closes a stream's generator).
-        call.status = "CANCELLED"
+        # The client cancelled or went away (grpc.aio closes a stream's generator), or its
+        # deadline passed (grpc cancels the call then too).
+        passed = status_mapping.deadline_passed(context.time_remaining())
+        call.status = "DEADLINE_EXCEEDED" if passed else "CANCELLED"
         raise
     except Exception as error:
         await call.fail(context, error)

@@ -30,6 +30,7 @@ from throttling.v1 import game_state_pb2, planning_pb2, throttling_service_pb2
 from throttling_sequencer.adapters.grpc import errors
 from throttling_sequencer.domain import declaration, model
 from throttling_sequencer.domain.config import OPTIONS
+from throttling_sequencer.domain.guidance import GuideTick, Observation
 from throttling_sequencer.domain.physics import TickState
 from throttling_sequencer.service.batch import BatchResult
 from throttling_sequencer.service.events import Progress
@@ -184,6 +185,16 @@ def done_to_wire(plan: model.Plan) -> throttling_service_pb2.StreamThrottleSteps
             plan_id=str(plan.plan_id), total_ticks=len(plan.throttles), score=score_to_wire(plan.score)
         )
     )
+
+
+def guide_tick_to_wire(plan_id: UUID, t: GuideTick) -> throttling_service_pb2.GuideResponse:
+    response = to_wire(t, throttling_service_pb2.GuideResponse)
+    response.plan_id = str(plan_id)
+    return response
+
+
+def observation_from_wire(o: throttling_service_pb2.Observation) -> Observation:
+    return from_wire(Observation, o)
 
 
 # How each field converts, worked out once per (domain type, message type) from the declaration.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, assert_never
 
@@ -21,22 +21,30 @@ from throttling.v1 import throttling_service_pb2_grpc as pb_grpc
 from throttling_sequencer import metrics
 from throttling_sequencer.adapters.grpc import mappers
 from throttling_sequencer.adapters.grpc.caller import caller
-from throttling_sequencer.adapters.grpc.errors import StreamTooLong
+from throttling_sequencer.adapters.grpc.errors import (
+    DeadlinePassed,
+    SessionIdle,
+    StreamTooLong,
+    deadline_passed,
+)
 from throttling_sequencer.adapters.grpc.validation import (
     SIDES,
     Limits,
     Violations,
     check_batch,
     check_game_state,
+    check_observation,
     check_options,
     check_tick_interval,
     check_unit,
 )
-from throttling_sequencer.domain.errors import InvalidInput
+from throttling_sequencer.domain.errors import FieldViolation, InvalidInput, SessionOutOfOrder
+from throttling_sequencer.domain.guidance import Observation
 from throttling_sequencer.domain.model import GameState, Plan, PlannerOverrides
 from throttling_sequencer.service import paging
 from throttling_sequencer.service.batch import Checked, Roster
 from throttling_sequencer.service.events import Finished, Improved
+from throttling_sequencer.service.guidance import GuidanceService
 from throttling_sequencer.service.planning import PlanningService
 
 if TYPE_CHECKING:
@@ -50,13 +58,23 @@ PlanRequest = (
     | pb.CreatePlanRequest
     | pb.StreamThrottleStepsRequest
     | pb.StreamPlanProgressRequest
+    | pb.GuideStart
 )
 
 
 class ThrottlingServicer(pb_grpc.ThrottlingServiceServicer):
-    def __init__(self, planning: PlanningService, limits: Limits) -> None:
+    def __init__(
+        self,
+        planning: PlanningService,
+        guidance: GuidanceService,
+        limits: Limits,
+        pause: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        """`pause` waits between paced ticks: a test passes its own clock to observe the pacing."""
         self._planning = planning
+        self._guidance = guidance
         self._limits = limits
+        self._pause = pause
 
     async def CalculateThrottleSteps(
         self, request: pb.CalculateThrottleStepsRequest, context: Context
@@ -82,7 +100,7 @@ class ThrottlingServicer(pb_grpc.ThrottlingServiceServicer):
             if interval and tick.tick > 1:
                 if time.monotonic() + interval > ends:
                     raise StreamTooLong(self._limits.max_stream_seconds, plan_id=str(plan.plan_id))
-                await asyncio.sleep(interval)
+                await self._pause(interval)
             yield mappers.tick_to_wire(plan, tick)
         yield mappers.done_to_wire(plan)
 
@@ -163,6 +181,46 @@ class ThrottlingServicer(pb_grpc.ThrottlingServiceServicer):
             checked.append(mappers.unit_from_wire(unit) if valid else InvalidInput(violations.items))
         return tuple(checked)
 
+    async def Guide(
+        self, requests: AsyncIterable[pb.GuideRequest], context: Context
+    ) -> AsyncIterator[pb.GuideResponse]:
+        """A guidance session: `start`, then one observation per tick, each answered with the next
+        tick, until the observation of the `done` tick. Whatever ends it (that, an error, a
+        timeout, the caller closing or going away), its plan is stored again with its summary."""
+        call = caller(context)
+        messages = _Messages(requests, context, self._limits)
+        first = await messages.next()
+        if first is None:
+            return  # closed before starting: nothing to guide
+        if _kind(first) != "start":
+            raise SessionOutOfOrder("the first message of a session must be `start`")
+        state, overrides = self._validated(first.start, Violations(), prefix="start.")
+        session = await self._guidance.start(state, overrides, call)
+        metrics.observe_plan(session.plan)
+        try:
+            yield mappers.guide_tick_to_wire(session.plan_id, session.first_tick())
+            while not session.finished:
+                message = await messages.next()
+                if message is None:
+                    return  # the caller closed its side: the session ends early
+                received = time.perf_counter()
+                tick = await session.observe(self._observation(message))
+                if tick is None:
+                    return  # that was the observation of the `done` tick
+                metrics.observe_guide_tick(time.perf_counter() - received, tick.replanned)
+                yield mappers.guide_tick_to_wire(session.plan_id, tick)
+        finally:
+            summary = await session.close()
+            metrics.observe_guide_session(summary)
+
+    def _observation(self, message: pb.GuideRequest) -> Observation:
+        if _kind(message) != "observation":
+            raise SessionOutOfOrder("a session has one `start`; every later message is an `observation`")
+        violations = Violations()
+        check_observation(violations, message.observation, self._limits)
+        violations.raise_if_any()
+        return mappers.observation_from_wire(message.observation)
+
     async def _plan(self, request: PlanRequest, context: Context, violations: Violations) -> Plan:
         call = caller(context)
         state, overrides = self._validated(request, violations)
@@ -170,8 +228,51 @@ class ThrottlingServicer(pb_grpc.ThrottlingServiceServicer):
         metrics.observe_plan(plan)
         return plan
 
-    def _validated(self, request: PlanRequest, violations: Violations) -> tuple[GameState, PlannerOverrides]:
-        check_game_state(violations, request.game_state, request.HasField("game_state"), self._limits)
-        check_options(violations, request.options)
+    def _validated(
+        self, request: PlanRequest, violations: Violations, prefix: str = ""
+    ) -> tuple[GameState, PlannerOverrides]:
+        state_path, options_path = f"{prefix}game_state", f"{prefix}options"
+        present = request.HasField("game_state")
+        check_game_state(violations, request.game_state, present, self._limits, state_path)
+        check_options(violations, request.options, options_path)
         violations.raise_if_any()
         return mappers.game_state_from_wire(request.game_state), mappers.overrides_from_wire(request.options)
+
+
+def _kind(message: pb.GuideRequest) -> str:
+    """Which of `start` and `observation` a session's message holds."""
+    kind: str | None = message.WhichOneof("kind")
+    if kind is None:
+        raise InvalidInput([FieldViolation("kind", "set `start` or `observation`")])
+    return kind
+
+
+class _Messages:
+    """A session's incoming messages, each awaited at most the idle timeout, all within the
+    longest a stream may run.
+
+    grpc ends the request stream alike when the caller half-closes, cancels or passes its
+    deadline. The deadline is told apart by the time left; a cancel cannot be told from a
+    half-close when the stream ends (grpc cancels the handler a moment later): either ends the
+    session at once, without an error of ours.
+    """
+
+    def __init__(self, requests: AsyncIterable[pb.GuideRequest], context: Context, limits: Limits) -> None:
+        self._requests = aiter(requests)
+        self._context = context
+        self._limits = limits
+        self._ends = time.monotonic() + limits.max_stream_seconds
+
+    async def next(self) -> pb.GuideRequest | None:
+        left = self._ends - time.monotonic()
+        idle = self._limits.guide_idle_seconds
+        try:
+            async with asyncio.timeout(min(idle, max(0.0, left))):
+                message = await anext(self._requests, None)
+        except TimeoutError:
+            if idle < left:
+                raise SessionIdle(idle) from None
+            raise StreamTooLong(self._limits.max_stream_seconds) from None
+        if message is None and deadline_passed(self._context.time_remaining()):
+            raise DeadlinePassed()
+        return message

@@ -9,8 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from throttling.v1 import game_state_pb2, planning_pb2
-from throttling.v1 import throttling_service_pb2 as pb
+from throttling.v1 import game_state_pb2, planning_pb2, throttling_service_pb2
 from throttling_sequencer.domain.config import BOUNDS, PlannerConfig
 from throttling_sequencer.domain.errors import FieldViolation, InvalidInput
 
@@ -31,6 +30,8 @@ class Limits:
     max_batch: int = 1_000
     #: Most goals one batch's answer may hold (units x max_ticks).
     max_batch_goals: int = 100_000
+    #: Longest a guidance session waits for the caller's next message.
+    guide_idle_seconds: float = 30.0
 
 
 class Violations:
@@ -100,7 +101,9 @@ def check_sides(
     return fine
 
 
-def check_batch(out: Violations, request: pb.CreatePlanBatchRequest, limits: Limits) -> None:
+def check_batch(
+    out: Violations, request: throttling_service_pb2.CreatePlanBatchRequest, limits: Limits
+) -> None:
     """What a batch must get right as a whole (its units are checked one by one, per result):
     a game state with both sides, valid options, and at most `max_batch` units to plan whose
     answer stays within `max_batch_goals` goals."""
@@ -150,3 +153,21 @@ def check_options(out: Violations, options: planning_pb2.PlannerOptions, path: s
 
 def check_tick_interval(out: Violations, tick_interval_ms: int) -> None:
     out.number("tick_interval_ms", tick_interval_ms, 0, MAX_TICK_INTERVAL_MS)
+
+
+def check_observation(
+    out: Violations,
+    observation: throttling_service_pb2.Observation,
+    limits: Limits,
+    path: str = "observation",
+) -> None:
+    """An observation's own rules; whether its tick is the expected one is the session's to say."""
+    if observation.tick < 1:
+        out.add(f"{path}.tick", f"must be >= 1, got {observation.tick}")
+    if not observation.HasField("coordinate"):
+        out.add(f"{path}.coordinate", "is required")
+    else:
+        for axis in ("x", "y"):
+            value = getattr(observation.coordinate, axis)
+            out.number(f"{path}.coordinate.{axis}", value, -limits.max_coordinate, limits.max_coordinate)
+    out.number(f"{path}.speed", observation.speed, 0.0, limits.max_speed)

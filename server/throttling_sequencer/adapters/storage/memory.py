@@ -30,7 +30,7 @@ class InMemoryPlanRepository:
 
     async def add_many(self, plans: list[Plan]) -> None:
         for plan in plans:
-            self._plans.setdefault(plan.plan_id, plan)
+            self._plans[plan.plan_id] = plan
 
     async def get(self, plan_id: UUID, *, owner: str | None) -> Plan:
         plan = self._plans.get(plan_id)

@@ -30,6 +30,8 @@ class PlanRecord(Model):
     arrival = fields.CharField(max_length=32, default="on_target")
     lower_bound = fields.FloatField(null=True)
     proven_optimal = fields.BooleanField(default=False)
+    # The summary of the guidance session that started from the plan, once it ended (Guide).
+    guidance: fields.JSONField[dict[str, Any]] = fields.JSONField(null=True)
 
     class Meta:
         table = "plans"

@@ -192,7 +192,8 @@ class OutboxRepository:
 
     async def add_many(self, plans: Plans) -> None:
         """Accept plans once their journal lines are durable: one append and one fsync for all
-        of them (a plan already waiting keeps its newest line). All are refused, or none, if the
+        of them (a plan already waiting keeps its newest line; the database replaces one already
+        stored). All are refused, or none, if the
         backlog cannot take them."""
         if self._closed:
             raise StorageUnavailable("the plan store is shutting down")
@@ -388,9 +389,10 @@ class OutboxRepository:
     async def _stored(self, plans: Plans) -> None:
         now = self._monotonic()
         for plan in plans:
-            waiting = self._pending.pop(plan.plan_id, None)
-            if waiting is None:
+            waiting = self._pending.get(plan.plan_id)
+            if waiting is None or waiting.plan is not plan:  # gone, or a newer version still waits
                 continue
+            del self._pending[plan.plan_id]
             self.max_write_delay = max(self.max_write_delay, now - waiting.accepted)
             self._pending_bytes -= waiting.size
             self._release(waiting.segment)
@@ -456,16 +458,18 @@ class OutboxRepository:
         removed, so a crash in between only leaves duplicates, which are stored once.
         """
         own = self.journal.segments()
-        sources = [self.journal.path(s) for s in own] + [files.legacy_file(self.journal.directory)]
+        # Oldest first (the single-file journal of earlier versions, then segments in order), so
+        # a plan journaled twice (stored again with its guidance summary) replays its newest line.
+        sources = [files.legacy_file(self.journal.directory)] + [self.journal.path(s) for s in own]
         adopted = list(self._adoptable())
         poison: builtins.list[bytes] = []
         for orphan in adopted:
-            sources += [orphan.path(s) for s in orphan.segments()] + [files.legacy_file(orphan.directory)]
+            sources += [files.legacy_file(orphan.directory)] + [orphan.path(s) for s in orphan.segments()]
             poison += files.poisoned_lines(orphan.directory)
         plans: dict[UUID, Plan] = {}
         for source in sources:
             for plan in files.decode(source, damaged=poison):
-                plans.setdefault(plan.plan_id, plan)
+                plans[plan.plan_id] = plan  # a plan journaled twice: its newest line wins
         self._active = (own[-1] + 1) if own else 1
         lines = [(plan, files.encode(plan)) for plan in plans.values()]
         if lines:

@@ -63,6 +63,12 @@ def from_row(record: PlanRecord) -> Plan:
 
 
 @functools.cache
+def updatable() -> tuple[str, ...]:
+    """Every column but the key: what storing a plan again overwrites."""
+    return tuple(column.name for column in columns() if column.name != COLUMNS["plan_id"])
+
+
+@functools.cache
 def columns() -> tuple[Column, ...]:
     """Every column a Plan fills, in declaration order."""
     return tuple(_columns())

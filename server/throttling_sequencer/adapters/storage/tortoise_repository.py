@@ -98,15 +98,17 @@ class TortoisePlanRepository:
         return StorageStatus(self._kind)
 
     async def add(self, plan: Plan) -> None:
-        await self._guard(lambda: PlanRecord.create(**rows.to_row(plan)), "INSERT plans")
+        await self.add_many([plan])
 
     async def add_many(self, plans: list[Plan]) -> None:
         """Insert plans in one transaction (one statement run for every row: the backend wraps it
-        in BEGIN ... COMMIT); ones already stored (same id) are left alone, so retries are harmless.
+        in BEGIN ... COMMIT); one already stored (same id) is replaced by the version given, so
+        retries are harmless and a plan stored again (with its guidance summary) keeps its newest
+        version.
 
-        What `PlanRecord.bulk_create(..., ignore_conflicts=True)` would run, without building a
-        model instance per row and the statement per call: rows become column values as the
-        fields convert them, for a statement built once per connection.
+        What `PlanRecord.bulk_create(..., on_conflict=["id"], update_fields=...)` would run,
+        without building a model instance per row and the statement per call: rows become column
+        values as the fields convert them, for a statement built once per connection.
         """
 
         async def insert() -> None:
@@ -224,9 +226,10 @@ def _insert_statement(connection: BaseDBAsyncClient) -> _Insert:
             connection.query_class.into(meta.basetable)
             .columns(*(meta.fields_db_projection[name] for name in names))
             .insert(*(executor.parameter(i) for i in range(len(names))))
-            .on_conflict()
-            .do_nothing()
+            .on_conflict(rows.COLUMNS["plan_id"])
         )
+        for column in rows.updatable():
+            query = query.do_update(column)
         found = _Insert(query.get_sql(), tuple((name, meta.fields_map[name]) for name in names))
         _inserts[key] = found
     return found

@@ -19,8 +19,13 @@ __all__ = (
     "GetPlanResponse",
     "GetStatusRequest",
     "GetStatusResponse",
+    "GuidanceSummary",
+    "GuideRequest",
+    "GuideResponse",
+    "GuideStart",
     "ListPlansRequest",
     "ListPlansResponse",
+    "Observation",
     "Plan",
     "PlanProgress",
     "PlannerOptions",
@@ -39,7 +44,7 @@ __all__ = (
 )
 
 import datetime
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -443,6 +448,151 @@ default_message_pool.register_message("throttling.v1", "GetStatusResponse", GetS
 
 
 @dataclass(eq=False, repr=False)
+class GuidanceSummary(betterproto2.Message):
+    """
+    How a Guide session that started from a plan went.
+    """
+
+    ticks: "int" = betterproto2.field(1, betterproto2.TYPE_INT32)
+    """
+    Ticks the unit reported.
+    """
+
+    replans: "int" = betterproto2.field(2, betterproto2.TYPE_INT32)
+    """
+    Times the session planned again from the unit's observed state.
+    """
+
+    final_miss: "float" = betterproto2.field(3, betterproto2.TYPE_DOUBLE)
+    """
+    Distance left at the last observation, along the start-to-target line: its absolute value
+    is the miss; negative past the target.
+    """
+
+    final_speed: "float" = betterproto2.field(4, betterproto2.TYPE_DOUBLE)
+    """
+    Speed at the last observation.
+    """
+
+    estimated_friction: "float" = betterproto2.field(5, betterproto2.TYPE_DOUBLE)
+    """
+    The unit's effective friction as the session learnt it.
+    """
+
+    completed: "bool" = betterproto2.field(6, betterproto2.TYPE_BOOL)
+    """
+    The unit reported the last tick; false when the session ended early (an error, a timeout,
+    the caller went away).
+    """
+
+
+default_message_pool.register_message("throttling.v1", "GuidanceSummary", GuidanceSummary)
+
+
+@dataclass(eq=False, repr=False)
+class GuideRequest(betterproto2.Message):
+    """
+    One message from the game in a Guide session: `start` first, then one `observation` per tick.
+
+    Oneofs:
+        - kind: Exactly one is set.
+    """
+
+    start: "GuideStart | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True, group="kind")
+    """
+    The first message, and only the first.
+    """
+
+    observation: "Observation | None" = betterproto2.field(
+        2, betterproto2.TYPE_MESSAGE, optional=True, group="kind"
+    )
+    """
+    The unit's state after the tick the server answered last.
+    """
+
+
+default_message_pool.register_message("throttling.v1", "GuideRequest", GuideRequest)
+
+
+@dataclass(eq=False, repr=False)
+class GuideResponse(betterproto2.Message):
+    """
+    The server's answer for one tick of a Guide session.
+    """
+
+    tick: "int" = betterproto2.field(1, betterproto2.TYPE_INT32)
+    """
+    The tick this throttle is for (the first is 1).
+    """
+
+    throttle: "int" = betterproto2.field(2, betterproto2.TYPE_INT32)
+    """
+    Integer throttle to apply on this tick.
+    """
+
+    replanned: "bool" = betterproto2.field(3, betterproto2.TYPE_BOOL)
+    """
+    Whether the server planned again from the observed state before answering.
+    """
+
+    speed: "float" = betterproto2.field(4, betterproto2.TYPE_DOUBLE)
+    """
+    Predicted speed after this tick.
+    """
+
+    distance_remaining: "float" = betterproto2.field(5, betterproto2.TYPE_DOUBLE)
+    """
+    Predicted distance left to the target after this tick, measured along the start-to-target
+    line: negative once the unit has passed the target.
+    """
+
+    done: "bool" = betterproto2.field(6, betterproto2.TYPE_BOOL)
+    """
+    True on the last tick: send its observation, then close your side; the call ends.
+    """
+
+    estimated_friction: "float" = betterproto2.field(7, betterproto2.TYPE_DOUBLE)
+    """
+    The unit's effective friction as learnt from the observations so far (the game state's
+    value until the first observation).
+    """
+
+    arrival: "Arrival" = betterproto2.field(8, betterproto2.TYPE_ENUM, default_factory=lambda: Arrival(0))
+    """
+    What the plan being followed expects to achieve.
+    """
+
+    plan_id: "str" = betterproto2.field(9, betterproto2.TYPE_STRING)
+    """
+    The stored plan the session started from; once the session ends it carries the summary.
+    """
+
+
+default_message_pool.register_message("throttling.v1", "GuideResponse", GuideResponse)
+
+
+@dataclass(eq=False, repr=False)
+class GuideStart(betterproto2.Message):
+    """
+    What a Guide session steers: the unit, its target, and the planner options.
+    """
+
+    game_state: "GameState | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+    """
+    The game to guide player_units[0] in, towards enemy_units[0].
+    """
+
+    options: "PlannerOptions | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
+    """
+    Planner overrides. The initial plan uses them all (and is stored, like CreatePlan's);
+    re-plans use the exact strategy within a small work budget.
+    """
+
+
+default_message_pool.register_message("throttling.v1", "GuideStart", GuideStart)
+
+
+@dataclass(eq=False, repr=False)
 class ListPlansRequest(betterproto2.Message):
     """
     Request of ListPlans.
@@ -480,6 +630,31 @@ class ListPlansResponse(betterproto2.Message):
 
 
 default_message_pool.register_message("throttling.v1", "ListPlansResponse", ListPlansResponse)
+
+
+@dataclass(eq=False, repr=False)
+class Observation(betterproto2.Message):
+    """
+    The unit's real state after it applied the throttle of one tick.
+    """
+
+    tick: "int" = betterproto2.field(1, betterproto2.TYPE_INT32)
+    """
+    The tick observed: the one the server answered last (the first is 1).
+    """
+
+    coordinate: "Coordinate | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
+    """
+    Where the unit is now. Required.
+    """
+
+    speed: "float" = betterproto2.field(3, betterproto2.TYPE_DOUBLE)
+    """
+    Its speed now, in map units per tick; must be >= 0.
+    """
+
+
+default_message_pool.register_message("throttling.v1", "Observation", Observation)
 
 
 @dataclass(eq=False, repr=False)
@@ -581,6 +756,11 @@ class Plan(betterproto2.Message):
     """
     True when the strategy proved the plan optimal (optimality_gap within its tolerance); false
     when the search ended first (budget or deadline) or the strategy proves nothing.
+    """
+
+    guidance: "GuidanceSummary | None" = betterproto2.field(19, betterproto2.TYPE_MESSAGE, optional=True)
+    """
+    Set on a plan a Guide session started from, once the session has ended.
     """
 
 
@@ -1063,6 +1243,24 @@ class ThrottlingServiceStub:
             CreatePlanBatchResponse.FromString,
         )(message)
 
+    def guide(self, messages: "Iterable[GuideRequest]") -> "Iterator[GuideResponse]":
+        """
+        Closed-loop guidance. The game sends `start` (what to plan for), then, each tick, the
+        `observation` of the unit's real state after it applied the last throttle; the server
+        answers the start with tick 1 and each observation with the next tick. The server learns
+        the unit's effective friction and re-plans from the observed state when the unit drifts
+        from the prediction (a push, a collision, a wrong model). After the tick answered `done`,
+        send its observation and close your side: the call ends (the plan is stored with the
+        session's summary). gRPC only: no HTTP route carries a client stream (web tools use
+        gRPC-Web, or one CreatePlan per tick).
+        """
+
+        yield from self._channel.stream_stream(
+            "/throttling.v1.ThrottlingService/Guide",
+            GuideRequest.SerializeToString,
+            GuideResponse.FromString,
+        )(iter(messages))
+
 
 class ThrottlingServiceAsyncStub(betterproto2_grpclib.ServiceStub):
     """
@@ -1253,6 +1451,36 @@ class ThrottlingServiceAsyncStub(betterproto2_grpclib.ServiceStub):
             deadline=deadline,
             metadata=metadata,
         )
+
+    async def guide(
+        self,
+        messages: "AsyncIterable[GuideRequest] | Iterable[GuideRequest]",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "AsyncIterator[GuideResponse]":
+        """
+        Closed-loop guidance. The game sends `start` (what to plan for), then, each tick, the
+        `observation` of the unit's real state after it applied the last throttle; the server
+        answers the start with tick 1 and each observation with the next tick. The server learns
+        the unit's effective friction and re-plans from the observed state when the unit drifts
+        from the prediction (a push, a collision, a wrong model). After the tick answered `done`,
+        send its observation and close your side: the call ends (the plan is stored with the
+        session's summary). gRPC only: no HTTP route carries a client stream (web tools use
+        gRPC-Web, or one CreatePlan per tick).
+        """
+
+        async for response in self._stream_stream(
+            "/throttling.v1.ThrottlingService/Guide",
+            messages,
+            GuideRequest,
+            GuideResponse,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        ):
+            yield response
 
 
 from ...google import protobuf as __google__protobuf__
