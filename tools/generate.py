@@ -173,10 +173,6 @@ def generate(out: Path) -> None:
 
     generate_openapi(out / "openapi", files, swagger, swagger2openapi)
     generate_kubernetes(out / "kubernetes", descriptor_out / "throttling.binpb")
-    generate_web(out / "web")
-    missing = sorted(page.file for page in PAGES.values() if not (out / page.file).is_file())
-    if missing:
-        raise SystemExit(f"Envoy serves files that were not generated: {missing}")
 
 
 def generate_openapi(out: Path, files: list[str], swagger: Path, swagger2openapi: Path) -> None:
@@ -308,11 +304,31 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
         staging = Path(tmp) / "gen"
         generate(staging)
-        for name in GENERATED:
-            if (out / name).exists():
-                shutil.rmtree(out / name)
-            out.mkdir(parents=True, exist_ok=True)
-            shutil.move(str(staging / name), str(out / name))
+        rest = [name for name in GENERATED if name != "web"]
+        check_pages(staging, rest)
+        swap(staging, out, rest)
+        # Last: the /ui bundle imports the checkout's gen/ts (through clients/ts), which must
+        # already be the one just generated, or a proto change would need `make gen` twice.
+        generate_web(staging / "web")
+        check_pages(staging, ["web"])
+        swap(staging, out, ["web"])
+
+
+def check_pages(staging: Path, names: list[str]) -> None:
+    """Every file Envoy serves from these generated directories is there."""
+    served = [page.file for page in PAGES.values() if page.file.split("/", 1)[0] in names]
+    missing = sorted(file for file in served if not (staging / file).is_file())
+    if missing:
+        raise SystemExit(f"Envoy serves files that were not generated: {missing}")
+
+
+def swap(staging: Path, out: Path, names: list[str]) -> None:
+    """Replace each named directory of `out` by the one generated in `staging`."""
+    out.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        if (out / name).exists():
+            shutil.rmtree(out / name)
+        shutil.move(str(staging / name), str(out / name))
 
 
 #: What generate() writes under --out, each replaced whole.
