@@ -39,7 +39,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from bench.frontdoor import STATE_JSON
 from bench.service import free_port, requests, wait_serving
 from bench.stack import running_stack
-from throttling.v1 import game_state_pb2
+from throttling.v1 import game_state_pb2, planning_pb2
 from throttling.v1 import throttling_service_pb2 as pb
 from throttling.v1.throttling_service_pb2_grpc import ThrottlingServiceStub
 
@@ -48,6 +48,9 @@ CONCURRENCY = 16
 #: calls, so a handful per worker.
 CONNECTIONS = 8
 BATCH_UNITS = 100
+#: Plans this short cost the planner microseconds: their row measures the service around it.
+TRIVIAL_TICKS = 3
+TRIVIAL = planning_pb2.PlannerOptions(max_ticks=TRIVIAL_TICKS)
 #: Where a server's log lines go while it is measured: written as by default, then discarded.
 LOG_SINK = subprocess.DEVNULL
 
@@ -136,8 +139,12 @@ def health_check() -> Call:
     return call
 
 
-def create_plan() -> Call:
+def create_plan(options: planning_pb2.PlannerOptions | None = None) -> Call:
+    """CreatePlan over the public scenarios round-robin (with `options`, if given)."""
     bodies = requests()
+    if options is not None:
+        for body in bodies:
+            body.options.CopyFrom(options)
     turn = 0
 
     async def call(channel: grpc.aio.Channel) -> int:
@@ -257,6 +264,9 @@ def throughput(quick: bool, progress: Callable[[str], None]) -> Throughput:
     rounds = 2 if quick else 3
     soak_seconds = 20.0 if quick else 120.0
     plans = Row("CreatePlan plans/s vs health checks/s", ">= 0.5x")
+    # The same calls with planning all but taken out (3 ticks: microseconds of search): what the
+    # service's own path (transport, validation, storage, logging, mapping) allows.
+    path = Row(f"  the same, {TRIVIAL_TICKS}-tick plans (the service path)", ">= 0.5x")
     batched = Row(f"CreatePlanBatch({BATCH_UNITS}) unit plans/s vs health", ">= 5x")
     workers = Row("serve --workers 2 vs 1, CreatePlan", ">= 1.5x")
     healths: list[Rate] = []
@@ -264,13 +274,15 @@ def throughput(quick: bool, progress: Callable[[str], None]) -> Throughput:
     # nothing but a health probe).
     with server() as one, server(workers=2) as two:
         for k in range(rounds):
-            progress(f"throughput: round {k + 1}/{rounds}: health, CreatePlan, batch, 2 workers")
+            progress(f"throughput: round {k + 1}/{rounds}: health, CreatePlan, trivial, batch, 2 workers")
             health = asyncio.run(grpc_load(one.port, "health", health_check(), seconds))
             single = asyncio.run(grpc_load(one.port, "CreatePlan", create_plan(), seconds))
+            trivial = asyncio.run(grpc_load(one.port, "CreatePlan trivial", create_plan(TRIVIAL), seconds))
             batch = asyncio.run(grpc_load(one.port, "CreatePlanBatch", create_plan_batch(), seconds))
             doubled = asyncio.run(grpc_load(two.port, "CreatePlan x2", create_plan(), seconds))
             healths.append(health)
             plans.add(single.per_second / health.per_second, _figures(single, health))
+            path.add(trivial.per_second / health.per_second, _figures(trivial, health))
             batched.add(batch.per_second / health.per_second, _figures(batch, health))
             workers.add(
                 doubled.per_second / single.per_second,
@@ -283,7 +295,9 @@ def throughput(quick: bool, progress: Callable[[str], None]) -> Throughput:
     soak = Row("server RSS growth over the soak", "<= 10 %")
     soak.add(after / before - 1.0, f"{before:.0f} MB -> {after:.0f} MB over {soaked.calls:,} plans")
     base = sorted(healths, key=lambda r: r.per_second)[len(healths) // 2]
-    return Throughput(base, [plans, batched, soak, workers, *front_door_rows(seconds, rounds, progress)])
+    return Throughput(
+        base, [plans, path, batched, soak, workers, *front_door_rows(seconds, rounds, progress)]
+    )
 
 
 def _figures(rate: Rate, health: Rate) -> str:
