@@ -31,8 +31,9 @@ class InvalidInput(ThrottlingError):
     """The request breaks a rule; `violations` names every offending field."""
 
     def __init__(self, violations: list[FieldViolation]) -> None:
-        fields = ", ".join(v.field for v in violations)
-        super().__init__(f"invalid request: {fields}", fields=[v.field for v in violations])
+        # A field broken twice is named once (each violation still says what is wrong with it).
+        fields = list(dict.fromkeys(v.field for v in violations))
+        super().__init__(f"invalid request: {', '.join(fields)}", fields=fields)
         self.violations = tuple(violations)
 
 
