@@ -246,8 +246,9 @@ def check(document: DocumentNode, variables: dict[str, Any], settings: GraphQLSe
             errors.append(
                 GraphQLError(
                     f"document too large: its answer may hold {goals} goals, the limit is "
-                    f"{settings.max_result_goals} (a plan holds up to {MAX_GOALS_PER_PLAN}): ask for "
-                    "fewer plans (`first`) with their goals, or leave the goals out",
+                    f"{settings.max_result_goals} (a plan holds up to {MAX_GOALS_PER_PLAN}, or its "
+                    "`maxTicks`): ask for fewer plans (`first`) or batch units, or a lower `maxTicks`, "
+                    "with their goals, or leave the goals out",
                     operation,
                     extensions={"code": CODE, "goals": goals, "maxGoals": settings.max_result_goals},
                 )
