@@ -9,9 +9,11 @@ and stops (storing nothing) when cancelled or out of time.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import math
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -19,7 +21,7 @@ import httpx
 import pytest
 from google.protobuf import json_format
 
-from tests.conftest import make_settings
+from tests.conftest import envoy_process, make_settings
 from tests.integration.test_fair_planning import HELD_SEED, HeldGenetic, PermitGenetic
 from tests.issuer import Issuer, bearer
 from tests.rpc_errors import field_violations, status_violations
@@ -340,6 +342,38 @@ async def test_a_batch_stops_planning_in_time_to_answer_before_the_deadline(
 
 
 # -- the other front doors: REST and GraphQL through the real Envoy and sidecar -----------------
+
+
+#: The module, not the function the package exports under the same name.
+envoy_config = importlib.import_module("bridge.envoy.config")
+
+
+async def test_a_rest_batch_is_answered_by_its_deadline_not_cut_off_by_envoy(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Envoy gives up on a REST call after its route timeout; the server is told an earlier
+    deadline, so a batch it cannot finish in time answers what it planned (the rest
+    DEADLINE_EXCEEDED per unit) instead of Envoy's 504 throwing all of it away. Both times are
+    shortened here, and the plans held until the server must answer."""
+    monkeypatch.setattr(envoy_config, "REST_TIMEOUT_SECONDS", 5)
+    monkeypatch.setattr(envoy_config, "REST_DEADLINE_SECONDS", 2)
+    planner = HeldGenetic()
+    monkeypatch.setattr(container, "GeneticPlanner", lambda: planner)
+    app = Application(make_settings(planner_threads=1, quick_plan_ms=60_000))
+    body = json_format.MessageToDict(held(3))
+    try:
+        async with (
+            serving(app),  # (no GraphQL sidecar: its cluster is never called)
+            envoy_process(app.port or 0, "http://127.0.0.1:9", tmp_path) as proxy,
+            httpx.AsyncClient(base_url=proxy.url, timeout=HANG_GUARD_SECONDS) as client,
+        ):
+            answered = await client.post("/api/v1/plans:batch", json=body)
+    finally:
+        planner.release.set()
+    assert answered.status_code == 200, answered.text
+    first, *late = answered.json()["results"]
+    assert first["plan"]["goals"]
+    assert [r["error"]["code"] for r in late] == [grpc.StatusCode.DEADLINE_EXCEEDED.value[0]] * 2
 
 
 def state_json(state: game_state_pb2.GameState = STATE) -> dict[str, Any]:
