@@ -49,6 +49,8 @@ LOCAL_REPLIES = {
     413: (3, "INVALID_ARGUMENT", "%LOCAL_REPLY_BODY%"),
     429: (8, "RESOURCE_EXHAUSTED", "rate limit exceeded: slow down and retry"),
     503: (14, "UNAVAILABLE", "%LOCAL_REPLY_BODY%"),
+    # A REST call past its route timeout (REST_TIMEOUT_SECONDS).
+    504: (4, "DEADLINE_EXCEEDED", "%LOCAL_REPLY_BODY%"),
 }
 
 

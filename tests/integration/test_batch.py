@@ -368,12 +368,16 @@ async def test_a_rest_batch_is_answered_by_its_deadline_not_cut_off_by_envoy(
             httpx.AsyncClient(base_url=proxy.url, timeout=HANG_GUARD_SECONDS) as client,
         ):
             answered = await client.post("/api/v1/plans:batch", json=body)
+            # A caller asking for more time than Envoy waits meets its timeout: JSON, like any error.
+            cut_off = await client.post("/api/v1/plans:batch", json=body, headers={"grpc-timeout": "100S"})
     finally:
         planner.release.set()
     assert answered.status_code == 200, answered.text
     first, *late = answered.json()["results"]
     assert first["plan"]["goals"]
     assert [r["error"]["code"] for r in late] == [grpc.StatusCode.DEADLINE_EXCEEDED.value[0]] * 2
+    assert cut_off.status_code == 504
+    assert cut_off.json() == {"code": 4, "status": "DEADLINE_EXCEEDED", "message": "upstream request timeout"}
 
 
 def state_json(state: game_state_pb2.GameState = STATE) -> dict[str, Any]:
