@@ -189,6 +189,30 @@ async def test_a_batch_over_the_limits_is_refused_with_a_clear_message(stub: Thr
     }
 
 
+async def test_without_assignments_the_player_units_count_against_the_limits() -> None:
+    """Every player unit is planned then: more of them than a batch plans (a side may hold more,
+    up to THROTTLING_MAX_UNITS), or than its goals allow, is refused as a whole, naming them."""
+    two = game_state_pb2.GameState(player_units=STATE.player_units[:2], enemy_units=STATE.enemy_units)
+    app = Application(make_settings(max_batch_assignments=2, max_batch_goals=250))
+    async with serving(app) as stub:
+        with pytest.raises(grpc.aio.AioRpcError) as too_many:
+            await stub.CreatePlanBatch(batch())
+        with pytest.raises(grpc.aio.AioRpcError) as too_long:
+            await stub.CreatePlanBatch(batch(two, options=planning_pb2.PlannerOptions(max_ticks=126)))
+        fine = await stub.CreatePlanBatch(
+            batch(two, options=planning_pb2.PlannerOptions(max_ticks=125)), timeout=HANG_GUARD_SECONDS
+        )
+    assert too_many.value.code() == too_long.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field_violations(too_many.value) == {
+        "game_state.player_units": "a batch plans at most 2 units, got 3: give assignments for fewer"
+    }
+    assert field_violations(too_long.value) == {
+        "game_state.player_units": "2 units of up to 126 ticks may answer 252 goals, at most 250 are "
+        "allowed: plan fewer units or lower options.max_ticks"
+    }
+    assert [r.WhichOneof("result") for r in fine.results] == ["plan", "plan"]
+
+
 @pytest.mark.parametrize(
     ("request_", "fields"),
     [
