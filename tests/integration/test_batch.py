@@ -151,7 +151,8 @@ async def test_a_bad_unit_fails_only_the_results_that_plan_it(stub: ThrottlingSe
         player_units=STATE.player_units, enemy_units=[game_state_pb2.Unit(mass=50)]
     )
     nowhere = await stub.CreatePlanBatch(batch(lost), timeout=HANG_GUARD_SECONDS)
-    assert [list(status_violations(r.error)) for r in nowhere.results] == [["game_state.enemy_units"]] * 3
+    reasons = ["game_state.enemy_units", "game_state.enemy_units[0].coordinate"]  # none, and why
+    assert [list(status_violations(r.error)) for r in nowhere.results] == [reasons] * 3
 
 
 async def test_a_unit_whose_numbers_would_overflow_fails_alone(stub: ThrottlingServiceStub) -> None:
