@@ -366,6 +366,30 @@ async def test_a_batch_stops_planning_in_time_to_answer_before_the_deadline(
     assert all("too little to plan" in e.message for e in late)
 
 
+async def test_a_batch_queued_behind_other_work_still_answers_by_its_deadline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Its units whose turn has not come when it must answer are DEADLINE_EXCEEDED in their
+    results: the batch does not wait for a thread to pick them up (the call ended
+    DEADLINE_EXCEEDED, all of it lost, while other plans held the threads)."""
+    planner = HeldGenetic()
+    monkeypatch.setattr(container, "GeneticPlanner", lambda: planner)
+    app = Application(make_settings(planner_threads=1, quick_plan_ms=60_000))
+    try:
+        async with serving(app) as stub:
+            lane = lane_of(app)
+            first = asyncio.ensure_future(stub.CreatePlanBatch(held(2)))  # holds the only thread
+            await wait_for(lambda: lane.running == 1 and lane.waiting == 1, "the first batch to hold it")
+            late = await stub.CreatePlanBatch(held(3), timeout=2.0)
+            planner.release.set()
+            assert len((await asyncio.wait_for(first, HANG_GUARD_SECONDS)).results) == 2
+    finally:
+        planner.release.set()
+    errors = [r.error for r in late.results]
+    assert [e.code for e in errors] == [grpc.StatusCode.DEADLINE_EXCEEDED.value[0]] * 3
+    assert all("too little to plan" in e.message for e in errors)
+
+
 # -- the other front doors: REST and GraphQL through the real Envoy and sidecar -----------------
 
 

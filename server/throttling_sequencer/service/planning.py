@@ -156,7 +156,8 @@ class PlanningService:
         planner threads, in the caller's turn with other callers; stored together, in one write.
 
         A unit that cannot be planned (it breaks a rule, or the caller's deadline left it too
-        little time) gets its error in its result; the others are planned regardless. Cancelled,
+        little time: its turn came too late, or had not come when the batch had to answer) gets
+        its error in its result; the others are planned regardless. Cancelled,
         the batch's queued plans never start and its running ones stop; nothing is stored.
         """
         how = self._how(overrides)
@@ -181,10 +182,13 @@ class PlanningService:
                 job = self._job(item, how, call, arrived, answer_by, stop, None, reserve=False)
                 outcomes[index] = _Queued(item, stop, self._lanes.submit(allowed, call.user_id, job))
         queued = [item for item in outcomes if isinstance(item, _Queued)]
-        await _all_done(queued)
+        await _all_done(queued, None if answer_by is None else answer_by - self._monotonic())
         done: list[_Planned] = []
         for index, item in enumerate(outcomes):
             if isinstance(item, _Queued):
+                if item.future.cancelled() and answer_by is not None:  # queued when it had to answer
+                    outcomes[index] = DeadlineTooShort(answer_by - self._monotonic())
+                    continue
                 try:
                     planned = item.future.result()
                 except ThrottlingError as error:  # this unit only: its turn came too late
@@ -444,10 +448,13 @@ class _Queued:
     future: Future[_Planned]
 
 
-async def _all_done(queued: list[_Queued]) -> None:
+async def _all_done(queued: list[_Queued], within: float | None = None) -> None:
     """Wait until every queued plan has finished: one wake-up of the loop for the whole batch.
 
-    Cancelled, the plans still queued are dropped unrun and the running ones told to stop.
+    After `within` seconds (when the batch must answer) the plans still queued are dropped unrun,
+    and the running ones, which stop by then, are waited for: however busy the threads are with
+    other plans, the batch answers in time. Cancelled, the plans still queued are dropped unrun and
+    the running ones told to stop.
     """
     if not queued:
         return
@@ -468,6 +475,10 @@ async def _all_done(queued: list[_Queued]) -> None:
     for item in queued:
         item.future.add_done_callback(finished)
     try:
+        if within is not None:
+            await asyncio.wait([everything], timeout=max(0.0, within))
+            for item in queued:
+                item.future.cancel()  # a plan not yet started; a running or finished one stays
         await everything
     except asyncio.CancelledError:
         for item in queued:
