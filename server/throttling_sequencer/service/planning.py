@@ -18,7 +18,13 @@ from uuid import UUID, uuid4
 from loguru import logger
 
 from throttling_sequencer.domain.config import PlannerConfig
-from throttling_sequencer.domain.errors import DeadlineTooShort, FieldViolation, InvalidInput, ThrottlingError
+from throttling_sequencer.domain.errors import (
+    DeadlineTooShort,
+    FieldViolation,
+    InvalidInput,
+    ThrottlingError,
+    UnitFailed,
+)
 from throttling_sequencer.domain.model import (
     Assignment,
     GameState,
@@ -193,6 +199,11 @@ class PlanningService:
                     planned = item.future.result()
                 except ThrottlingError as error:  # this unit only: its turn came too late
                     outcomes[index] = error
+                    continue
+                except Exception as error:  # a fault of ours with this unit: the others still answer
+                    unit = todo[index].unit
+                    logger.opt(exception=error).error("unexpected error planning a unit", unit=unit)
+                    outcomes[index] = UnitFailed(call.request_id)
                     continue
                 outcomes[index] = planned.plan
                 done.append(planned)

@@ -159,6 +159,25 @@ async def test_a_batch_keeps_back_time_for_each_plan_it_stores_and_answers(
     assert stops == [pytest.approx(clock.now + deadline - kept_back)] * units
 
 
+class FaultyPlanner(ScriptedPlanner):
+    """A planner with a bug that only one unit's problem meets."""
+
+    def plan(
+        self, problem: Problem, config: PlannerConfig, stop: StopSignal, on_progress: object = None
+    ) -> PlannerResult:
+        if problem.mass == 13.0:
+            raise ZeroDivisionError("a planner's bug")
+        return super().plan(problem, config, stop, on_progress)
+
+
+async def test_a_fault_planning_one_unit_fails_only_that_units_result(executor: ThreadPoolExecutor) -> None:
+    state, faulty = game_state(), game_state(mass=13.0)
+    roster = Roster((state.player_units[0], faulty.player_units[0], state.player_units[0]), state.enemy_units)
+    results = await service(FaultyPlanner(), executor).create_plan_batch(roster, [], PlannerOverrides(), CALL)
+    assert [type(r.outcome).__name__ for r in results] == ["Plan", "UnitFailed", "Plan"]
+    assert "quote request id r-1" in str(results[1].outcome)
+
+
 async def test_too_little_time_left_is_refused_before_planning(executor: ThreadPoolExecutor) -> None:
     planner, clock = ScriptedPlanner(), Clock()
     with pytest.raises(DeadlineTooShort):
