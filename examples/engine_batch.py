@@ -37,7 +37,8 @@ def squad() -> v1.GameState:
 def show(result: v1.BatchResult) -> str:
     """One result: the unit planned and its plan, or why it has none."""
     pair = result.assignment
-    who = f"scout {pair.player_index} -> outpost {pair.enemy_index}" if pair else "scout ?"
+    # `is not None`: a message of zeros is falsy, and scout 0 -> outpost 0 is all zeros.
+    who = f"scout {pair.player_index} -> outpost {pair.enemy_index}" if pair is not None else "scout ?"
     plan = result.plan
     if plan is not None and plan.score is not None:
         return f"{who}: {len(plan.goals):3} ticks, score {plan.score.total:8.4f}, {plan.arrival.name}"
@@ -61,7 +62,7 @@ def main(target: str = DEFAULT_TARGET) -> None:
         for result in everyone.results:
             print(" ", show(result))
         # Chosen pairs; the last names an outpost that does not exist: only that result fails.
-        pairs = [v1.Assignment(player_index=0, enemy_index=2), v1.Assignment(player_index=7, enemy_index=0)]
+        pairs = [v1.Assignment(player_index=0, enemy_index=0), v1.Assignment(player_index=7, enemy_index=2)]
         pairs.append(v1.Assignment(player_index=3, enemy_index=9))
         chosen = stub.create_plan_batch(
             v1.CreatePlanBatchRequest(

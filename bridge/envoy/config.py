@@ -49,11 +49,21 @@ LOCAL_REPLIES = {
     413: (3, "INVALID_ARGUMENT", "%LOCAL_REPLY_BODY%"),
     429: (8, "RESOURCE_EXHAUSTED", "rate limit exceeded: slow down and retry"),
     503: (14, "UNAVAILABLE", "%LOCAL_REPLY_BODY%"),
+    # A REST call past its route timeout (REST_TIMEOUT_SECONDS).
+    504: (4, "DEADLINE_EXCEEDED", "%LOCAL_REPLY_BODY%"),
 }
 
 
 #: The largest REST answer the transcoder buffers (Envoy's default is 1 MiB).
 MAX_RESPONSE_BODY_BYTES = 16 * 1024 * 1024
+#: How long Envoy waits for the answer to a REST call (but a stream's): 504 beyond.
+REST_TIMEOUT_SECONDS = 65
+#: The deadline a REST call reaches the server with, unless it sends a `grpc-timeout` header of its
+#: own: shorter than the route timeout, so the server knows when it must answer. A batch too large
+#: to plan in that time is answered with the units planned (the others DEADLINE_EXCEEDED in their
+#: results), not cut off by Envoy's 504 with all its work thrown away; the difference leaves time to
+#: store, answer and transcode.
+REST_DEADLINE_SECONDS = 60
 HTML = "text/html; charset=utf-8"
 JAVASCRIPT = "text/javascript; charset=utf-8"
 
@@ -317,13 +327,12 @@ def routes(settings: BridgeSettings) -> list[Config]:
         # Earlier REST clients read a bare JSON array: unwrap {"goals": [...]}.
         rest_route(
             {"path": "/api/v1/throttle/calculate_throttle_steps"},
-            "65s",
             settings,
             lua={"@type": f"{TYPES}.extensions.filters.http.lua.v3.LuaPerRoute", "name": "unwrap_goals"},
         ),
-        # Streams last as long as the plan and its pacing: no route timeout.
-        rest_route({"path": "/api/v1/throttle/stream_throttle_steps"}, "0s", settings),
-        rest_route({"prefix": "/api/"}, "65s", settings),
+        # Streams last as long as the plan and its pacing: no route timeout, no deadline.
+        rest_route({"path": "/api/v1/throttle/stream_throttle_steps"}, settings, bounded=False),
+        rest_route({"prefix": "/api/"}, settings),
         # Preflights of gRPC-Web calls (their paths match no route above). The CORS filter answers
         # every preflight itself; any other OPTIONS meets the transcoder's 404 (unknown method).
         # A direct response would do, but Envoy skips CORS on direct-response routes.
@@ -356,15 +365,23 @@ def grpc_route() -> Config:
     }
 
 
-def rest_route(match: Config, timeout: str, settings: BridgeSettings, lua: Config | None = None) -> Config:
-    """A REST route to the gRPC server, rate limited (and with the Lua unwrap when given)."""
+def rest_route(
+    match: Config, settings: BridgeSettings, lua: Config | None = None, *, bounded: bool = True
+) -> Config:
+    """A REST route to the gRPC server, rate limited (and with the Lua unwrap when given); `bounded`:
+    within REST_TIMEOUT_SECONDS, the server told REST_DEADLINE_SECONDS unless the caller said less."""
     per_filter: Config = {} if lua is None else {"envoy.filters.http.lua": lua}
     per_filter["envoy.filters.http.local_ratelimit"] = rate_limit(settings)
-    return {
+    route: Config = {
         "match": match,
-        "route": {"cluster": "grpc_server", "timeout": timeout},
+        "route": {"cluster": "grpc_server", "timeout": f"{REST_TIMEOUT_SECONDS}s" if bounded else "0s"},
         "typed_per_filter_config": per_filter,
     }
+    if bounded:
+        # The transcoded call's gRPC deadline (the route timeout alone is Envoy's, unknown upstream).
+        deadline = {"key": "grpc-timeout", "value": f"{REST_DEADLINE_SECONDS}S"}
+        route["request_headers_to_add"] = [{"header": deadline, "append_action": "ADD_IF_ABSENT"}]
+    return route
 
 
 def rate_limit(settings: BridgeSettings) -> Config:

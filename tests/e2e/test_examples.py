@@ -41,6 +41,7 @@ async def test_batch_engine_example(app: Application, repo_root: Path) -> None:
     lines = result.stdout.splitlines()
     assert "whole squad: 8 plans" in lines
     assert sum("ticks, score" in line for line in lines) == 8 + 2
+    assert lines[-3].startswith("  scout 0 -> outpost 0: ")  # an assignment of zeros is still shown
     assert lines[-1].startswith(
         "  scout 3 -> outpost 9: not planned: invalid request: assignments[2].enemy_index"
     )

@@ -9,9 +9,11 @@ and stops (storing nothing) when cancelled or out of time.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import math
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -19,7 +21,7 @@ import httpx
 import pytest
 from google.protobuf import json_format
 
-from tests.conftest import make_settings
+from tests.conftest import envoy_process, make_settings
 from tests.integration.test_fair_planning import HELD_SEED, HeldGenetic, PermitGenetic
 from tests.issuer import Issuer, bearer
 from tests.rpc_errors import field_violations, status_violations
@@ -149,7 +151,8 @@ async def test_a_bad_unit_fails_only_the_results_that_plan_it(stub: ThrottlingSe
         player_units=STATE.player_units, enemy_units=[game_state_pb2.Unit(mass=50)]
     )
     nowhere = await stub.CreatePlanBatch(batch(lost), timeout=HANG_GUARD_SECONDS)
-    assert [list(status_violations(r.error)) for r in nowhere.results] == [["game_state.enemy_units"]] * 3
+    reasons = ["game_state.enemy_units", "game_state.enemy_units[0].coordinate"]  # none, and why
+    assert [list(status_violations(r.error)) for r in nowhere.results] == [reasons] * 3
 
 
 async def test_a_unit_whose_numbers_would_overflow_fails_alone(stub: ThrottlingServiceStub) -> None:
@@ -185,6 +188,30 @@ async def test_a_batch_over_the_limits_is_refused_with_a_clear_message(stub: Thr
         "assignments": "101 units of up to 1000 ticks may answer 101000 goals, at most 100000 are "
         "allowed: plan fewer units or lower options.max_ticks"
     }
+
+
+async def test_without_assignments_the_player_units_count_against_the_limits() -> None:
+    """Every player unit is planned then: more of them than a batch plans (a side may hold more,
+    up to THROTTLING_MAX_UNITS), or than its goals allow, is refused as a whole, naming them."""
+    two = game_state_pb2.GameState(player_units=STATE.player_units[:2], enemy_units=STATE.enemy_units)
+    app = Application(make_settings(max_batch_assignments=2, max_batch_goals=250))
+    async with serving(app) as stub:
+        with pytest.raises(grpc.aio.AioRpcError) as too_many:
+            await stub.CreatePlanBatch(batch())
+        with pytest.raises(grpc.aio.AioRpcError) as too_long:
+            await stub.CreatePlanBatch(batch(two, options=planning_pb2.PlannerOptions(max_ticks=126)))
+        fine = await stub.CreatePlanBatch(
+            batch(two, options=planning_pb2.PlannerOptions(max_ticks=125)), timeout=HANG_GUARD_SECONDS
+        )
+    assert too_many.value.code() == too_long.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field_violations(too_many.value) == {
+        "game_state.player_units": "a batch plans at most 2 units, got 3: give assignments for fewer"
+    }
+    assert field_violations(too_long.value) == {
+        "game_state.player_units": "2 units of up to 126 ticks may answer 252 goals, at most 250 are "
+        "allowed: plan fewer units or lower options.max_ticks"
+    }
+    assert [r.WhichOneof("result") for r in fine.results] == ["plan", "plan"]
 
 
 @pytest.mark.parametrize(
@@ -339,7 +366,67 @@ async def test_a_batch_stops_planning_in_time_to_answer_before_the_deadline(
     assert all("too little to plan" in e.message for e in late)
 
 
+async def test_a_batch_queued_behind_other_work_still_answers_by_its_deadline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Its units whose turn has not come when it must answer are DEADLINE_EXCEEDED in their
+    results: the batch does not wait for a thread to pick them up (the call ended
+    DEADLINE_EXCEEDED, all of it lost, while other plans held the threads)."""
+    planner = HeldGenetic()
+    monkeypatch.setattr(container, "GeneticPlanner", lambda: planner)
+    app = Application(make_settings(planner_threads=1, quick_plan_ms=60_000))
+    try:
+        async with serving(app) as stub:
+            lane = lane_of(app)
+            first = asyncio.ensure_future(stub.CreatePlanBatch(held(2)))  # holds the only thread
+            await wait_for(lambda: lane.running == 1 and lane.waiting == 1, "the first batch to hold it")
+            late = await stub.CreatePlanBatch(held(3), timeout=2.0)
+            planner.release.set()
+            assert len((await asyncio.wait_for(first, HANG_GUARD_SECONDS)).results) == 2
+    finally:
+        planner.release.set()
+    errors = [r.error for r in late.results]
+    assert [e.code for e in errors] == [grpc.StatusCode.DEADLINE_EXCEEDED.value[0]] * 3
+    assert all("too little to plan" in e.message for e in errors)
+
+
 # -- the other front doors: REST and GraphQL through the real Envoy and sidecar -----------------
+
+
+#: The module, not the function the package exports under the same name.
+envoy_config = importlib.import_module("bridge.envoy.config")
+
+
+async def test_a_rest_batch_is_answered_by_its_deadline_not_cut_off_by_envoy(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Envoy gives up on a REST call after its route timeout; the server is told an earlier
+    deadline, so a batch it cannot finish in time answers what it planned (the rest
+    DEADLINE_EXCEEDED per unit) instead of Envoy's 504 throwing all of it away. Both times are
+    shortened here, and the plans held until the server must answer."""
+    monkeypatch.setattr(envoy_config, "REST_TIMEOUT_SECONDS", 5)
+    monkeypatch.setattr(envoy_config, "REST_DEADLINE_SECONDS", 2)
+    planner = HeldGenetic()
+    monkeypatch.setattr(container, "GeneticPlanner", lambda: planner)
+    app = Application(make_settings(planner_threads=1, quick_plan_ms=60_000))
+    body = json_format.MessageToDict(held(3))
+    try:
+        async with (
+            serving(app),  # (no GraphQL sidecar: its cluster is never called)
+            envoy_process(app.port or 0, "http://127.0.0.1:9", tmp_path) as proxy,
+            httpx.AsyncClient(base_url=proxy.url, timeout=HANG_GUARD_SECONDS) as client,
+        ):
+            answered = await client.post("/api/v1/plans:batch", json=body)
+            # A caller asking for more time than Envoy waits meets its timeout: JSON, like any error.
+            cut_off = await client.post("/api/v1/plans:batch", json=body, headers={"grpc-timeout": "100S"})
+    finally:
+        planner.release.set()
+    assert answered.status_code == 200, answered.text
+    first, *late = answered.json()["results"]
+    assert first["plan"]["goals"]
+    assert [r["error"]["code"] for r in late] == [grpc.StatusCode.DEADLINE_EXCEEDED.value[0]] * 2
+    assert cut_off.status_code == 504
+    assert cut_off.json() == {"code": 4, "status": "DEADLINE_EXCEEDED", "message": "upstream request timeout"}
 
 
 def state_json(state: game_state_pb2.GameState = STATE) -> dict[str, Any]:

@@ -259,9 +259,8 @@ async def test_a_plan_stored_again_keeps_its_newest_version(repository: PlanRepo
     summarised = replace(plan, guidance=GuidanceSummary(61, 3, -0.25, 4.5, 0.125, True))
     await repository.add(summarised)
     assert await repository.get(plan.plan_id, owner=None) == summarised
-    add_many = getattr(repository, "add_many")  # noqa: B009 (both stores have it; the port does not)
     newer = replace(summarised, guidance=replace(summarised.guidance, ticks=62))  # type: ignore[type-var]
-    await add_many([newer, make_plan(T0)])
+    await repository.add_many([newer, make_plan(T0)])
     assert await repository.get(plan.plan_id, owner=None) == newer
     assert [p.plan_id for p in await repository.list(10, None, owner=None)].count(plan.plan_id) == 1
 

@@ -74,3 +74,14 @@ class BacklogFull(ThrottlingError):
             f"the plan store is behind: {waiting} answered plans wait to be stored ({limit}); retry later",
             waiting=waiting,
         )
+
+
+class UnitFailed(ThrottlingError):
+    """Planning one unit of a batch failed unexpectedly (a fault of ours, logged with the request
+    id): that unit's result says so, and the batch's other units are still answered."""
+
+    def __init__(self, request_id: str) -> None:
+        super().__init__(
+            f"internal error planning this unit; quote request id {request_id} when reporting it",
+            request_id=request_id,
+        )

@@ -73,10 +73,18 @@ def score_ceiling(problem: Problem, config: PlannerConfig) -> float:
 
     Speeds are never negative and rise with every throttle, so no plan goes faster or farther
     than max_throttle on every tick; each score term is bounded by those magnitudes.
+
+    simulate's arithmetic in a bare loop: the edge checks every plan (every unit of a batch) with
+    it on the event loop, where TickState objects cost 20 times as much (60 us at 100 ticks).
     """
-    fastest = covered = 0.0
-    for tick in simulate(problem, [config.max_throttle] * config.max_ticks):
-        fastest, covered = max(fastest, tick.speed), tick.distance_covered
+    keep = 1.0 - problem.friction
+    push = config.max_throttle / problem.mass
+    speed, covered, fastest = problem.initial_speed, 0.0, 0.0
+    for _ in range(config.max_ticks):
+        speed = (speed + push) * keep
+        covered += speed
+        if speed > fastest:
+            fastest = speed
     magnitude = problem.distance + covered + fastest + config.speed_threshold
     return (config.distance_weight + config.speed_weight) * magnitude + (
         config.length_weight + config.nonzero_weight

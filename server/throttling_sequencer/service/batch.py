@@ -63,17 +63,25 @@ def tasks(roster: Roster, assignments: Sequence[Assignment]) -> list[Task]:
     valid = {j: unit for j, unit in enumerate(roster.enemy_units) if isinstance(unit, Unit)}
     players = {i: unit for i, unit in enumerate(roster.player_units) if isinstance(unit, Unit)}
     targets = dict(zip(players, nearest(list(players.values()), valid), strict=True)) if valid else {}
+    nowhere = InvalidInput(_no_valid_enemy(roster.enemy_units))
     out = []
     for i, player in enumerate(roster.player_units):
         if isinstance(player, InvalidInput):
             out.append(Task(None, player))
         elif not valid:
-            reason = FieldViolation("game_state.enemy_units", "has no valid unit to plan towards")
-            out.append(Task(None, InvalidInput([reason])))
+            out.append(Task(None, nowhere))
         else:
             j = targets[i]
             out.append(Task(Assignment(i, j), GameState((player,), (valid[j],))))
     return out
+
+
+def _no_valid_enemy(enemies: tuple[Checked, ...]) -> list[FieldViolation]:
+    """Why no unit can be planned: no valid enemy unit, and what is wrong with the first of them
+    (each result says so: all of them, for every result, could make the answer too large)."""
+    first = next((unit for unit in enemies if isinstance(unit, InvalidInput)), None)
+    found = [] if first is None else list(first.violations)
+    return [FieldViolation("game_state.enemy_units", "has no valid unit to plan towards"), *found]
 
 
 def nearest(units: list[Unit], enemies: dict[int, Unit]) -> list[int]:

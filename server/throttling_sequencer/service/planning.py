@@ -18,7 +18,13 @@ from uuid import UUID, uuid4
 from loguru import logger
 
 from throttling_sequencer.domain.config import PlannerConfig
-from throttling_sequencer.domain.errors import DeadlineTooShort, FieldViolation, InvalidInput, ThrottlingError
+from throttling_sequencer.domain.errors import (
+    DeadlineTooShort,
+    FieldViolation,
+    InvalidInput,
+    ThrottlingError,
+    UnitFailed,
+)
 from throttling_sequencer.domain.model import (
     Assignment,
     GameState,
@@ -61,6 +67,10 @@ RESERVE_FRACTION = 0.2
 #: The most kept back by default (THROTTLING_ANSWER_RESERVE_MS): storing takes a few ms on an idle
 #: machine, but on a loaded one (or behind a slow fsync) 50 ms was measured to be too little.
 DEFAULT_ANSWER_RESERVE_SECONDS = 0.25
+#: What a batch keeps back besides, per plan after its first (within the same fifth of the time
+#: left): storing, mapping and sending 1,000 plans of 100 goals took 170-200 ms at load 5 on two
+#: cores, most of the reserve, so a batch cut short by its deadline answered too late.
+BATCH_RESERVE_PER_PLAN_SECONDS = 0.0005
 DEFAULT_PAGE_SIZE = 20
 _OVERFLOWS = (
     "is too small: at up to {0.max_throttle} throttle per tick over {0.max_ticks} ticks the unit's "
@@ -152,37 +162,48 @@ class PlanningService:
         planner threads, in the caller's turn with other callers; stored together, in one write.
 
         A unit that cannot be planned (it breaks a rule, or the caller's deadline left it too
-        little time) gets its error in its result; the others are planned regardless. Cancelled,
+        little time: its turn came too late, or had not come when the batch had to answer) gets
+        its error in its result; the others are planned regardless. Cancelled,
         the batch's queued plans never start and its running ones stop; nothing is stored.
         """
         how = self._how(overrides)
         arrived = self._monotonic()
-        # Every plan of the batch stops in time for all of them to be stored and answered.
-        answer_by = None if call.deadline is None else self._answer_by(arrived, call.deadline)
-        allowed = self._planning_deadline(arrived, how.config, answer_by, reserve=False) - arrived
         todo = batch.tasks(roster, assignments)
-        outcomes: list[Plan | ThrottlingError | _Queued] = []
+        outcomes: list[Plan | ThrottlingError | _Work | _Queued] = []
         for task in todo:
             if isinstance(task.work, InvalidInput):
                 outcomes.append(task.work)
                 continue
             try:
-                work = self._work(task.work, how, overrides, task.unit)
+                outcomes.append(self._work(task.work, how, overrides, task.unit))
             except InvalidInput as error:
                 outcomes.append(error)
-                continue
-            stop = StopSignal(math.inf, self._monotonic)
-            job = self._job(work, how, call, arrived, answer_by, stop, None, reserve=False)
-            outcomes.append(_Queued(work, stop, self._lanes.submit(allowed, call.user_id, job)))
+        # Every plan of the batch stops in time for all of them to be stored and answered.
+        plans = sum(isinstance(item, _Work) for item in outcomes)
+        answer_by = None if call.deadline is None else self._answer_by(arrived, call.deadline, plans=plans)
+        allowed = self._planning_deadline(arrived, how.config, answer_by, reserve=False) - arrived
+        for index, item in enumerate(outcomes):
+            if isinstance(item, _Work):
+                stop = StopSignal(math.inf, self._monotonic)
+                job = self._job(item, how, call, arrived, answer_by, stop, None, reserve=False)
+                outcomes[index] = _Queued(item, stop, self._lanes.submit(allowed, call.user_id, job))
         queued = [item for item in outcomes if isinstance(item, _Queued)]
-        await _all_done(queued)
+        await _all_done(queued, None if answer_by is None else answer_by - self._monotonic())
         done: list[_Planned] = []
         for index, item in enumerate(outcomes):
             if isinstance(item, _Queued):
+                if item.future.cancelled() and answer_by is not None:  # queued when it had to answer
+                    outcomes[index] = DeadlineTooShort(answer_by - self._monotonic())
+                    continue
                 try:
                     planned = item.future.result()
                 except ThrottlingError as error:  # this unit only: its turn came too late
                     outcomes[index] = error
+                    continue
+                except Exception as error:  # a fault of ours with this unit: the others still answer
+                    unit = todo[index].unit
+                    logger.opt(exception=error).error("unexpected error planning a unit", unit=unit)
+                    outcomes[index] = UnitFailed(call.request_id)
                     continue
                 outcomes[index] = planned.plan
                 done.append(planned)
@@ -192,7 +213,7 @@ class PlanningService:
         return [
             BatchResult(task.assignment, outcome)
             for task, outcome in zip(todo, outcomes, strict=True)
-            if not isinstance(outcome, _Queued)
+            if not isinstance(outcome, _Work | _Queued)
         ]
 
     def config(self, overrides: PlannerOverrides) -> PlannerConfig:
@@ -336,14 +357,17 @@ class PlanningService:
             return deadline
         return min(deadline, self._answer_by(now, caller_deadline, reserve=reserve))
 
-    def _answer_by(self, now: float, caller_deadline: float, *, reserve: bool = True) -> float:
-        """The caller's deadline less the time kept back for storing and answering."""
+    def _answer_by(
+        self, now: float, caller_deadline: float, *, reserve: bool = True, plans: int = 1
+    ) -> float:
+        """The caller's deadline less the time kept back for storing and answering `plans`."""
         remaining = caller_deadline - now
         if remaining < MIN_PLANNING_SECONDS:
             raise DeadlineTooShort(remaining)
         if not reserve:
             return caller_deadline
-        return caller_deadline - min(self._answer_reserve, RESERVE_FRACTION * remaining)
+        kept = self._answer_reserve + max(0, plans - 1) * BATCH_RESERVE_PER_PLAN_SECONDS
+        return caller_deadline - min(kept, RESERVE_FRACTION * remaining)
 
     def _job(
         self,
@@ -435,10 +459,13 @@ class _Queued:
     future: Future[_Planned]
 
 
-async def _all_done(queued: list[_Queued]) -> None:
+async def _all_done(queued: list[_Queued], within: float | None = None) -> None:
     """Wait until every queued plan has finished: one wake-up of the loop for the whole batch.
 
-    Cancelled, the plans still queued are dropped unrun and the running ones told to stop.
+    After `within` seconds (when the batch must answer) the plans still queued are dropped unrun,
+    and the running ones, which stop by then, are waited for: however busy the threads are with
+    other plans, the batch answers in time. Cancelled, the plans still queued are dropped unrun and
+    the running ones told to stop.
     """
     if not queued:
         return
@@ -459,6 +486,10 @@ async def _all_done(queued: list[_Queued]) -> None:
     for item in queued:
         item.future.add_done_callback(finished)
     try:
+        if within is not None:
+            await asyncio.wait([everything], timeout=max(0.0, within))
+            for item in queued:
+                item.future.cancel()  # a plan not yet started; a running or finished one stays
         await everything
     except asyncio.CancelledError:
         for item in queued:

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from tests.support import problem
 from throttling_sequencer.domain.config import PlannerConfig
 from throttling_sequencer.domain.model import Problem
-from throttling_sequencer.domain.physics import final_state, score, simulate, speed_penalty
+from throttling_sequencer.domain.physics import final_state, score, score_ceiling, simulate, speed_penalty
 
 problems = st.builds(
     Problem,
@@ -47,6 +47,35 @@ def test_score_is_the_weighted_sum_of_its_parts(p: Problem, throttles: list[int]
         rel_tol=1e-12,
         abs_tol=1e-12,
     )
+
+
+extreme_problems = st.builds(
+    Problem,
+    distance=st.floats(0, 1e9),
+    initial_speed=st.floats(0, 1e9),
+    mass=st.floats(5e-324, 1e12),  # down to masses whose physics overflows
+    friction=st.floats(0, 0.999999),
+)
+ceiling_configs = st.builds(
+    PlannerConfig, max_throttle=st.integers(0, 10_000), max_ticks=st.integers(1, 1000)
+)
+
+
+@given(extreme_problems, ceiling_configs)
+def test_the_score_ceiling_is_its_definition_over_the_simulation(p: Problem, config: PlannerConfig) -> None:
+    fastest = covered = 0.0
+    for tick in simulate(p, [config.max_throttle] * config.max_ticks):
+        fastest, covered = max(fastest, tick.speed), tick.distance_covered
+    magnitude = p.distance + covered + fastest + config.speed_threshold
+    weights = (config.distance_weight + config.speed_weight, config.length_weight + config.nonzero_weight)
+    expected = weights[0] * magnitude + weights[1] * config.max_ticks
+    assert repr(score_ceiling(p, config)) == repr(expected)  # bit for bit, inf and nan included
+
+
+@given(problems, plans)
+def test_no_plan_scores_above_the_ceiling(p: Problem, throttles: list[int]) -> None:
+    config = PlannerConfig(max_throttle=300, max_ticks=100)
+    assert score(p, config, throttles).total <= score_ceiling(p, config)
 
 
 def test_default_payload_known_values() -> None:

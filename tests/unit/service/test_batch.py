@@ -34,11 +34,14 @@ def test_equal_distances_go_to_the_lowest_index() -> None:
     assert [t.assignment for t in tasks(roster, [])] == [Assignment(0, 0)]
 
 
-def test_no_valid_enemy_fails_every_result_by_name() -> None:
-    roster = Roster((at(0, 0), at(1, 1)), (BAD,))
+def test_no_valid_enemy_fails_every_result_by_name_and_says_why() -> None:
+    roster = Roster((at(0, 0), at(1, 1)), (BAD, BAD))
     for task in tasks(roster, []):
         assert isinstance(task.work, InvalidInput)
-        assert [v.field for v in task.work.violations] == ["game_state.enemy_units"]
+        assert task.work.violations == (
+            FieldViolation("game_state.enemy_units", "has no valid unit to plan towards"),
+            *BAD.violations,  # the first bad unit's, once
+        )
 
 
 def test_assignments_name_what_is_wrong_with_them() -> None:

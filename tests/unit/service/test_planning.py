@@ -17,7 +17,7 @@ import pytest
 from tests.support import READY_WITHIN_SECONDS, game_state
 from throttling_sequencer.adapters.storage.memory import InMemoryPlanRepository
 from throttling_sequencer.domain.config import PlannerConfig
-from throttling_sequencer.domain.errors import DeadlineTooShort, InvalidInput, PlanNotFound
+from throttling_sequencer.domain.errors import DeadlineTooShort, FieldViolation, InvalidInput, PlanNotFound
 from throttling_sequencer.domain.model import Plan, PlannerOverrides, Problem, Strategy
 from throttling_sequencer.domain.physics import score
 from throttling_sequencer.domain.ports import (
@@ -28,9 +28,15 @@ from throttling_sequencer.domain.ports import (
     ProgressSink,
     StopSignal,
 )
+from throttling_sequencer.service.batch import Roster
 from throttling_sequencer.service.events import Finished, Improved
 from throttling_sequencer.service.lanes import PlanningLanes
-from throttling_sequencer.service.planning import DEFAULT_ANSWER_RESERVE_SECONDS, CallContext, PlanningService
+from throttling_sequencer.service.planning import (
+    BATCH_RESERVE_PER_PLAN_SECONDS,
+    DEFAULT_ANSWER_RESERVE_SECONDS,
+    CallContext,
+    PlanningService,
+)
 
 
 class ScriptedPlanner:
@@ -128,6 +134,48 @@ async def test_the_time_kept_back_for_answering_is_a_fifth_of_what_is_left_up_to
     call = CallContext("r", "u", deadline=clock.now + deadline)
     await planning.create_plan(game_state(), PlannerOverrides(time_budget_ms=60_000), call)
     assert planner.stops[0].deadline == pytest.approx(clock.now + deadline - kept_back)
+
+
+@pytest.mark.parametrize(
+    ("units", "deadline", "kept_back"),
+    [(1, 10.0, 0.25), (201, 10.0, 0.25 + 200 * BATCH_RESERVE_PER_PLAN_SECONDS), (201, 1.0, 0.2)],
+)
+async def test_a_batch_keeps_back_time_for_each_plan_it_stores_and_answers(
+    executor: ThreadPoolExecutor, units: int, deadline: float, kept_back: float
+) -> None:
+    """Storing and answering a batch takes longer the more plans it holds: with only a single plan's
+    reserve, a large batch that planned up to its deadline answered after it."""
+    planner, clock = ScriptedPlanner(), Clock()
+    state = game_state()
+    bad = InvalidInput([FieldViolation("game_state.player_units[1].mass", "must be in (0, 1e+12]")])
+    # An invalid unit is neither planned nor stored: it costs no reserve.
+    roster = Roster((state.player_units[0], bad, *state.player_units * (units - 1)), state.enemy_units)
+    call = CallContext("r", "u", deadline=clock.now + deadline)
+    results = await service(planner, executor, monotonic=clock).create_plan_batch(
+        roster, [], PlannerOverrides(time_budget_ms=60_000), call
+    )
+    assert len(results) == units + 1 and len(planner.stops) == units
+    stops = [stop.deadline for stop in planner.stops]
+    assert stops == [pytest.approx(clock.now + deadline - kept_back)] * units
+
+
+class FaultyPlanner(ScriptedPlanner):
+    """A planner with a bug that only one unit's problem meets."""
+
+    def plan(
+        self, problem: Problem, config: PlannerConfig, stop: StopSignal, on_progress: object = None
+    ) -> PlannerResult:
+        if problem.mass == 13.0:
+            raise ZeroDivisionError("a planner's bug")
+        return super().plan(problem, config, stop, on_progress)
+
+
+async def test_a_fault_planning_one_unit_fails_only_that_units_result(executor: ThreadPoolExecutor) -> None:
+    state, faulty = game_state(), game_state(mass=13.0)
+    roster = Roster((state.player_units[0], faulty.player_units[0], state.player_units[0]), state.enemy_units)
+    results = await service(FaultyPlanner(), executor).create_plan_batch(roster, [], PlannerOverrides(), CALL)
+    assert [type(r.outcome).__name__ for r in results] == ["Plan", "UnitFailed", "Plan"]
+    assert "quote request id r-1" in str(results[1].outcome)
 
 
 async def test_too_little_time_left_is_refused_before_planning(executor: ThreadPoolExecutor) -> None:

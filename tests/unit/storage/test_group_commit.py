@@ -60,6 +60,28 @@ async def test_a_plan_refused_for_good_fails_only_its_own_write() -> None:
     assert bad.plan_id not in database.rows and len(database.rows) == 3  # the batch stays whole
 
 
+async def test_an_unexpected_fault_one_write_causes_fails_only_that_write() -> None:
+    database = FlakyDatabase()
+    store = GroupCommit(database)
+    bad = plan(3)
+
+    def fault(plans: list[Plan]) -> None:
+        if bad in plans:
+            raise ValueError("a value the driver cannot take")  # neither refused nor unavailable
+
+    database.on_write = fault
+    first, others = plan(0), [plan(1), plan(2)]
+    held = await writes_held(database, store, [first])
+    good = [asyncio.ensure_future(store.add(p)) for p in others]
+    faulty = asyncio.ensure_future(store.add_many([bad, plan(4)]))
+    await wait_for(lambda: store.waiting == 4, "the writes to queue")
+    database.gate.set()  # type: ignore[union-attr]
+    await within(asyncio.gather(held, *good), "the good writes to be stored")
+    with pytest.raises(ValueError, match="cannot take"):
+        await faulty
+    assert set(database.rows) == {p.plan_id for p in (first, *others)}  # the faulty write stays whole
+
+
 async def test_an_unavailable_store_fails_every_write_of_the_group() -> None:
     database = FlakyDatabase()
     store = GroupCommit(database)

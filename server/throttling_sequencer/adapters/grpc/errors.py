@@ -65,6 +65,7 @@ _CODES: list[tuple[type[errors.ThrottlingError], grpc.StatusCode, str]] = [
     (errors.StorageUnavailable, grpc.StatusCode.UNAVAILABLE, "STORAGE_UNAVAILABLE"),
     (errors.StorageRejected, grpc.StatusCode.INVALID_ARGUMENT, "STORAGE_REJECTED"),
     (errors.BacklogFull, grpc.StatusCode.RESOURCE_EXHAUSTED, "BACKLOG_FULL"),
+    (errors.UnitFailed, grpc.StatusCode.INTERNAL, "INTERNAL"),
     (Unauthenticated, grpc.StatusCode.UNAUTHENTICATED, "UNAUTHENTICATED"),
 ]
 

@@ -6,9 +6,10 @@ under way wait for it to end and then go in together, in the next one: under loa
 carries every plan that arrived during the previous one, and an idle store commits a lone plan
 at once, with no timer added to anyone's answer. A batch's plans stay together, in one commit.
 
-A write the store refuses for good (StorageRejected, BacklogFull: about the plans, not the store)
-must not fail the others that shared its commit: each write of a failed group is tried again
-alone. A store that is unavailable fails the whole group: none of it was stored.
+A write the store refuses (StorageRejected, BacklogFull: about the plans, not the store; or an
+unexpected fault, which one write's plans may cause as well) must not fail the others that shared
+its commit: each write of a failed group is tried again alone. A store that is unavailable fails
+the whole group: none of it was stored.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from uuid import UUID
 
-from throttling_sequencer.domain.errors import StorageUnavailable, ThrottlingError
+from throttling_sequencer.domain.errors import StorageUnavailable
 from throttling_sequencer.domain.model import Plan
 from throttling_sequencer.domain.ports import PageCursor, PlanRepository, StorageStatus
 
@@ -132,15 +133,12 @@ class GroupCommit:
         except StorageUnavailable as error:  # about the store: nothing of the group was stored
             for write in group:
                 write.fail(error)
-        except ThrottlingError as error:  # about some plans: the others must not fail with them
+        except Exception as error:  # about some plans, maybe: the others must not fail with them
             if len(group) == 1:
-                group[0].fail(error)
+                group[0].fail(error)  # its caller reports it (unexpected: INTERNAL, logged)
                 return
             for write in group:
                 await self._commit([write])
-        except Exception as error:  # unexpected: each caller reports it (INTERNAL, logged)
-            for write in group:
-                write.fail(error)
         else:
             self.commits += 1
             self.committed += len(plans)
