@@ -15,10 +15,11 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import grpc
 import pytest
+from prometheus_client import REGISTRY
 
 from tests.conftest import make_settings, new_database
 from tests.support import (
@@ -106,6 +107,52 @@ async def test_answers_arriving_during_a_commit_share_the_next_one(
                 assert (await stub.GetPlan(pb.GetPlanRequest(plan_id=plan_id))).plan.plan_id == plan_id
     finally:
         if GatedDatabase.gate is not None:  # a failed check must not leave the commit held
+            GatedDatabase.gate.set()
+            GatedDatabase.gate = None
+        await app.stop()
+
+
+async def test_a_call_past_its_deadline_is_logged_as_such_and_its_plan_still_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, log_records: list[Any]
+) -> None:
+    """The store holds a plan until the caller has given up: the caller sees DEADLINE_EXCEEDED,
+    the server's log line and metrics say so, and the plan handed to the commit is stored."""
+    monkeypatch.setattr(container, "TortoisePlanRepository", GatedDatabase)
+    monkeypatch.setattr(GatedDatabase, "writes", [])
+    app = Application(make_settings(database_url="", data_dir=tmp_path, outbox="off"))
+    await app.start()
+    try:
+        GatedDatabase.gate = asyncio.Event()
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
+            call = ThrottlingServiceStub(channel).CreatePlan(
+                pb.CreatePlanRequest(game_state=game_state_pb()),
+                timeout=2,
+                metadata=(("x-request-id", "late-1"),),
+            )
+            with pytest.raises(grpc.aio.AioRpcError) as raised:
+                await asyncio.wait_for(call, HANG_GUARD_SECONDS)
+            assert raised.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+
+        def lines() -> list[Any]:
+            return [
+                r["extra"]
+                for r in log_records
+                if r["message"] == "rpc" and r["extra"]["request_id"] == "late-1"
+            ]
+
+        # The client's own deadline may fire before the server's cancellation reaches the handler.
+        await wait_for(lambda: bool(lines()), "the server to end the late call")
+        assert [line["status"] for line in lines()] == ["DEADLINE_EXCEEDED"]
+        errors = REGISTRY.get_sample_value(
+            "throttling_rpc_errors_total",
+            {"method": "/throttling.v1.ThrottlingService/CreatePlan", "status": "DEADLINE_EXCEEDED"},
+        )
+        assert errors is not None and errors >= 1
+        assert GatedDatabase.writes == [1] and not stored_ids(tmp_path)
+        GatedDatabase.gate.set()  # only now, past the deadline, does the commit go through
+        await wait_for(lambda: len(stored_ids(tmp_path)) == 1, "the abandoned call's plan to be stored")
+    finally:
+        if GatedDatabase.gate is not None:
             GatedDatabase.gate.set()
             GatedDatabase.gate = None
         await app.stop()

@@ -90,6 +90,11 @@ class _Call:
 
     def end(self) -> None:
         seconds = time.perf_counter() - self.started
+        deadline = self.caller.deadline
+        if self.status == "OK" and deadline is not None and time.monotonic() > deadline:
+            # Answered too late: the caller already saw DEADLINE_EXCEEDED, so the log and the
+            # metrics say that too (its plans, if any, were stored all the same).
+            self.status = "DEADLINE_EXCEEDED"
         metrics.observe_rpc(self.method, self.status, seconds)
         if logs.enabled():
             logger.info("rpc", method=self.method, status=self.status, duration_ms=round(seconds * 1000, 3))
