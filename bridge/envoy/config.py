@@ -120,6 +120,25 @@ def config(settings: BridgeSettings, descriptor: Path) -> Config:
             "listeners": [front_door(settings, descriptor)],
             "clusters": clusters(settings),
         },
+        "overload_manager": overload_manager(settings.envoy.max_connections),
+    }
+
+
+def overload_manager(max_connections: int) -> Config:
+    """At most `max_connections` open client connections (THROTTLING_ENVOY_MAX_CONNECTIONS): one
+    past it is closed as it is accepted (counted in `downstream_global_cx_overflow`), before it
+    costs a request's worth of memory."""
+    return {
+        "resource_monitors": [
+            {
+                "name": "envoy.resource_monitors.global_downstream_max_connections",
+                "typed_config": {
+                    "@type": "type.googleapis.com/"
+                    "envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig",
+                    "max_active_downstream_connections": max_connections,
+                },
+            }
+        ]
     }
 
 
@@ -209,7 +228,7 @@ def grpc_bad_request() -> Config:
             header("grpc-message", NOT_BASE64),
             header("content-type", "application/grpc"),
         ],
-        "body_format_override": {"text_format": ""},
+        "body_format_override": {"text_format_source": {"inline_string": ""}},
     }
 
 

@@ -17,6 +17,8 @@ class EnvoySettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8080
     admin_port: int = 9901
+    #: Most client connections open at once (REST, GraphQL, gRPC, gRPC-Web together).
+    max_connections: int = 10_000
     #: How often Envoy asks the gRPC server's health service.
     health_interval: str = "1s"
     #: TLS on the front door (PEM files); empty means plaintext.
@@ -38,6 +40,8 @@ class EnvoySettings(BaseModel):
             for name, port in (("port", self.port), ("admin_port", self.admin_port))
             if not 0 <= port <= 65535
         ]
+        if self.max_connections < 1:
+            problems.append("ENVOY_MAX_CONNECTIONS must be at least 1")
         if bool(self.tls_cert_file) != bool(self.tls_key_file):
             problems.append("ENVOY_TLS_CERT_FILE and ENVOY_TLS_KEY_FILE go together")
         return problems

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -15,7 +16,7 @@ from tests import grpc_web
 from tests.conftest import EnvoyProcess, envoy_process, make_settings, sidecar_process
 from tests.guided import EOF, SimulatedUnit, start
 from tests.rpc_errors import error_info
-from tests.support import DEFAULT_STATE_JSON, HANG_GUARD_SECONDS, game_state_pb
+from tests.support import DEFAULT_STATE_JSON, HANG_GUARD_SECONDS, game_state_pb, wait_for
 from throttling.v1 import game_state_pb2, planning_pb2
 from throttling.v1 import throttling_service_pb2 as pb
 from throttling.v1.throttling_service_pb2_grpc import ThrottlingServiceStub
@@ -201,3 +202,38 @@ async def test_grpc_web_is_rate_limited_too(limited: Limited) -> None:
     async with grpc.aio.insecure_channel(limited.envoy.url.removeprefix("http://")) as channel:
         for _ in range(4):
             await ThrottlingServiceStub(channel).GetStatus(pb.GetStatusRequest())
+
+
+async def test_envoy_closes_a_connection_past_its_limit(tmp_path: Path) -> None:
+    """THROTTLING_ENVOY_MAX_CONNECTIONS (here 2): with two connections open, Envoy closes a third
+    as it accepts it (and counts it); once one of the two closes, a new one is served."""
+    app = Application(make_settings())
+    await app.start()
+    assert app.port is not None
+    proxy = EnvoyProcess(app.port, tmp_path, envoy={"max_connections": 2})
+    listener = f"listener.127.0.0.1_{proxy.settings.envoy.port}"
+    proxy.start()
+    held = [httpx.AsyncClient(base_url=proxy.url, limits=httpx.Limits(max_connections=1)) for _ in range(2)]
+    try:
+        await proxy.wait_healthy()  # on a connection of its own, closed when it returns
+
+        async def open_connections(count: int) -> bool:
+            return await proxy.counter(f"{listener}.downstream_cx_active") == count
+
+        await wait_for(lambda: open_connections(0), "the readiness probe's connection to close")
+        for client in held:  # keep-alive: each holds its connection open
+            assert (await client.get("/api/v1/health")).status_code == 200
+        await wait_for(lambda: open_connections(2), "Envoy to count the two held connections")
+        async with httpx.AsyncClient(base_url=proxy.url) as third:
+            with pytest.raises(httpx.TransportError):
+                await third.get("/api/v1/health")
+        assert await proxy.counter(f"{listener}.downstream_global_cx_overflow") >= 1
+        await held[0].aclose()
+        await wait_for(lambda: open_connections(1), "Envoy to see a held connection close")
+        async with httpx.AsyncClient(base_url=proxy.url) as fourth:
+            assert (await fourth.get("/api/v1/health")).status_code == 200
+    finally:
+        for client in held:
+            await client.aclose()
+        proxy.stop()
+        await app.stop()

@@ -54,6 +54,7 @@ def test_environment_variables_override_defaults() -> None:
         ("CORS_ORIGINS", "https://app.example.com/"),
         ("CORS_ORIGINS", "http://localhost:*,*"),
         ("CORS_ORIGINS", "app.example.com"),
+        ("ENVOY_MAX_CONNECTIONS", "0"),
     ],
 )
 def test_unusable_values_fail_at_startup_naming_the_variable(name: str, value: str) -> None:
