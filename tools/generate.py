@@ -264,11 +264,22 @@ def generate_kubernetes(out: Path, descriptor: Path) -> None:
     (out / "kustomization.yaml").write_text(header + yaml.safe_dump(kustomization, sort_keys=False))
 
 
-def generate_web(out: Path) -> None:
-    """The pages Envoy serves: /ui (esbuild bundle of clients/web/ui) and /docs (Redoc)."""
+def generate_web(gen: Path) -> None:
+    """The pages Envoy serves, in gen/web: /ui (esbuild bundle of clients/web/ui) and /docs (Redoc).
+
+    The bundle imports gen/ts through clients/ts (`../../../gen/ts/...`), so it is built in a
+    copy of the checkout's layout around `gen` (its parent, a scratch directory: clients and
+    node_modules linked in, symlinks kept as they are), against the gen/ts just generated there,
+    not the checkout's: one `make gen` is enough after a proto change, and a failed bundle leaves
+    the checkout's gen/ as it was.
+    """
     esbuild = node_tool("esbuild")
     if not REDOC_BUNDLE.exists():
         raise SystemExit(f"{REDOC_BUNDLE.relative_to(ROOT)} not found: run `make install` (npm tools)")
+    layout = gen.parent
+    for name in ("clients", "node_modules"):
+        (layout / name).symlink_to(ROOT / name, target_is_directory=True)
+    out = gen / "web"
     if out.exists():
         shutil.rmtree(out)
     (out / "ui").mkdir(parents=True)
@@ -281,13 +292,14 @@ def generate_web(out: Path) -> None:
             str(esbuild),
             str((WEB_SOURCES / "ui" / "src" / "main.ts").relative_to(ROOT)),
             "--bundle",
+            "--preserve-symlinks",
             "--format=esm",
             "--target=es2022",
             "--log-level=warning",
             f"--outfile={out / 'ui' / 'app.js'}",
         ],
         check=True,
-        cwd=ROOT,  # the bundle's comments name its inputs relative to here
+        cwd=layout,  # the bundle's comments name its inputs relative to here, as in the checkout
     )
     shutil.copyfile(WEB_SOURCES / "docs" / "index.html", out / "docs" / "index.html")
     shutil.copyfile(REDOC_BUNDLE, out / "docs" / "redoc.standalone.js")
@@ -304,31 +316,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
         staging = Path(tmp) / "gen"
         generate(staging)
-        rest = [name for name in GENERATED if name != "web"]
-        check_pages(staging, rest)
-        swap(staging, out, rest)
-        # Last: the /ui bundle imports the checkout's gen/ts (through clients/ts), which must
-        # already be the one just generated, or a proto change would need `make gen` twice.
-        generate_web(staging / "web")
-        check_pages(staging, ["web"])
-        swap(staging, out, ["web"])
-
-
-def check_pages(staging: Path, names: list[str]) -> None:
-    """Every file Envoy serves from these generated directories is there."""
-    served = [page.file for page in PAGES.values() if page.file.split("/", 1)[0] in names]
-    missing = sorted(file for file in served if not (staging / file).is_file())
-    if missing:
-        raise SystemExit(f"Envoy serves files that were not generated: {missing}")
-
-
-def swap(staging: Path, out: Path, names: list[str]) -> None:
-    """Replace each named directory of `out` by the one generated in `staging`."""
-    out.mkdir(parents=True, exist_ok=True)
-    for name in names:
-        if (out / name).exists():
-            shutil.rmtree(out / name)
-        shutil.move(str(staging / name), str(out / name))
+        generate_web(staging)
+        missing = sorted(page.file for page in PAGES.values() if not (staging / page.file).is_file())
+        if missing:
+            raise SystemExit(f"Envoy serves files that were not generated: {missing}")
+        out.mkdir(parents=True, exist_ok=True)
+        for name in GENERATED:
+            if (out / name).exists():
+                shutil.rmtree(out / name)
+            shutil.move(str(staging / name), str(out / name))
 
 
 #: What generate() writes under --out, each replaced whole.
