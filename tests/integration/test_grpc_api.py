@@ -15,6 +15,7 @@ import httpx
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from tests import raw_grpc
 from tests.conftest import make_settings
 from tests.rpc_errors import error_info
 from tests.support import (
@@ -517,3 +518,20 @@ async def test_prometheus_metrics_count_rpcs_plans_and_the_backlog() -> None:
     assert 'throttling_plans_total{strategy="exact"}' in text
     assert "throttling_plan_optimality_gap_count" in text
     assert "throttling_pending_writes 0.0" in text
+
+
+@pytest.mark.parametrize("method", ["GetStatus", "StreamThrottleSteps"], ids=["unary", "server-streaming"])
+async def test_a_call_that_ends_without_its_message_is_invalid_argument_at_once(
+    app: Application, method: str
+) -> None:
+    """HEADERS with END_STREAM and no DATA: grpc's own unary path never answered (the call hung
+    until the client gave up); the boundary reads the message itself and refuses the call."""
+    assert app.port is not None
+    reply = await asyncio.to_thread(raw_grpc.call, app.port, f"/throttling.v1.ThrottlingService/{method}")
+    assert reply.trailers["grpc-status"] == "3", reply
+    assert reply.trailers["grpc-message"] == "invalid request: the call ended without its request message"
+    # One message, as any client sends it, is answered as before.
+    answered = await asyncio.to_thread(
+        raw_grpc.call, app.port, "/throttling.v1.ThrottlingService/GetStatus", b"\0" * 5
+    )
+    assert answered.trailers["grpc-status"] == "0" and answered.data

@@ -206,3 +206,18 @@ async def test_a_text_body_that_is_not_base64_is_invalid_argument(
         assert reply.headers["grpc-status"] == "3", (body, reply.headers)
         assert reply.headers["grpc-message"] == NOT_BASE64
         assert reply.content == b""
+
+
+@pytest.mark.parametrize("method", ["GetStatus", "StreamThrottleSteps"], ids=["unary", "server-streaming"])
+async def test_a_browser_call_without_its_message_is_invalid_argument_at_once(
+    web: httpx.AsyncClient, method: str
+) -> None:
+    """An empty gRPC-Web body (no frame at all) used to hang until Envoy's idle timeout."""
+    response = await web.post(
+        f"/{SERVICE.full_name}/{method}",
+        content=b"",
+        headers={"content-type": "application/grpc-web+proto", "x-grpc-web": "1"},
+    )
+    _, trailers = grpc_web.unframe(response.content)
+    assert trailers["grpc-status"] == "3", trailers
+    assert trailers["grpc-message"] == "invalid request: the call ended without its request message"

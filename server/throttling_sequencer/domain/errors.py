@@ -33,7 +33,9 @@ class InvalidInput(ThrottlingError):
     def __init__(self, violations: list[FieldViolation]) -> None:
         # A field broken twice is named once (each violation still says what is wrong with it).
         fields = list(dict.fromkeys(v.field for v in violations))
-        super().__init__(f"invalid request: {', '.join(fields)}", fields=fields)
+        # The request as a whole (no field to name): say what is wrong instead.
+        named = ", ".join(fields) if any(fields) else "; ".join(v.description for v in violations)
+        super().__init__(f"invalid request: {named}", fields=fields)
         self.violations = tuple(violations)
 
 

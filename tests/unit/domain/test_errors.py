@@ -16,3 +16,10 @@ def test_a_field_broken_twice_is_named_once_and_keeps_both_reasons() -> None:
     assert error.detail == "invalid request: game_state.player_units, options.max_ticks"
     assert error.context["fields"] == ["game_state.player_units", "options.max_ticks"]
     assert len(error.violations) == 3
+
+
+def test_a_request_wrong_as_a_whole_says_what_is_wrong() -> None:
+    """No field to name (an empty field path): the message says why, and never ends in a blank
+    (gRPC's grpc-message header may not, and strict HTTP/2 clients drop such an answer)."""
+    error = InvalidInput([FieldViolation("", "the call ended without its request message")])
+    assert error.detail == "invalid request: the call ended without its request message"

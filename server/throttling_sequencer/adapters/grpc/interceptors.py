@@ -34,8 +34,8 @@ if TYPE_CHECKING:  # generic only in the type stubs
     StreamBehavior = Callable[[Any, CallerContext], AsyncIterator[Any]]
     BidiBehavior = Callable[[AsyncIterator[Any], CallerContext], AsyncIterator[Any]]
     #: What grpc calls: the boundary's wrappers.
-    UnaryHandler = Callable[[Any, Context], Awaitable[Any]]
-    StreamHandler = Callable[[Any, Context], AsyncIterator[Any]]
+    UnaryHandler = Callable[[AsyncIterator[Any], Context], Awaitable[Any]]
+    StreamHandler = Callable[[AsyncIterator[Any], Context], AsyncIterator[Any]]
     BidiHandler = Callable[[AsyncIterator[Any], Context], AsyncIterator[Any]]
 
 
@@ -117,14 +117,17 @@ class RequestBoundary(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         if handler is None or method.startswith(QUIET_PREFIXES):
             return handler  # type: ignore[no-any-return]
         metadata = details.invocation_metadata
+        # A unary request is served as a client stream (the same frames on the wire): grpc's own
+        # unary path never answers a call that ends without its message, which then hangs until
+        # the client gives up; read here, that is INVALID_ARGUMENT at once.
         if handler.unary_unary is not None:
-            return grpc.unary_unary_rpc_method_handler(
+            return grpc.stream_unary_rpc_method_handler(
                 self._unary(handler.unary_unary, method, metadata, self._authenticator),
                 request_deserializer=_lenient(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream is not None:
-            return grpc.unary_stream_rpc_method_handler(
+            return grpc.stream_stream_rpc_method_handler(
                 self._stream(handler.unary_stream, method, metadata, self._authenticator),
                 request_deserializer=_lenient(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
@@ -141,9 +144,9 @@ class RequestBoundary(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     def _unary(
         behavior: UnaryBehavior, method: str, metadata: Any, authenticator: Authenticator | None
     ) -> UnaryHandler:
-        async def wrapper(request: Any, context: Context) -> Any:
+        async def wrapper(requests: AsyncIterator[Any], context: Context) -> Any:
             async with _boundary(method, metadata, context, authenticator) as caller:
-                _reject_undecodable(request)
+                request = await _the_request(requests)
                 return await behavior(request, CallerContext(context, caller))
 
         return wrapper
@@ -152,9 +155,9 @@ class RequestBoundary(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     def _stream(
         behavior: StreamBehavior, method: str, metadata: Any, authenticator: Authenticator | None
     ) -> StreamHandler:
-        async def wrapper(request: Any, context: Context) -> AsyncIterator[Any]:
+        async def wrapper(requests: AsyncIterator[Any], context: Context) -> AsyncIterator[Any]:
             async with _boundary(method, metadata, context, authenticator) as caller:
-                _reject_undecodable(request)
+                request = await _the_request(requests)
                 async for message in behavior(request, CallerContext(context, caller)):
                     yield message
 
@@ -189,6 +192,15 @@ def _lenient(deserialize: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
             return _Undecodable(str(error) or type(error).__name__)
 
     return parse
+
+
+async def _the_request(requests: AsyncIterator[Any]) -> Any:
+    """A unary call's message: the first the client sent (grpc's clients send exactly one); a call
+    that ended without one, or whose bytes are not the method's message, is INVALID_ARGUMENT."""
+    async for request in requests:
+        _reject_undecodable(request)
+        return request
+    raise InvalidInput([FieldViolation("", "the call ended without its request message")])
 
 
 def _reject_undecodable(request: Any) -> None:
