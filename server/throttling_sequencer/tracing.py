@@ -11,6 +11,7 @@ OTEL_EXPORTER_OTLP_ENDPOINT (the standard OpenTelemetry variable; default http:/
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import grpc
@@ -19,9 +20,29 @@ from opentelemetry.instrumentation.grpc import aio_server_interceptor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor
+from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
 SERVICE_NAME = "throttling-sequencer"
+
+
+class OwnRandomIds(IdGenerator):
+    """Random trace and span ids from a generator of this process's tracing alone (seeded from
+    os.urandom): OpenTelemetry's default draws from the global `random`, so every call moved the
+    state a program (or a property-based test running beside the server) seeded and relies on."""
+
+    def __init__(self) -> None:
+        self._random = random.Random()
+
+    def generate_span_id(self) -> int:
+        while not (span_id := self._random.getrandbits(64)):  # 0 is the invalid span id
+            pass
+        return span_id
+
+    def generate_trace_id(self) -> int:
+        while not (trace_id := self._random.getrandbits(128)):  # 0 is the invalid trace id
+            pass
+        return trace_id
 
 
 def sampled_share(exporter: str, ratio: float | None) -> float:
@@ -39,6 +60,7 @@ def tracer_provider(
     provider = TracerProvider(
         resource=Resource.create({"service.name": service_name}),
         sampler=ParentBased(TraceIdRatioBased(sampled_share(exporter, ratio))),
+        id_generator=OwnRandomIds(),
     )
     if exporter == "console":
         provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter()))
