@@ -105,12 +105,16 @@ def main() -> int:
             break
         if not announced and ready(settings):  # said once it is true, so a user can call at once
             announced = True
+            front = f"http://{settings.envoy.host}:{settings.envoy.port}"
             logger.info(
-                "stack up: gRPC {}, REST, GraphQL (/graphql) and gRPC via Envoy http://{}:{} "
-                "(health /api/v1/health), Envoy admin http://127.0.0.1:{}; Ctrl-C stops all",
+                "stack up: gRPC {}, REST, GraphQL (/graphql) and gRPC via Envoy {} (health /api/v1/health), "
+                "web page {}/ui, API docs {}/docs, metrics http://127.0.0.1:{}/metrics, Envoy admin "
+                "http://127.0.0.1:{}; Ctrl-C stops all",
                 settings.grpc_address,
-                settings.envoy.host,
-                settings.envoy.port,
+                front,
+                front,
+                front,
+                settings.metrics_port,
                 settings.envoy.admin_port,
             )
         time.sleep(0.2)

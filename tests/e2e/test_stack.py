@@ -51,6 +51,8 @@ def test_stack_serves_rest_graphql_and_grpc_then_stops_on_ctrl_c(repo_root: Path
             return "stack up:" in output
 
         wait_until(announced, what="the stack to say it is up")
+        said = next(line for line in (tmp_path / "stack.log").read_text().splitlines() if "stack up:" in line)
+        assert f"{url}/ui" in said and f"{url}/docs" in said, said  # where a new user goes next
         # Once it says so, a user's first calls succeed: it is not said before it is true.
         assert healthy(url), f"{url}/api/v1/health is not 200 although the stack said it was up"
         assert not port_closed(graphql_port), "the GraphQL sidecar is not listening although the stack is up"
