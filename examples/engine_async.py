@@ -14,11 +14,12 @@ from grpclib.client import Channel
 
 from throttling_client.throttling import v1
 
+#: Where `make up` serves gRPC: the same THROTTLING_* variables, the same defaults.
+HOST = os.environ.get("THROTTLING_GRPC_HOST", "127.0.0.1")
+PORT = os.environ.get("THROTTLING_GRPC_PORT", "50051")
 
-async def main(
-    host: str = os.environ.get("THROTTLING_GRPC_HOST", "127.0.0.1"),
-    port: str = os.environ.get("THROTTLING_GRPC_PORT", "50051"),
-) -> None:
+
+async def main(host: str = HOST, port: str = PORT) -> None:
     me = v1.Unit(coordinate=v1.Coordinate(x=0, y=0), speed=0, mass=10, friction=0.01)
     enemy = v1.Unit(coordinate=v1.Coordinate(x=5000, y=0), speed=0, mass=50, friction=0.5)
     request = v1.StreamPlanProgressRequest(
@@ -38,4 +39,8 @@ async def main(
 
 
 if __name__ == "__main__":
-    asyncio.run(main(*sys.argv[1:]))
+    try:
+        asyncio.run(main(*sys.argv[1:]))
+    except OSError as error:  # grpclib: the connection itself failed
+        where = ":".join(sys.argv[1:3]) or f"{HOST}:{PORT}"
+        sys.exit(f"no server answers at {where}: start one with `make up` ({error})")

@@ -40,4 +40,10 @@ def main(target: str = DEFAULT_TARGET) -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    try:
+        main(*sys.argv[1:])
+    except grpc.RpcError as error:
+        if error.code() != grpc.StatusCode.UNAVAILABLE:
+            raise
+        where = sys.argv[1] if len(sys.argv) > 1 else DEFAULT_TARGET
+        sys.exit(f"no server answers at {where}: start one with `make up` ({error.details()})")

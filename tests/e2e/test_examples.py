@@ -9,6 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from tests.support import free_port
 from throttling_sequencer.app import Application
 
 
@@ -54,3 +57,22 @@ async def test_guided_engine_example(app: Application, repo_root: Path) -> None:
     rows = {line.split()[0]: line.split() for line in result.stdout.splitlines() if line.split()}
     assert rows["open-loop"][-1] == "no" and rows["guided"][-1] == "yes", result.stdout
     assert "re-plans" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("script", "address"),
+    [
+        ("engine_sync.py", "127.0.0.1:{port}"),
+        ("engine_async.py", "127.0.0.1 {port}"),
+        ("engine_batch.py", "127.0.0.1:{port}"),
+        ("engine_guided.py", "127.0.0.1:{port}"),
+    ],
+)
+async def test_an_example_without_a_server_says_so_in_one_line(
+    repo_root: Path, script: str, address: str
+) -> None:
+    port = free_port()  # nothing listens there
+    result = await run(repo_root, script, *address.format(port=port).split())
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"no server answers at 127.0.0.1:{port}: start one with `make up`"), line
