@@ -35,14 +35,16 @@ class OwnRandomIds(IdGenerator):
         self._random = random.Random()
 
     def generate_span_id(self) -> int:
-        while not (span_id := self._random.getrandbits(64)):  # 0 is the invalid span id
-            pass
-        return span_id
+        return self._nonzero(64)
 
     def generate_trace_id(self) -> int:
-        while not (trace_id := self._random.getrandbits(128)):  # 0 is the invalid trace id
+        return self._nonzero(128)
+
+    def _nonzero(self, bits: int) -> int:
+        """A random id of `bits` bits; 0 is the invalid id of either kind."""
+        while not (value := self._random.getrandbits(bits)):
             pass
-        return trace_id
+        return value
 
 
 def sampled_share(exporter: str, ratio: float | None) -> float:

@@ -56,7 +56,6 @@ class GroupCommit:
     def __init__(self, store: PlanRepository, max_group_plans: int = MAX_GROUP_PLANS) -> None:
         #: The store the groups are committed to.
         self.store = store
-        self._store = store
         self._max = max_group_plans
         self._queue: deque[_Write] = deque()
         #: Plans in the commit under way.
@@ -72,19 +71,19 @@ class GroupCommit:
         return sum(len(write.plans) for write in self._queue)
 
     async def open(self) -> None:
-        await self._store.open()
+        await self.store.open()
 
     async def close(self) -> None:
         """Store what was handed over, then close the store."""
         if self._committing is not None:
             await asyncio.shield(self._committing)
-        await self._store.close()
+        await self.store.close()
 
     async def reconnect(self) -> None:
-        await self._store.reconnect()
+        await self.store.reconnect()
 
     def status(self) -> StorageStatus:
-        return self._store.status()
+        return self.store.status()
 
     async def add(self, plan: Plan) -> None:
         await self.add_many([plan])
@@ -101,10 +100,10 @@ class GroupCommit:
         await asyncio.shield(write.done)
 
     async def get(self, plan_id: UUID, *, owner: str | None) -> Plan:
-        return await self._store.get(plan_id, owner=owner)
+        return await self.store.get(plan_id, owner=owner)
 
     async def list(self, limit: int, after: PageCursor | None, *, owner: str | None) -> list[Plan]:
-        return await self._store.list(limit, after, owner=owner)
+        return await self.store.list(limit, after, owner=owner)
 
     async def _commit_queued(self) -> None:
         """Commit what is queued, group after group, until nothing is."""
@@ -129,7 +128,7 @@ class GroupCommit:
         plans = [plan for write in group for plan in write.plans]
         self.committing = len(plans)
         try:
-            await self._store.add_many(plans)
+            await self.store.add_many(plans)
         except StorageUnavailable as error:  # about the store: nothing of the group was stored
             for write in group:
                 write.fail(error)
